@@ -1,0 +1,124 @@
+"""The public Python API: ``import jupyter_mlops as mlops; mlops.log_metric("auc", 0.91)``.
+
+Every function acts on the active run of this process; a ``log_*`` call with no active run
+starts one (named after the notebook or script). Heavy libraries load on first use only.
+"""
+from __future__ import annotations
+
+from .config import get_tracking_uri, set_tracking_uri  # noqa: F401  (re-exported)
+from .tracking import lifecycle as _lifecycle
+from .tracking.lifecycle import active_run, flush, set_experiment  # noqa: F401
+from .tracking.run import Run
+
+
+def start_run(name: str | None = None, experiment: str | None = None, params: dict | None = None,
+              tags: dict | None = None, parent=None) -> Run:
+    """Start a run and make it active; use as ``with mlops.start_run(...) as run:`` or on its own.
+
+    A run still active in this process is ended (FINISHED) first, so re-running a notebook cell
+    is safe. Re-using a run name in the same process tags the new run ``rerun_of=<earlier id>``.
+    """
+    return _lifecycle.start_run(name=name, experiment=experiment, params=params, tags=tags, parent=parent)
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run (no-op when none is active)."""
+    run = _lifecycle._active
+    if run is not None:
+        run.end(status)
+
+
+def _run() -> Run:
+    run = _lifecycle._active
+    if run is None:
+        run = _lifecycle.start_run()
+    return run
+
+
+def log_metric(key: str, value, step: int | None = None) -> None:
+    """Record one point of metric ``key``; buffered, written in the background."""
+    run = _lifecycle._active
+    if run is None:
+        run = _lifecycle.start_run()
+    run.log_metric(key, value, step)
+
+
+def log_metrics(values: dict, step: int | None = None) -> None:
+    _run().log_metrics(values, step)
+
+
+def log_param(key: str, value) -> None:
+    _run().log_param(key, value)
+
+
+def log_params(values: dict) -> None:
+    _run().log_params(values)
+
+
+def set_tag(key: str, value) -> None:
+    _run().set_tag(key, value)
+
+
+def set_tags(values: dict) -> None:
+    _run().set_tags(values)
+
+
+def log_artifact(obj, name: str | None = None) -> str:
+    """Store a file or folder path, a matplotlib figure, a DataFrame (CSV), bytes or text (with ``name``)."""
+    return _run().log_artifact(obj, name)
+
+
+def log_dataset(df, name: str) -> dict:
+    """Record a dataset's fingerprint, shape and schema, so later runs can tell whether the data changed."""
+    return _run().log_dataset(df, name)
+
+
+def get_run(run_id: str):
+    """Everything recorded about a run (full id or a unique prefix of 6+ characters)."""
+    from .tracking.store import open_store
+
+    flush()
+    return open_store().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str):
+    """Every point of one metric as a DataFrame with ``step``, ``value``, ``timestamp``."""
+    import pandas as pd
+
+    from .tracking.store import open_store
+
+    flush()
+    rows = open_store().metric_history(run_id, key)
+    df = pd.DataFrame(rows, columns=["step", "value", "timestamp"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"], unit="ms", utc=True)
+    return df
+
+
+def search_runs(experiment=None, filter: str | None = None, order_by=None, max_results: int | None = None):
+    """Runs as a DataFrame (one row per run, ``params.*`` / ``metrics.*`` / ``tags.*`` columns).
+
+    ``filter`` uses the filter language, e.g. ``"metrics.auc > 0.9 and params.model = 'rf'"``;
+    ``order_by`` a list such as ``["metrics.auc DESC"]``.
+    """
+    from .tracking.search import DEFAULT_MAX_RESULTS
+    from .tracking.search import search_runs as _search
+    from .tracking.store import open_store
+
+    flush()
+    return _search(open_store(), experiment, filter, order_by, max_results or DEFAULT_MAX_RESULTS)
+
+
+def list_experiments():
+    """Experiments with their run counts, as a DataFrame."""
+    import pandas as pd
+
+    from .tracking.store import open_store
+
+    return pd.DataFrame(open_store().experiments(), columns=["id", "name", "created_at", "runs"])
+
+
+def autolog(disable: bool = False) -> None:
+    """Record every scikit-learn ``fit``: the estimator's params, training score and the model (skops)."""
+    from .tracking import autolog as _autolog
+
+    _autolog.enable(disable=disable)

@@ -1,0 +1,32 @@
+"""One small exception hierarchy, so callers can catch ``MlopsError`` and users read where it went wrong."""
+from __future__ import annotations
+
+
+class MlopsError(Exception):
+    """Base class of every error jupyter_mlops raises on purpose."""
+
+
+class StoreError(MlopsError):
+    """The tracking store cannot be opened, created or written (names the path or URI)."""
+
+
+class InvalidInputError(MlopsError, ValueError):
+    """A value handed to the API is unusable; the message names the key or field."""
+
+
+class FilterSyntaxError(InvalidInputError):
+    """A ``search_runs`` filter does not parse; carries the 0-based character position."""
+
+    def __init__(self, message: str, filter_string: str, position: int):
+        self.filter_string = filter_string
+        self.position = position
+        caret = " " * position + "^"
+        super().__init__(f"{message} at position {position} of filter:\n  {filter_string}\n  {caret}")
+
+
+class RunNotFoundError(MlopsError, LookupError):
+    """No run has the given id (or unique id prefix)."""
+
+
+class NoActiveRunError(MlopsError):
+    """A ``log_*`` call came with no run active and none could be started."""

@@ -1,0 +1,76 @@
+"""Content-addressed artifact files: each file is stored once under ``<root>/ab/cdef...`` by its sha256.
+
+Two runs that log the same notebook or model share one file; the digest recorded in the store
+lets anyone check later that a file is the one that was logged.
+"""
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import tempfile
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+def blob_path(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256[2:]
+
+
+def media_type_of(name: str) -> str:
+    if name.endswith(".ipynb"):
+        return "application/x-ipynb+json"
+    if name.endswith(".skops"):
+        return "application/x-skops"
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or "application/octet-stream"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def put_bytes(root: Path, data: bytes) -> tuple[str, int]:
+    """Store ``data``; returns ``(sha256, size)``. Writing the same content twice is a no-op."""
+    sha = hashlib.sha256(data).hexdigest()
+    target = blob_path(root, sha)
+    if not target.exists():
+        _atomic_write(target, lambda fh: fh.write(data))
+    return sha, len(data)
+
+
+def put_file(root: Path, source: str | os.PathLike) -> tuple[str, int]:
+    """Copy the file at ``source`` into the store; returns ``(sha256, size)``."""
+    sha = sha256_file(source)
+    target = blob_path(root, sha)
+    if not target.exists():
+        def copy(fh):
+            with open(source, "rb") as src:
+                for chunk in iter(lambda: src.read(CHUNK), b""):
+                    fh.write(chunk)
+
+        _atomic_write(target, copy)
+    return sha, os.path.getsize(source)
+
+
+def _atomic_write(target: Path, write) -> None:
+    # Write beside the target and rename, so a reader never sees half a file.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_bytes(root: Path, sha256: str) -> bytes:
+    return blob_path(root, sha256).read_bytes()

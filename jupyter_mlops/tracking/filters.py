@@ -1,0 +1,360 @@
+"""The run filter language of ``search_runs``, the CLI and the REST API.
+
+    metrics.auc > 0.9 and params.model = 'rf'
+    (tags.stage = 'prod' or status != 'FAILED') and name LIKE 'sweep-%'
+
+Identifiers: ``metrics.K``, ``params.K``, ``tags.K`` (K may be quoted with backticks or double
+quotes), or a run attribute (``status``, ``name``, ``experiment``, ``id``, ``parent``, ``user``,
+``start_time``, ``end_time``, ``source``, ``git_commit``; also as ``attributes.X``).
+Operators: = == != <> < <= > >= LIKE ILIKE IN NOT IN, joined with AND / OR / NOT and brackets.
+A parameter or tag compared with a number is compared numerically.
+Every syntax error names the character position where parsing stopped.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, exists, func, literal, not_, or_, select
+
+from ..exceptions import FilterSyntaxError
+from . import schema as s
+from .store import STALE_GRACE_MS, STALE_HEARTBEATS, now_ms
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
+  | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
+  | (?P<backtick>`[^`]*`)
+  | (?P<op><=|>=|!=|<>|==|=|<|>)
+  | (?P<punct>[(),.])
+  | (?P<word>[A-Za-z_][\w\-:/]*)
+    """,
+    re.VERBOSE,
+)
+_KEYWORDS = {"and", "or", "not", "in", "like", "ilike", "is", "null"}
+_ENTITY_ALIASES = {
+    "metrics": "metrics", "metric": "metrics",
+    "params": "params", "param": "params", "parameters": "params",
+    "tags": "tags", "tag": "tags",
+    "attributes": "attributes", "attribute": "attributes", "attr": "attributes", "run": "attributes",
+}
+
+
+def status_expression():
+    """A run's status as users see it: RUNNING with a stale heartbeat reads as CRASHED."""
+    r = s.runs
+    cutoff = literal(now_ms() - STALE_GRACE_MS) - r.c.heartbeat_interval * (STALE_HEARTBEATS * 1000)
+    return case((and_(r.c.status == "RUNNING", r.c.heartbeat < cutoff), "CRASHED"), else_=r.c.status)
+
+
+def attribute_columns() -> dict:
+    r, e = s.runs, s.experiments
+    return {
+        "status": status_expression(),
+        "name": r.c.name, "run_name": r.c.name,
+        "experiment": e.c.name,
+        "id": r.c.uuid, "run_id": r.c.uuid,
+        "parent": r.c.parent_uuid, "parent_id": r.c.parent_uuid,
+        "user": r.c.user,
+        "start_time": r.c.start_time, "end_time": r.c.end_time,
+        "source": r.c.source_path, "git_commit": r.c.git_commit,
+    }
+
+
+@dataclass
+class Token:
+    kind: str
+    text: str
+    pos: int
+
+    @property
+    def lower(self) -> str:
+        return self.text.lower()
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens, pos = [], 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise FilterSyntaxError(f"unexpected character {text[pos]!r}", text, pos)
+        if m.lastgroup != "ws":
+            tokens.append(Token(m.lastgroup, m.group(), pos))
+        pos = m.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+@dataclass
+class Identifier:
+    entity: str  # metrics | params | tags | attributes
+    key: str
+    pos: int
+
+
+class _Parser:
+    def __init__(self, text: str, dialect: str):
+        self.text = text
+        self.dialect = dialect
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    # -- token helpers ---------------------------------------------------------------------
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        t = self.tokens[self.i]
+        self.i += 1
+        return t
+
+    def fail(self, message: str, token: Token | None = None):
+        token = token or self.tok
+        raise FilterSyntaxError(message, self.text, token.pos)
+
+    def is_word(self, *words: str) -> bool:
+        return self.tok.kind == "word" and self.tok.lower in words
+
+    def expect_punct(self, char: str) -> None:
+        if self.tok.kind != "punct" or self.tok.text != char:
+            found = repr(self.tok.text) if self.tok.kind != "end" else "end of filter"
+            self.fail(f"expected {char!r}, found {found}")
+        self.take()
+
+    # -- grammar -----------------------------------------------------------------------------
+    def parse(self):
+        if self.tok.kind == "end":
+            return None
+        expr = self.disjunction()
+        if self.tok.kind != "end":
+            self.fail(f"expected AND, OR or the end of the filter, found {self.tok.text!r}")
+        return expr
+
+    def disjunction(self):
+        parts = [self.conjunction()]
+        while self.is_word("or"):
+            self.take()
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else or_(*parts)
+
+    def conjunction(self):
+        parts = [self.negation()]
+        while self.is_word("and"):
+            self.take()
+            parts.append(self.negation())
+        return parts[0] if len(parts) == 1 else and_(*parts)
+
+    def negation(self):
+        if self.is_word("not"):
+            self.take()
+            return not_(self.negation())
+        if self.tok.kind == "punct" and self.tok.text == "(":
+            self.take()
+            inner = self.disjunction()
+            self.expect_punct(")")
+            return inner
+        return self.comparison()
+
+    def identifier(self) -> Identifier:
+        first = self.tok
+        if first.kind not in ("word", "backtick", "string"):
+            what = "the end of the filter" if first.kind == "end" else repr(first.text)
+            self.fail(f"expected a name such as metrics.auc, params.model or status, found {what}")
+        self.take()
+        head = _unquote(first)
+        if first.kind == "word" and first.lower in _ENTITY_ALIASES and self.tok.kind == "punct" and self.tok.text == ".":
+            self.take()
+            key_tok = self.tok
+            if key_tok.kind not in ("word", "backtick", "string", "number"):
+                self.fail(f"expected a key after '{first.text}.'")
+            self.take()
+            key = _unquote(key_tok)
+            # Dotted keys such as params.model.depth belong to the key.
+            while self.tok.kind == "punct" and self.tok.text == "." and self.tokens[self.i + 1].kind in ("word", "number"):
+                self.take()
+                key += "." + self.take().text
+            return Identifier(_ENTITY_ALIASES[first.lower], key, first.pos)
+        if first.kind == "word" and first.lower in _KEYWORDS:
+            self.fail(f"expected a name such as metrics.auc, found the keyword {first.text.upper()}", first)
+        return Identifier("attributes", head, first.pos)
+
+    def comparison(self):
+        ident = self.identifier()
+        op_tok = self.tok
+        if op_tok.kind == "op":
+            self.take()
+            op = "=" if op_tok.text == "==" else ("!=" if op_tok.text == "<>" else op_tok.text)
+            return self.build(ident, op, self.value(), op_tok)
+        if self.is_word("like", "ilike"):
+            self.take()
+            return self.build(ident, op_tok.lower, self.value(), op_tok)
+        if self.is_word("not") and self.tokens[self.i + 1].kind == "word" and self.tokens[self.i + 1].lower == "in":
+            self.take()
+            self.take()
+            return self.build(ident, "not in", self.value_list(), op_tok)
+        if self.is_word("in"):
+            self.take()
+            return self.build(ident, "in", self.value_list(), op_tok)
+        if self.is_word("is"):
+            self.take()
+            negate = self.is_word("not")
+            if negate:
+                self.take()
+            if not self.is_word("null"):
+                self.fail("expected NULL after IS")
+            self.take()
+            return self.build(ident, "is not null" if negate else "is null", None, op_tok)
+        found = "the end of the filter" if op_tok.kind == "end" else repr(op_tok.text)
+        self.fail(f"expected an operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN) after {ident.entity}.{ident.key}, found {found}")
+
+    def value(self):
+        t = self.tok
+        if t.kind == "number":
+            self.take()
+            return float(t.text) if any(c in t.text for c in ".eE") else int(t.text)
+        if t.kind == "string":
+            self.take()
+            return _unquote(t)
+        if t.kind == "word" and t.lower in ("true", "false"):
+            self.take()
+            return t.lower
+        what = "the end of the filter" if t.kind == "end" else repr(t.text)
+        self.fail(f"expected a number or a quoted string, found {what}")
+
+    def value_list(self):
+        self.expect_punct("(")
+        values = [self.value()]
+        while self.tok.kind == "punct" and self.tok.text == ",":
+            self.take()
+            values.append(self.value())
+        self.expect_punct(")")
+        return values
+
+    # -- SQL -----------------------------------------------------------------------------
+    def build(self, ident: Identifier, op: str, value, op_tok: Token):
+        if ident.entity == "attributes":
+            columns = attribute_columns()
+            if ident.key not in columns:
+                known = ", ".join(sorted(k for k in columns if k not in ("run_name", "run_id", "parent_id")))
+                raise FilterSyntaxError(f"unknown run attribute {ident.key!r} (known: {known})", self.text, ident.pos)
+            column = columns[ident.key]
+            if ident.key == "status" and isinstance(value, str):
+                value = value.upper()
+            return _compare(column, op, value)
+        if ident.entity == "metrics":
+            if _has_text(value) and op not in ("is null", "is not null"):
+                self.fail(f"metrics.{ident.key} is a number; compare it with a number, not a string", op_tok)
+            table = s.latest_metrics
+            column = table.c.value
+        else:
+            table = s.params if ident.entity == "params" else s.tags
+            column = table.c.value
+            if _is_numeric(value):
+                column = self.numeric(column)
+        if op == "is null":
+            return not_(self._exists(table, ident.key))
+        if op == "is not null":
+            return self._exists(table, ident.key)
+        return self._exists(table, ident.key, _compare(column, op, value))
+
+    @staticmethod
+    def _exists(table, key, condition=None):
+        where = [table.c.run_uuid == s.runs.c.uuid, table.c.key == key]
+        if condition is not None:
+            where.append(condition)
+        return exists(select(literal(1)).select_from(table).where(*where))
+
+    def numeric(self, column):
+        """Text as a number, NULL where it is not one (never an error, on either back end)."""
+        if self.dialect == "postgresql":
+            number = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+            from sqlalchemy import Float, cast
+
+            return case((column.regexp_match(number), cast(column, Float)), else_=None)
+        return func.mlops_number(column)
+
+
+def _unquote(tok: Token) -> str:
+    if tok.kind == "string":
+        body = tok.text[1:-1]
+        quote = tok.text[0]
+        return re.sub(r"\\(.)", r"\1", body.replace(quote * 2, quote))
+    if tok.kind == "backtick":
+        return tok.text[1:-1]
+    return tok.text
+
+
+def _is_numeric(value) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return bool(values) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _has_text(value) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return any(isinstance(v, str) for v in values)
+
+
+def _compare(column, op: str, value):
+    if op == "=":
+        return column == value
+    if op == "!=":
+        return column != value
+    if op == "<":
+        return column < value
+    if op == "<=":
+        return column <= value
+    if op == ">":
+        return column > value
+    if op == ">=":
+        return column >= value
+    if op == "like":
+        return column.like(value)
+    if op == "ilike":
+        return column.ilike(value)
+    if op == "in":
+        return column.in_(value)
+    if op == "not in":
+        return column.not_in(value)
+    if op == "is null":
+        return column.is_(None)
+    if op == "is not null":
+        return column.is_not(None)
+    raise AssertionError(op)
+
+
+def parse_filter(text: str | None, dialect: str = "sqlite"):
+    """The filter as an SQLAlchemy condition on ``runs`` (joined to ``experiments``), or ``None``."""
+    if text is None or not text.strip():
+        return None
+    return _Parser(text, dialect).parse()
+
+
+def parse_order_by(clauses, dialect: str = "sqlite") -> list:
+    """``["metrics.auc DESC", "start_time"]`` as SQLAlchemy ORDER BY terms (missing values last)."""
+    terms = []
+    for clause in clauses or []:
+        parser = _Parser(clause, dialect)
+        ident = parser.identifier()
+        descending = False
+        if parser.is_word("asc", "desc"):
+            descending = parser.take().lower == "desc"
+        if parser.tok.kind != "end":
+            parser.fail(f"expected ASC, DESC or the end of the order_by term, found {parser.tok.text!r}")
+        if ident.entity == "attributes":
+            columns = attribute_columns()
+            if ident.key not in columns:
+                raise FilterSyntaxError(f"unknown run attribute {ident.key!r}", clause, ident.pos)
+            column = columns[ident.key]
+        else:
+            table = {"metrics": s.latest_metrics, "params": s.params, "tags": s.tags}[ident.entity]
+            column = (
+                select(table.c.value)
+                .where(table.c.run_uuid == s.runs.c.uuid, table.c.key == ident.key)
+                .scalar_subquery()
+            )
+        terms.append((column.desc() if descending else column.asc()).nulls_last())
+    return terms
+

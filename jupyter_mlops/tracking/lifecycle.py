@@ -1,0 +1,245 @@
+"""Starting and ending runs, and making sure they end: at interpreter exit, on SIGTERM, on an
+uncaught exception, and when a notebook cell that starts a run is executed again.
+
+One run is active per process (per kernel). Starting a run while another is active ends the
+earlier one as FINISHED first, so re-running a cell never fails and never leaves an orphan.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import sys
+import threading
+import uuid as uuidlib
+from pathlib import Path
+
+from ..exceptions import InvalidInputError
+from . import artifacts as blobs
+from . import capture
+from .run import Run, checked_key
+from .store import RUN_STATUSES, open_store
+from .writer import MetricWriter
+
+log = logging.getLogger("jupyter_mlops")
+
+DEFAULT_EXPERIMENT = "Default"
+ENV_EXPERIMENT = "MLOPS_EXPERIMENT"
+ENV_PARENT = "MLOPS_PARENT_RUN_ID"
+
+_lock = threading.RLock()
+_active: Run | None = None
+_writers: dict[str, MetricWriter] = {}
+_last_by_name: dict[tuple[str, str], str] = {}
+_experiment: str | None = None
+_hooks_installed = False
+_uncaught_exception = False
+_capture_ok = True
+
+
+def active_run() -> Run | None:
+    return _active
+
+
+def set_experiment(name: str) -> None:
+    global _experiment
+    _experiment = checked_key("experiment", name)
+
+
+def current_experiment() -> str:
+    return _experiment or os.environ.get(ENV_EXPERIMENT) or DEFAULT_EXPERIMENT
+
+
+def writer_for(store) -> MetricWriter:
+    writer = _writers.get(store.uri)
+    if writer is None:
+        writer = _writers[store.uri] = MetricWriter(store)
+    return writer
+
+
+def start_run(name=None, experiment=None, params=None, tags=None, parent=None, capture_source=True) -> Run:
+    """Open a run and make it the active one (ending any run still active in this process)."""
+    global _active
+    with _lock:
+        _install_hooks()
+        if _active is not None and _active.active:
+            finish_run(_active, "FINISHED")
+        if name is not None:
+            checked_key("run", name)
+        experiment = experiment or current_experiment()
+        store = open_store()
+        writer = writer_for(store)
+        run_id = uuidlib.uuid4().hex
+        fields, extras = _captured_fields(store, capture_source)
+        parent = parent or os.environ.get(ENV_PARENT) or None
+        if parent is not None:
+            parent = store.resolve_run_id(getattr(parent, "id", parent))
+        store.create_run(
+            run_id,
+            store.experiment_id(experiment),
+            writer.heartbeat_interval,
+            name=name or _default_name(fields.get("source_path")),
+            parent_uuid=parent,
+            **fields,
+        )
+        run = Run(run_id, store, writer, name, experiment)
+        writer.live_runs.add(run_id)
+        _active = run
+        first_tags = {}
+        if name is not None:
+            earlier = _last_by_name.get((experiment, name))
+            if earlier:
+                first_tags["rerun_of"] = earlier
+            _last_by_name[(experiment, name)] = run_id
+        first_tags.update(tags or {})
+        if first_tags:
+            run.set_tags(first_tags)
+        injected = extras.get("papermill_parameters") or {}
+        if injected or params:
+            run.log_params({**injected, **(params or {})})
+        if extras.get("git_diff"):
+            run.log_artifact(extras["git_diff"], "git/diff.patch")
+        return run
+
+
+def _default_name(source_path: str | None) -> str:
+    import time
+
+    stem = Path(source_path).stem if source_path else "run"
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _captured_fields(store, capture_source: bool) -> tuple[dict, dict]:
+    """Columns of the new run row (source, git, user, environment) and extras logged after it."""
+    fields: dict = {"user": capture.current_user()}
+    extras: dict = {}
+    if not capture_source:
+        return fields, extras
+    try:
+        env = capture.environment()
+        store.save_environment(env["hash"], env["python_version"], env["platform"], env["packages"])
+        fields["environment_hash"] = env["hash"]
+        source = capture.notebook_path()
+        if source is not None:
+            fields["source_path"] = str(source)
+            fields["source_hash"] = capture.file_sha256(source)
+        git = capture.git_state(source.parent if source else Path.cwd())
+        if git:
+            fields["git_commit"] = git["commit"]
+            fields["git_dirty"] = git["dirty"]
+            extras["git_diff"] = git["diff"]
+        extras["papermill_parameters"] = capture.papermill_parameters()
+    except Exception as exc:  # capture is best effort; the run itself must start
+        log.warning("jupyter_mlops: could not capture run context: %s", exc)
+    return fields, extras
+
+
+def finish_run(run: Run, status: str = "FINISHED") -> None:
+    """Flush the run's points, snapshot its notebook, and record the final status."""
+    global _active
+    status = str(status).upper()
+    if status not in RUN_STATUSES or status == "RUNNING":
+        raise InvalidInputError(f"end status {status!r} must be one of FINISHED, FAILED, KILLED, CRASHED")
+    with _lock:
+        if run.status != "RUNNING":
+            return
+        try:
+            run.flush()
+        finally:
+            try:
+                _snapshot_source(run)
+            finally:
+                run.store.end_run(run.id, status)
+                run.status = status
+                run._writer.live_runs.discard(run.id)
+                if _active is run:
+                    _active = None
+
+
+def _snapshot_source(run: Run) -> None:
+    """Store the notebook (or script) file as it is now: the run's reproducible source."""
+    row = run.store.get_run(run.id)
+    if not row.source_path:
+        return
+    path = Path(row.source_path)
+    if not path.is_file():
+        return
+    try:
+        sha, size = blobs.put_file(run.store.artifact_root, path)
+    except OSError as exc:
+        log.warning("jupyter_mlops: could not snapshot %s: %s", path, exc)
+        return
+    folder = "notebook" if path.suffix == ".ipynb" else "source"
+    run.store.add_artifact(run.id, f"{folder}/{path.name}", sha, size, blobs.media_type_of(path.name))
+    run.store.set_tags(run.id, {"mlops.source_snapshot_sha256": sha})
+
+
+# -- making runs end -----------------------------------------------------------------------
+def _install_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    previous_hook = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):
+        global _uncaught_exception
+        _uncaught_exception = True
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    if threading.current_thread() is threading.main_thread():
+        _install_sigterm()
+    os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _install_sigterm() -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):
+        _close_everything("KILLED")
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            # Die of SIGTERM as if we had never caught it, so the exit status stays honest.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except (ValueError, OSError):  # not allowed here (e.g. embedded interpreter)
+        pass
+
+
+def _at_exit() -> None:
+    _close_everything("FAILED" if _uncaught_exception else "FINISHED")
+
+
+def _close_everything(status: str) -> None:
+    run = _active
+    try:
+        if run is not None and run.active:
+            finish_run(run, status)
+    except Exception as exc:
+        log.warning("jupyter_mlops: could not end run %s: %s", run.id, exc)
+    for writer in list(_writers.values()):
+        try:
+            writer.flush()
+        except Exception as exc:
+            log.warning("jupyter_mlops: %d metric points could not be written: %s", len(writer.buffer), exc)
+
+
+def _forget_after_fork() -> None:
+    # A forked child has the parent's buffers but not its threads: start clean.
+    global _active
+    _active = None
+    _writers.clear()
+    _last_by_name.clear()
+
+
+def flush() -> None:
+    """Write every buffered metric point of this process now."""
+    for writer in list(_writers.values()):
+        writer.flush()

@@ -1,0 +1,544 @@
+"""The tracking store: one SQLAlchemy engine per URI and process, migrated once, safely.
+
+SQLite (the default) runs in WAL mode with ``synchronous=NORMAL`` and a busy timeout, so
+many kernels can write one project file at once; PostgreSQL uses the same portable SQL.
+Opening a store takes a cross-process lock before migrating, so any number of processes
+may open a fresh store at the same moment.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from .. import config
+from ..exceptions import RunNotFoundError, StoreError
+from . import schema as s
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# A run is CRASHED when its heartbeat is older than this many intervals (plus a grace period).
+STALE_HEARTBEATS = 4
+STALE_GRACE_MS = 2_000
+
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def stale_cutoff_ms(interval_s: float, now: int | None = None) -> int:
+    """Heartbeats older than this (ms) belong to a run whose process is gone."""
+    return (now or now_ms()) - int(STALE_HEARTBEATS * interval_s * 1000) - STALE_GRACE_MS
+
+
+def effective_status(status: str, heartbeat: int, interval_s: float, now: int | None = None) -> str:
+    if status == "RUNNING" and heartbeat < stale_cutoff_ms(interval_s, now):
+        return "CRASHED"
+    return status
+
+
+@dataclass
+class RunRecord:
+    """Everything recorded about one run, as read back from the store."""
+
+    uuid: str
+    experiment: str
+    name: str | None
+    status: str
+    start_time: int
+    end_time: int | None
+    parent_uuid: str | None
+    source_path: str | None
+    source_hash: str | None
+    git_commit: str | None
+    git_dirty: bool | None
+    user: str | None
+    environment_hash: str | None
+    params: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+    artifacts: list = field(default_factory=list)
+    datasets: list = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.uuid
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+class Store:
+    """Reads and writes the run record. Thread-safe; one instance per URI per process."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.db_path = config.sqlite_path(uri)
+        self.artifact_root = config.get_artifact_root(uri)
+        if self.db_path is not None:
+            self._prepare_sqlite_file()
+        self.engine = self._create_engine()
+        self._metric_insert_sql = self._positional_insert_sql(
+            "metrics", ("run_uuid", "key", "step", "value", "timestamp")
+        )
+        self.migrate()
+
+    # -- opening ---------------------------------------------------------------------------
+    def _prepare_sqlite_file(self) -> None:
+        path = self.db_path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the store folder {path.parent}: {exc.strerror}. "
+                f"Set {config.ENV_URI} to a writable path."
+            ) from exc
+        if path.exists():
+            if path.is_dir():
+                raise StoreError(f"{path} is a folder, not a tracking database")
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+            if head and head != SQLITE_MAGIC:
+                raise StoreError(
+                    f"{path} is not an SQLite database, so it cannot be a tracking store. "
+                    f"Move it away or set {config.ENV_URI} to another path."
+                )
+            if not os.access(path, os.W_OK):
+                raise StoreError(f"the store {path} is not writable (permission denied)")
+        elif not os.access(path.parent, os.W_OK):
+            raise StoreError(
+                f"cannot create the store {path}: the folder {path.parent} is not writable. "
+                f"Set {config.ENV_URI} to a writable path."
+            )
+
+    def _create_engine(self) -> Engine:
+        if self.db_path is None:
+            try:
+                return create_engine(self.uri, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            except Exception as exc:  # bad URL, missing driver
+                raise StoreError(f"cannot open the tracking store {mask_password(self.uri)}: {exc}") from exc
+        engine = create_engine(
+            self.uri,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            pool_size=5,
+            max_overflow=10,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+            dbapi_conn.create_function("mlops_number", 1, sqlite_number, deterministic=True)
+
+        return engine
+
+    def _positional_insert_sql(self, table: str, columns: tuple[str, ...]) -> str:
+        """A plain INSERT for ``cursor.executemany`` with tuples: the fastest batch path on both back ends."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        cols = ", ".join(quote(c) for c in columns)
+        return f"INSERT INTO {quote(table)} ({cols}) VALUES ({', '.join([mark] * len(columns))})"
+
+    @contextlib.contextmanager
+    def _migration_lock(self):
+        """Serialise schema set-up across processes: a file lock for SQLite, an advisory lock for PostgreSQL."""
+        if self.db_path is not None:
+            lock_path = self.db_path.with_name(self.db_path.name + ".lock")
+            with open(lock_path, "a+b") as fh:
+                try:
+                    import fcntl
+                except ImportError:  # Windows: BEGIN EXCLUSIVE below still serialises
+                    yield None
+                    return
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield None
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        elif self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT pg_advisory_lock(7466173)")
+                conn.commit()
+                try:
+                    yield None
+                finally:
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock(7466173)")
+                    conn.commit()
+        else:
+            yield None
+
+    def migrate(self) -> int:
+        """Bring the schema to the latest version, once; safe to call from many processes at once."""
+        try:
+            with self._migration_lock():
+                if self.db_path is not None:
+                    self._enable_wal()
+                with self._transaction() as conn:
+                    current = self._schema_version(conn)
+                    if current > s.LATEST_VERSION:
+                        raise StoreError(
+                            f"the store {mask_password(self.uri)} has schema version {current}, newer than this "
+                            f"jupyter_mlops understands ({s.LATEST_VERSION}); upgrade jupyter_mlops"
+                        )
+                    for version, migration in s.MIGRATIONS:
+                        if version > current:
+                            migration(conn)
+                            conn.execute(insert(s.schema_version).values(version=version, applied_at=now_ms()))
+                    return max(current, s.LATEST_VERSION)
+        except DBAPIError as exc:
+            raise self._explain(exc) from exc
+
+    def _enable_wal(self) -> None:
+        with self.engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode=WAL").scalar()
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.db_path}: could not switch SQLite to WAL mode (got {mode!r})")
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A write transaction; on SQLite an exclusive one, so DDL and version checks cannot interleave."""
+        if self.db_path is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN EXCLUSIVE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+
+    @staticmethod
+    def _schema_version(conn) -> int:
+        if not conn.dialect.has_table(conn, "schema_version"):
+            return 0
+        return conn.execute(select(func.max(s.schema_version.c.version))).scalar() or 0
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return self._schema_version(conn)
+
+    def _explain(self, exc: DBAPIError) -> StoreError:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        where = self.db_path or mask_password(self.uri)
+        if "not a database" in text or "malformed" in text:
+            return StoreError(f"{where} is not a valid SQLite database ({text}); move it away or point {config.ENV_URI} elsewhere")
+        if "readonly" in text or "unable to open" in text:
+            return StoreError(f"cannot write the store {where}: {text}")
+        return StoreError(f"store {where}: {text}")
+
+    @contextlib.contextmanager
+    def _write(self):
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise self._explain(exc) from exc
+
+    # -- writes ----------------------------------------------------------------------------
+    def experiment_id(self, name: str) -> int:
+        """The id of experiment ``name``, created on first use (race-free across processes)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(s.experiments.c.id).where(s.experiments.c.name == name)).scalar()
+        if found is not None:
+            return found
+        try:
+            with self._write() as conn:
+                conn.execute(insert(s.experiments).values(name=name, created_at=now_ms()))
+        except IntegrityError:
+            pass  # another process created it first
+        with self.engine.connect() as conn:
+            return conn.execute(select(s.experiments.c.id).where(s.experiments.c.name == name)).scalar_one()
+
+    def save_environment(self, env_hash: str, python_version: str, platform: str, packages: dict) -> None:
+        with self.engine.connect() as conn:
+            if conn.execute(select(s.environments.c.hash).where(s.environments.c.hash == env_hash)).first():
+                return
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    insert(s.environments).values(
+                        hash=env_hash,
+                        python_version=python_version,
+                        platform=platform,
+                        packages=json.dumps(packages, sort_keys=True),
+                        created_at=now_ms(),
+                    )
+                )
+        except IntegrityError:
+            pass
+
+    def create_run(self, uuid: str, experiment_id: int, heartbeat_interval: float, **fields) -> None:
+        t = now_ms()
+        with self._write() as conn:
+            conn.execute(
+                insert(s.runs).values(
+                    uuid=uuid,
+                    experiment_id=experiment_id,
+                    status="RUNNING",
+                    start_time=t,
+                    heartbeat=t,
+                    heartbeat_interval=heartbeat_interval,
+                    **fields,
+                )
+            )
+
+    def update_run(self, uuid: str, **fields) -> None:
+        with self._write() as conn:
+            conn.execute(update(s.runs).where(s.runs.c.uuid == uuid).values(**fields))
+
+    def end_run(self, uuid: str, status: str) -> None:
+        t = now_ms()
+        self.update_run(uuid, status=status, end_time=t, heartbeat=t)
+
+    def beat(self, uuids) -> None:
+        """Mark runs as alive; called by the writer thread, never on a user's thread."""
+        uuids = list(uuids)
+        if not uuids:
+            return
+        with self._write() as conn:
+            conn.execute(
+                update(s.runs)
+                .where(s.runs.c.uuid.in_(uuids), s.runs.c.status == "RUNNING")
+                .values(heartbeat=now_ms())
+            )
+
+    def _upsert(self, table, rows: list[dict], keys: tuple[str, ...], only_if_newer: bool = False):
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise StoreError(f"unsupported database {dialect!r}; use SQLite or PostgreSQL")
+        stmt = dialect_insert(table)
+        changing = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        where = (stmt.excluded.step >= table.c.step) if only_if_newer else None
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=changing, where=where), rows
+
+    def set_params(self, uuid: str, values: dict[str, str]) -> None:
+        self._set_pairs(s.params, uuid, values)
+
+    def set_tags(self, uuid: str, values: dict[str, str]) -> None:
+        self._set_pairs(s.tags, uuid, values)
+
+    def _set_pairs(self, table, uuid: str, values: dict[str, str]) -> None:
+        if not values:
+            return
+        rows = [{"run_uuid": uuid, "key": k, "value": v} for k, v in values.items()]
+        stmt, rows = self._upsert(table, rows, ("run_uuid", "key"))
+        with self._write() as conn:
+            conn.execute(stmt, rows)
+
+    def insert_metrics(self, points: list[tuple]) -> None:
+        """Persist ``(run_uuid, key, step, value, timestamp_ms)`` tuples in one transaction."""
+        if not points:
+            return
+        latest: dict[tuple, tuple] = {}
+        for p in points:
+            k = (p[0], p[1])
+            prev = latest.get(k)
+            if prev is None or p[2] >= prev[2]:
+                latest[k] = p
+        rows = [
+            {"run_uuid": p[0], "key": p[1], "step": p[2], "value": p[3], "timestamp": p[4]}
+            for p in latest.values()
+        ]
+        stmt, rows = self._upsert(s.latest_metrics, rows, ("run_uuid", "key"), only_if_newer=True)
+        with self._write() as conn:
+            conn.exec_driver_sql(self._metric_insert_sql, points)
+            conn.execute(stmt, rows)
+
+    def add_artifact(self, uuid: str, path: str, sha256: str, size: int, media_type: str) -> None:
+        row = {
+            "run_uuid": uuid,
+            "path": path,
+            "sha256": sha256,
+            "size": size,
+            "media_type": media_type,
+            "created_at": now_ms(),
+        }
+        stmt, rows = self._upsert(s.artifacts, [row], ("run_uuid", "path"))
+        # The unique constraint, not the id, identifies a row here.
+        with self._write() as conn:
+            conn.execute(stmt, rows)
+
+    def add_dataset(self, uuid: str, name: str, fingerprint: str, rows: int, columns: int, schema: dict) -> None:
+        with self._write() as conn:
+            conn.execute(
+                insert(s.datasets).values(
+                    run_uuid=uuid,
+                    name=name,
+                    fingerprint=fingerprint,
+                    rows=rows,
+                    columns=columns,
+                    schema=json.dumps(schema),
+                    created_at=now_ms(),
+                )
+            )
+
+    # -- reads -----------------------------------------------------------------------------
+    def resolve_run_id(self, run_id: str) -> str:
+        """Accept a full run id or a unique prefix of at least 6 characters, as git does."""
+        run_id = str(run_id).strip()
+        with self.engine.connect() as conn:
+            if conn.execute(select(s.runs.c.uuid).where(s.runs.c.uuid == run_id)).first():
+                return run_id
+            if len(run_id) >= 6:
+                found = conn.execute(
+                    select(s.runs.c.uuid).where(s.runs.c.uuid.startswith(run_id, autoescape=True)).limit(2)
+                ).scalars().all()
+                if len(found) == 1:
+                    return found[0]
+                if len(found) > 1:
+                    raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+        raise RunNotFoundError(f"no run {run_id!r} in {mask_password(self.uri)}")
+
+    def get_run(self, run_id: str) -> RunRecord:
+        uuid = self.resolve_run_id(run_id)
+        r, e = s.runs, s.experiments
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(r, e.c.name.label("experiment")).join(e, e.c.id == r.c.experiment_id).where(r.c.uuid == uuid)
+            ).mappings().one()
+            params = dict(conn.execute(select(s.params.c.key, s.params.c.value).where(s.params.c.run_uuid == uuid)).all())
+            tags = dict(conn.execute(select(s.tags.c.key, s.tags.c.value).where(s.tags.c.run_uuid == uuid)).all())
+            lm = s.latest_metrics
+            metrics = {
+                k: (float("nan") if v is None else v)
+                for k, v in conn.execute(select(lm.c.key, lm.c.value).where(lm.c.run_uuid == uuid)).all()
+            }
+            a = s.artifacts
+            artifacts = [
+                dict(m)
+                for m in conn.execute(
+                    select(a.c.path, a.c.sha256, a.c.size, a.c.media_type, a.c.created_at)
+                    .where(a.c.run_uuid == uuid)
+                    .order_by(a.c.id)
+                ).mappings()
+            ]
+            d = s.datasets
+            datasets = [
+                dict(m, schema=json.loads(m["schema"]))
+                for m in conn.execute(
+                    select(d.c.name, d.c.fingerprint, d.c.rows, d.c.columns, d.c.schema).where(d.c.run_uuid == uuid).order_by(d.c.id)
+                ).mappings()
+            ]
+        return RunRecord(
+            uuid=uuid,
+            experiment=row["experiment"],
+            name=row["name"],
+            status=effective_status(row["status"], row["heartbeat"], row["heartbeat_interval"]),
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            parent_uuid=row["parent_uuid"],
+            source_path=row["source_path"],
+            source_hash=row["source_hash"],
+            git_commit=row["git_commit"],
+            git_dirty=row["git_dirty"],
+            user=row["user"],
+            environment_hash=row["environment_hash"],
+            params=params,
+            metrics=metrics,
+            tags=tags,
+            artifacts=artifacts,
+            datasets=datasets,
+        )
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float, int]]:
+        """All points of one metric of one run as ``(step, value, timestamp)``, by step."""
+        uuid = self.resolve_run_id(run_id)
+        m = s.metrics
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(m.c.step, m.c.value, m.c.timestamp)
+                .where(m.c.run_uuid == uuid, m.c.key == key)
+                .order_by(m.c.step, m.c.timestamp)
+            ).all()
+        return [(st, float("nan") if v is None else v, ts) for st, v, ts in rows]
+
+    def environment(self, env_hash: str) -> dict | None:
+        e = s.environments
+        with self.engine.connect() as conn:
+            row = conn.execute(select(e).where(e.c.hash == env_hash)).mappings().first()
+        if row is None:
+            return None
+        return dict(row, packages=json.loads(row["packages"]))
+
+    def experiments(self) -> list[dict]:
+        e, r = s.experiments, s.runs
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(e.c.id, e.c.name, e.c.created_at, func.count(r.c.uuid).label("runs"))
+                .select_from(e.outerjoin(r, r.c.experiment_id == e.c.id))
+                .group_by(e.c.id, e.c.name, e.c.created_at)
+                .order_by(e.c.id)
+            ).mappings().all()
+        return [dict(x) for x in rows]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def sqlite_number(text):
+    """SQLite function ``mlops_number`` used by filters: the float in ``text``, or NULL."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def mask_password(uri: str) -> str:
+    """The URI with any password replaced, fit for messages and logs."""
+    if "@" not in uri or "://" not in uri:
+        return uri
+    scheme, rest = uri.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"
+
+
+_open: dict[tuple[str, int], Store] = {}
+_open_lock = threading.Lock()
+
+
+def open_store(uri: str | None = None) -> Store:
+    """The store for ``uri`` (default: the configured one), opened and migrated once per process."""
+    uri = config.normalize_uri(uri) if uri else config.get_tracking_uri()
+    key = (uri, os.getpid())  # an engine must not cross a fork
+    store = _open.get(key)
+    if store is None:
+        with _open_lock:
+            store = _open.get(key)
+            if store is None:
+                store = _open[key] = Store(uri)
+    return store
+
+
+def forget_open_stores() -> None:
+    with _open_lock:
+        for store in _open.values():
+            store.dispose()
+        _open.clear()

@@ -1,0 +1,86 @@
+"""Background writer: metric points are buffered in memory and persisted in batches.
+
+``log_metric`` only appends a tuple to a deque (thread-safe, no lock, no I/O). One daemon
+thread per process drains it every ``flush_interval`` seconds, or sooner when the buffer
+passes ``flush_at`` points, with one ``executemany`` per batch; it also beats the heartbeat
+of the runs this process has open. ``flush()`` drains synchronously (used by ``end_run``,
+at interpreter exit and on SIGTERM).
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+
+log = logging.getLogger("jupyter_mlops")
+
+DEFAULT_FLUSH_INTERVAL = float(os.environ.get("MLOPS_FLUSH_INTERVAL", "1.0"))
+DEFAULT_HEARTBEAT_INTERVAL = float(os.environ.get("MLOPS_HEARTBEAT_INTERVAL", "10.0"))
+DEFAULT_FLUSH_AT = 50_000
+
+
+class MetricWriter:
+    """Owns the metric buffer of one process and the thread that empties it into a store."""
+
+    def __init__(self, store, flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, flush_at: int = DEFAULT_FLUSH_AT):
+        self.store = store
+        self.flush_interval = flush_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.flush_at = flush_at
+        self.buffer: collections.deque = collections.deque()
+        self.live_runs: set[str] = set()
+        self.points_written = 0
+        self.last_error: BaseException | None = None
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="jupyter_mlops-writer", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Ask the thread to flush now; called by ``log_metric`` when the buffer is full."""
+        self._wake.set()
+
+    def flush(self) -> int:
+        """Write every buffered point now; returns how many were written."""
+        with self._flush_lock:
+            buf = self.buffer
+            n = len(buf)
+            if not n:
+                return 0
+            pop = buf.popleft
+            batch = [pop() for _ in range(n)]
+            try:
+                self.store.insert_metrics(batch)
+            except BaseException as exc:
+                # Keep the points for the next attempt instead of dropping them.
+                buf.extendleft(reversed(batch))
+                self.last_error = exc
+                raise
+            self.points_written += n
+            self.last_error = None
+            return n
+
+    def _loop(self) -> None:
+        next_beat = time.monotonic() + self.heartbeat_interval
+        while not self._stop:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            try:
+                self.flush()
+                if time.monotonic() >= next_beat and self.live_runs:
+                    self.store.beat(tuple(self.live_runs))
+                    next_beat = time.monotonic() + self.heartbeat_interval
+            except Exception as exc:  # keep running: the next round retries
+                log.warning("jupyter_mlops: could not write metrics yet (%d buffered): %s", len(self.buffer), exc)
+                time.sleep(min(self.flush_interval, 1.0))
+
+    def close(self) -> None:
+        """Flush and stop the thread (interpreter exit)."""
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self.flush()
