@@ -20,8 +20,11 @@ class FilterSyntaxError(InvalidInputError):
     def __init__(self, message: str, filter_string: str, position: int):
         self.filter_string = filter_string
         self.position = position
-        caret = " " * position + "^"
-        super().__init__(f"{message} at position {position} of filter:\n  {filter_string}\n  {caret}")
+        super().__init__(f"{message} at position {position} of filter {filter_string!r}")
+
+    def pointer(self) -> str:
+        """The filter with a caret under the position, for multi-line displays."""
+        return f"{self.filter_string}\n{' ' * self.position}^"
 
 
 class RunNotFoundError(MlopsError, LookupError):

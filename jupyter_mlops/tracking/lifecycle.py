@@ -193,6 +193,18 @@ def _install_hooks() -> None:
     if threading.current_thread() is threading.main_thread():
         _install_sigterm()
     os.register_at_fork(after_in_child=_forget_after_fork)
+    ip = capture._ipython()
+    if ip is not None:
+        # A kernel may be killed without running atexit (papermill's immediate shutdown, a
+        # restart): persisting after each cell bounds the loss to the cell being executed.
+        ip.events.register("post_run_cell", _after_cell)
+
+
+def _after_cell(result=None) -> None:
+    try:
+        flush()
+    except Exception as exc:
+        log.warning("jupyter_mlops: could not write metrics after the cell: %s", exc)
 
 
 def _install_sigterm() -> None:
@@ -237,6 +249,18 @@ def _forget_after_fork() -> None:
     _active = None
     _writers.clear()
     _last_by_name.clear()
+
+
+def shutdown() -> None:
+    """End the active run and stop every writer thread (tests, and switching stores for good)."""
+    global _active, _experiment
+    _close_everything("FINISHED")
+    for writer in list(_writers.values()):
+        writer.close()
+    _writers.clear()
+    _last_by_name.clear()
+    _active = None
+    _experiment = None
 
 
 def flush() -> None:

@@ -99,7 +99,11 @@ class Store:
     def _prepare_sqlite_file(self) -> None:
         path = self.db_path
         try:
+            created = not path.parent.exists()
             path.parent.mkdir(parents=True, exist_ok=True)
+            if created:
+                # The store is local state, never something to commit.
+                (path.parent / ".gitignore").write_text("*\n")
         except OSError as exc:
             raise StoreError(
                 f"cannot create the store folder {path.parent}: {exc.strerror}. "

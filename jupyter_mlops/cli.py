@@ -1,0 +1,189 @@
+"""``jupyter mlops ...``: the command line door onto the store (entry point ``jupyter-mlops``).
+
+Every command prints its result to stdout; bad input exits non-zero with one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .exceptions import MlopsError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jupyter mlops", description="Notebook-first MLOps: runs, pipelines, models.")
+    parser.add_argument("--uri", help="tracking store (path or SQLAlchemy URL); default: MLOPS_TRACKING_URI, "
+                        "[tool.jupyter_mlops] tracking_uri, ./.mlops/mlops.db")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("experiments", help="list experiments")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    p = sub.add_parser("runs", help="list runs (newest first)")
+    p.add_argument("--experiment", "-e", help="only this experiment")
+    p.add_argument("--filter", "-f", help="e.g. \"metrics.auc > 0.9 and params.model = 'rf'\"")
+    p.add_argument("--order-by", "-o", action="append", help="e.g. 'metrics.auc DESC' (repeatable)")
+    p.add_argument("--max-results", "-n", type=int, default=100)
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    p = sub.add_parser("show", help="everything recorded about one run")
+    p.add_argument("run", help="run id or a unique prefix (6+ characters)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+    p = sub.add_parser("demo", help="run the demo notebook with papermill, tracked, then list its runs")
+    p.add_argument("--notebook", type=Path, help="notebook to run (default: notebooks/demo.ipynb)")
+    p.add_argument("--output", type=Path, help="where to write the executed notebook")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.uri:
+            from .config import set_tracking_uri
+
+            set_tracking_uri(args.uri)
+        return COMMANDS[args.command](args) or 0
+    except MlopsError as exc:
+        print(f"jupyter mlops {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT if isinstance(exc, ValueError | LookupError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _emit(df, fmt: str) -> None:
+    if fmt == "json":
+        print(df.to_json(orient="records", date_format="iso", indent=1))
+    elif fmt == "csv":
+        print(df.to_csv(index=False), end="")
+    elif df.empty:
+        print("(none)")
+    else:
+        print(df.to_string(index=False, max_colwidth=40))
+
+
+def cmd_experiments(args) -> int:
+    from .api import list_experiments
+
+    df = list_experiments()
+    df["created_at"] = _as_time(df["created_at"])
+    _emit(df, args.format)
+    return 0
+
+
+def _as_time(column):
+    import pandas as pd
+
+    return pd.to_datetime(column, unit="ms", utc=True).dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_runs(args) -> int:
+    from .api import search_runs
+
+    df = search_runs(experiment=args.experiment, filter=args.filter, order_by=args.order_by,
+                     max_results=args.max_results)
+    if args.format == "table" and not df.empty:
+        df = runs_table(df)
+    _emit(df, args.format)
+    return 0
+
+
+def runs_table(df):
+    """A compact view for terminals: short ids, local times, params and metrics after the attributes."""
+    view = df.copy()
+    view["run_id"] = view["run_id"].str[:8]
+    duration = (view["end_time"] - view["start_time"]).dt.total_seconds().round(1)
+    view["start_time"] = view["start_time"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
+    view.insert(view.columns.get_loc("start_time") + 1, "duration_s", duration)
+    keep = ["run_id", "name", "experiment", "status", "start_time", "duration_s"]
+    rest = [c for c in view.columns if c.startswith(("params.", "metrics."))]
+    return view[keep + rest]
+
+
+def cmd_show(args) -> int:
+    from .api import get_run
+
+    record = get_run(args.run)
+    if args.format == "json":
+        print(json.dumps(record.to_dict(), indent=1, default=str))
+        return 0
+    print(format_run(record))
+    return 0
+
+
+def format_run(record) -> str:
+    import datetime as dt
+
+    def when(ms):
+        return "-" if ms is None else dt.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+    lines = [
+        f"run        {record.uuid}",
+        f"name       {record.name}",
+        f"experiment {record.experiment}",
+        f"status     {record.status}",
+        f"started    {when(record.start_time)}    ended {when(record.end_time)}",
+        f"source     {record.source_path or '-'}",
+        f"git        {record.git_commit or '-'}{' (dirty)' if record.git_dirty else ''}",
+        f"user       {record.user or '-'}",
+    ]
+    if record.parent_uuid:
+        lines.append(f"parent     {record.parent_uuid}")
+    for title, values in (("params", record.params), ("metrics", record.metrics), ("tags", record.tags)):
+        if values:
+            lines.append(f"{title}:")
+            width = max(len(k) for k in values)
+            lines += [f"  {k.ljust(width)}  {v}" for k, v in sorted(values.items())]
+    if record.artifacts:
+        lines.append("artifacts:")
+        lines += [f"  {a['path']}  {a['size']} B  {a['media_type']}  sha256:{a['sha256'][:12]}" for a in record.artifacts]
+    if record.datasets:
+        lines.append("datasets:")
+        lines += [f"  {d['name']}  {d['rows']}x{d['columns']}  fingerprint:{d['fingerprint'][:12]}" for d in record.datasets]
+    return "\n".join(lines)
+
+
+def demo_notebook() -> Path:
+    """``notebooks/demo.ipynb`` of the project in the cwd, else the copy shipped in the package."""
+    for candidate in (Path.cwd() / "notebooks" / "demo.ipynb",
+                      Path(__file__).resolve().parents[1] / "notebooks" / "demo.ipynb",
+                      Path(__file__).resolve().parent / "_demo" / "demo.ipynb"):
+        if candidate.is_file():
+            return candidate
+    raise MlopsError("no demo notebook found (looked for notebooks/demo.ipynb)")
+
+
+def cmd_demo(args) -> int:
+    from .api import search_runs
+    from .config import get_artifact_root
+    from .execute import execute_notebook
+
+    notebook = (args.notebook or demo_notebook()).resolve()
+    output = args.output or get_artifact_root().parent / "executed" / f"{notebook.stem}-output.ipynb"
+    print(f"running {notebook} with papermill -> {output}", flush=True)
+    try:
+        execute_notebook(notebook, output)
+    except Exception as exc:  # papermill's error names the failing cell
+        print(f"jupyter mlops demo: the notebook failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    df = search_runs(experiment="demo", max_results=10)
+    _emit(runs_table(df) if not df.empty else df, "table")
+    return 0
+
+
+COMMANDS = {
+    "experiments": cmd_experiments,
+    "runs": cmd_runs,
+    "show": cmd_show,
+    "demo": cmd_demo,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

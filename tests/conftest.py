@@ -1,0 +1,46 @@
+"""Shared fixtures: every test gets its own project folder and a fresh SQLite store in it."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A clean project folder as cwd, with the store at ``<project>/.mlops/mlops.db``."""
+    from jupyter_mlops import config
+    from jupyter_mlops.tracking import lifecycle, store
+
+    lifecycle.shutdown()
+    store.forget_open_stores()
+    config._explicit_uri = None
+    for var in ("MLOPS_TRACKING_URI", "MLOPS_ARTIFACT_URI", "MLOPS_EXPERIMENT", "MLOPS_PARENT_RUN_ID",
+                "MLOPS_NOTEBOOK_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    lifecycle.shutdown()
+    store.forget_open_stores()
+    config._explicit_uri = None
+
+
+@pytest.fixture
+def db_path(project) -> Path:
+    return project / ".mlops" / "mlops.db"
+
+
+def python_env(**extra) -> dict:
+    """Environment for child processes: this interpreter's packages, no inherited store settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+PYTHON = sys.executable

@@ -1,0 +1,102 @@
+"""The store: where it lives, how it opens, migrations under concurrency, and refusing bad files."""
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import jupyter_mlops as mlops
+from jupyter_mlops import config
+from jupyter_mlops.exceptions import StoreError
+from jupyter_mlops.tracking import schema
+from jupyter_mlops.tracking.store import Store, mask_password, open_store
+
+from .conftest import PYTHON, python_env
+
+HELPER = Path(__file__).parent / "helpers" / "log_points.py"
+
+
+def test_default_store_is_sqlite_wal_in_project_folder(project, db_path):
+    with mlops.start_run("first"):
+        mlops.log_metric("m", 1.0)
+    assert db_path.is_file()
+    con = sqlite3.connect(db_path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] == schema.LATEST_VERSION
+    # The store folder ignores itself, so tracking never makes a repository dirty.
+    assert (db_path.parent / ".gitignore").read_text().strip() == "*"
+
+
+def test_uri_precedence(project, monkeypatch):
+    (project / "pyproject.toml").write_text('[tool.jupyter_mlops]\ntracking_uri = "stores/team.db"\n')
+    assert config.get_tracking_uri() == "sqlite:///" + str(project / "stores" / "team.db")
+    monkeypatch.setenv("MLOPS_TRACKING_URI", str(project / "env.db"))
+    assert config.get_tracking_uri() == "sqlite:///" + str(project / "env.db")
+    mlops.set_tracking_uri(project / "explicit.db")
+    assert config.get_tracking_uri() == "sqlite:///" + str(project / "explicit.db")
+    mlops.set_tracking_uri(None)
+    assert config.get_tracking_uri().endswith("env.db")
+
+
+def test_postgresql_uri_uses_psycopg_and_masks_password():
+    assert config.normalize_uri("postgresql://u:secret@db/mlops") == "postgresql+psycopg://u:secret@db/mlops"
+    assert mask_password("postgresql+psycopg://u:secret@db/mlops") == "postgresql+psycopg://u:***@db/mlops"
+
+
+def test_migrations_run_once_and_are_idempotent(project, db_path):
+    first = open_store()
+    again = Store(first.uri)  # a second opening in the same process
+    assert again.migrate() == schema.LATEST_VERSION
+    con = sqlite3.connect(db_path)
+    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
+
+
+def test_newer_schema_is_refused(project, db_path):
+    open_store()
+    con = sqlite3.connect(db_path)
+    con.execute("INSERT INTO schema_version VALUES (999, 0)")
+    con.commit()
+    with pytest.raises(StoreError, match="schema version 999"):
+        Store(config.get_tracking_uri())
+
+
+def test_file_that_is_not_a_database_is_named(project, db_path):
+    db_path.parent.mkdir()
+    db_path.write_text("these are my notes, not a database\n" * 10)
+    with pytest.raises(StoreError, match=r"mlops\.db is not an SQLite database"):
+        mlops.start_run("x")
+    assert mlops.active_run() is None
+    assert db_path.read_text().startswith("these are my notes")  # untouched
+
+
+def test_unwritable_path_is_named(project):
+    # Works as root too: a path under a regular file can never be created.
+    blocker = project / "blocker"
+    blocker.write_text("")
+    mlops.set_tracking_uri(blocker / "mlops.db")
+    with pytest.raises(StoreError, match="cannot create the store folder .*blocker"):
+        mlops.start_run("x")
+
+
+def test_eight_processes_open_a_fresh_store_at_once(project, db_path):
+    """Acceptance 2: no errors, no lost points, an intact file."""
+    env = python_env(MLOPS_TRACKING_URI=db_path)
+    procs = [
+        subprocess.Popen([PYTHON, str(HELPER), "10000", "--name", f"w{i}"], env=env, cwd=project,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(8)
+    ]
+    results = [p.communicate(timeout=240) for p in procs]
+    errors = [(p.returncode, err) for p, (_, err) in zip(procs, results) if p.returncode != 0 or "Error" in err]
+    assert errors == []
+    con = sqlite3.connect(db_path)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
+    counts = dict(con.execute("SELECT run_uuid, count(*) FROM metrics GROUP BY run_uuid").fetchall())
+    run_ids = [out.strip() for out, _ in results]
+    assert sorted(counts) == sorted(run_ids)
+    assert set(counts.values()) == {10000}
+    statuses = {s for (s,) in con.execute("SELECT status FROM runs")}
+    assert statuses == {"FINISHED"}
