@@ -156,8 +156,10 @@ class MlopsMagics(Magics):
         run = api.start_run(name=_text(args.name), experiment=_text(args.experiment))
         run.log_artifact(cell, name="cell.py")
         code = self.shell.transform_cell(cell)
+        # Registered with IPython's line cache, so tracebacks show the cell's lines.
+        filename = self.shell.compile.cache(code)
         try:
-            exec(compile(code, "<mlops run cell>", "exec"), self.shell.user_ns)
+            exec(compile(code, filename, "exec"), self.shell.user_ns)
         except SystemExit as exc:
             run.end("FINISHED" if exc.code in (None, 0) else "FAILED")
             raise

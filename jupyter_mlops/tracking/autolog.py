@@ -20,6 +20,7 @@ import inspect
 import json
 import logging
 import math
+import pydoc
 import threading
 
 from . import lifecycle
@@ -101,7 +102,8 @@ def _recorded_fit(original, estimator, args, kwargs):
             _end(run, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", exc)
         raise
     if run is not None:
-        _safely(_log_fitted, run, estimator, args, kwargs)
+        for step in (_log_search, _log_metrics, _log_model):
+            _safely(step, run, estimator, args, kwargs)
         if started:
             _end(run, "FINISHED")
     return result
@@ -152,16 +154,19 @@ def _param_value(value):
     return value
 
 
-def _log_fitted(run, estimator, args, kwargs) -> None:
+def _log_search(run, estimator, args, kwargs) -> None:
+    """What a hyper-parameter search found: ``best_<param>`` params and ``best_cv_score``."""
     best = getattr(estimator, "best_params_", None)
     if isinstance(best, dict):
         run.log_params({f"best_{k}": _param_value(v) for k, v in best.items()})
-    metrics = _training_metrics(estimator, args, kwargs)
     if getattr(estimator, "best_score_", None) is not None:
-        metrics["best_cv_score"] = float(estimator.best_score_)
+        run.log_metric("best_cv_score", estimator.best_score_)
+
+
+def _log_metrics(run, estimator, args, kwargs) -> None:
+    metrics = _training_metrics(estimator, *_fit_data(args, kwargs))
     if metrics:
         run.log_metrics(metrics)
-    _log_model(run, estimator)
 
 
 # -- training metrics ----------------------------------------------------------------------
@@ -171,10 +176,10 @@ def _fit_data(args, kwargs):
     return X, y, kwargs.get("sample_weight")
 
 
-def _training_metrics(estimator, args, kwargs) -> dict:
+def _training_metrics(estimator, X, y, weight) -> dict:
+    """Scores on the data the model was fitted on; a score that cannot be computed is left out."""
     from sklearn.base import is_classifier, is_regressor
 
-    X, y, weight = _fit_data(args, kwargs)
     if X is None or y is None:
         return {}
     if is_classifier(estimator):
@@ -238,15 +243,24 @@ def _once(compute):
 
 
 # -- the model -----------------------------------------------------------------------------
-def _log_model(run, estimator) -> None:
+def _log_model(run, estimator, args, kwargs) -> None:
     import skops.io as sio
 
+    name = type(estimator).__name__
     try:
         data = sio.dumps(estimator)
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:
-        log.warning("jupyter_mlops autolog: skops cannot store %s: %s", type(estimator).__name__, exc)
-        run.set_tag("mlops.model_error", f"skops cannot store {type(estimator).__name__}: {exc}")
-        return
+        return _model_error(run, f"skops cannot store {name}: {exc}")
+    # skops stores functions by reference; a lambda or a nested function cannot be found on load.
+    missing = [t for t in untrusted if pydoc.locate(t) is None]
+    if missing:
+        return _model_error(run, f"{name} refers to {', '.join(missing)}, which cannot be imported when "
+                                 "loading; use functions defined at the top level of a module")
     run.log_artifact(data, name=MODEL_ARTIFACT)
     run.set_tag("mlops.model_untrusted_types", json.dumps(untrusted))
+
+
+def _model_error(run, message: str) -> None:
+    log.warning("jupyter_mlops autolog: model not stored: %s", message)
+    run.set_tag("mlops.model_error", message)

@@ -49,8 +49,17 @@ def _path_candidates():
         yield os.environ.get("JPY_SESSION_NAME")
         yield _papermill_input_path()
         return
-    main = sys.modules.get("__main__")
-    yield getattr(main, "__file__", None)
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file and not _is_installed_code(main_file):
+        yield main_file  # a plain script; not the __main__ of pytest, papermill and the like
+
+
+def _is_installed_code(path: str) -> bool:
+    import sysconfig
+
+    path = os.path.realpath(path)
+    roots = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(root and path.startswith(os.path.realpath(root) + os.sep) for root in roots)
 
 
 def _papermill_input_path() -> str | None:

@@ -145,6 +145,7 @@ class Store:
             cur = dbapi_conn.cursor()
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA case_sensitive_like=ON")  # LIKE as PostgreSQL has it; ILIKE ignores case
             cur.close()
             dbapi_conn.create_function("mlops_number", 1, sqlite_number, deterministic=True)
 

@@ -1,0 +1,143 @@
+"""Real notebooks in real kernels: papermill runs, re-run cells, and what lands in the SQLite file."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+from jupyter_mlops.tracking import artifacts
+
+from .conftest import NOTEBOOKS, PYTHON, python_env
+
+BIN = Path(PYTHON).parent
+
+
+def git(*args, cwd):
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def test_papermill_notebook_lands_in_sqlite(project):
+    """Acceptance 1: magics + API in a notebook run by the papermill CLI, checked in the SQLite file."""
+    repo = project / "repo"
+    repo.mkdir()
+    shutil.copy(NOTEBOOKS / "tracked.ipynb", repo / "tracked.ipynb")
+    git("init", "-q", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("commit", "-qm", "notebook", cwd=repo)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    out = project / "executed.ipynb"  # outside the repository, so the checkout stays clean
+    proc = subprocess.run(
+        [str(BIN / "papermill"), "tracked.ipynb", str(out), "-p", "alpha", "0.7", "-p", "epochs", "4", "-k", "python3"],
+        cwd=repo, env=python_env(), capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    db = repo / ".mlops" / "mlops.db"
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    (run,) = con.execute("SELECT * FROM runs").fetchall()
+    assert run["status"] == "FINISHED" and run["name"] == "tracked"
+    assert run["source_path"] == str(repo / "tracked.ipynb")
+    assert run["source_hash"] == artifacts.sha256_file(repo / "tracked.ipynb")
+    assert run["git_commit"] == head and run["git_dirty"] == 0
+    params = dict(con.execute("SELECT key, value FROM params").fetchall())
+    # papermill's injected parameters are logged on their own; the defaults it did not override are not.
+    assert params == {"alpha": "0.7", "epochs": "4", "optimizer": "sgd", "layers": "[8, 4]", "batch_size": "32"}
+    loss = con.execute("SELECT step, value FROM metrics WHERE key = 'loss' ORDER BY step").fetchall()
+    assert [tuple(r) for r in loss] == [(0, 1.0), (1, 0.5), (2, 1 / 3), (3, 0.25)]
+    assert con.execute("SELECT value FROM latest_metrics WHERE key = 'accuracy'").fetchone()[0] == 0.93
+    assert dict(con.execute("SELECT key, value FROM tags").fetchall())["stage"] == "test"
+    arts = {r["path"]: r for r in con.execute("SELECT * FROM artifacts")}
+    assert set(arts) == {"table.csv", "notes.txt", "notebook/tracked.ipynb"}
+    snapshot = artifacts.read_bytes(db.parent / "artifacts", arts["notebook/tracked.ipynb"]["sha256"])
+    assert "".join(json.loads(snapshot)["cells"][1]["source"]).startswith("import jupyter_mlops")
+    (dataset,) = con.execute("SELECT * FROM datasets").fetchall()
+    assert (dataset["name"], dataset["rows"], dataset["columns"]) == ("train", 10, 2)
+    env = con.execute("SELECT * FROM environments WHERE hash = ?", (run["environment_hash"],)).fetchone()
+    packages = json.loads(env["packages"])
+    assert "papermill" in packages and "ipykernel" in packages and env["python_version"].startswith("3.")
+
+    listing = subprocess.run([str(BIN / "jupyter-mlops"), "runs"], cwd=repo, env=python_env(),
+                             capture_output=True, text=True)
+    assert listing.returncode == 0, listing.stderr
+    assert run["uuid"][:8] in listing.stdout and "FINISHED" in listing.stdout and "metrics.accuracy" in listing.stdout
+
+
+@pytest.fixture
+def kernel(project, db_path, tmp_path_factory):
+    # IPC sockets: no TCP port to collide on when tests run in parallel.
+    sockets = tmp_path_factory.mktemp("ipc")
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "k"))
+    km.start_kernel(cwd=str(project), env=python_env(MLOPS_TRACKING_URI=db_path))
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    yield kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def execute(kc, code: str) -> dict:
+    outputs = []
+    reply = kc.execute_interactive(code, timeout=60, output_hook=outputs.append)
+    return {"status": reply["content"]["status"], "outputs": outputs, "reply": reply["content"]}
+
+
+def test_rerunning_a_tracked_cell_three_times(kernel, db_path):
+    """Acceptance 4: three runs, none left RUNNING; the cell magic and a start/end cell both."""
+    cell = (NOTEBOOKS / "rerun.ipynb").read_text()
+    sources = ["".join(c["source"]) for c in json.loads(cell)["cells"]]
+    assert execute(kernel, sources[0])["status"] == "ok"
+    for _ in range(3):
+        assert execute(kernel, sources[1])["status"] == "ok"
+    # A cell that starts a run and never ends it, re-run three times.
+    for _ in range(3):
+        assert execute(kernel, "%mlops start --name loose --experiment reruns\nmlops.log_metric('m', 1)")["status"] == "ok"
+    con = sqlite3.connect(db_path)
+    rows = con.execute("SELECT name, status FROM runs ORDER BY start_time").fetchall()
+    assert [r[0] for r in rows] == ["cell-run"] * 3 + ["loose"] * 3
+    assert [r[1] for r in rows] == ["FINISHED"] * 5 + ["RUNNING"]  # only the last one is still open
+    reruns = con.execute("SELECT count(*) FROM tags WHERE key = 'rerun_of'").fetchone()[0]
+    assert reruns == 4
+    counts = con.execute(
+        "SELECT (SELECT count(*) FROM metrics m WHERE m.run_uuid = r.uuid) FROM runs r ORDER BY r.start_time"
+    ).fetchall()
+    assert [c[0] for c in counts] == [3, 3, 3, 1, 1, 1]  # flushed after each cell, nothing doubled
+    cell_sources = con.execute("SELECT count(*) FROM artifacts WHERE path = 'cell.py'").fetchone()[0]
+    assert cell_sources == 3
+
+
+def test_failing_cell_magic_marks_run_failed(kernel, db_path):
+    execute(kernel, "import jupyter_mlops as mlops\n%load_ext jupyter_mlops")
+    result = execute(kernel, "%%mlops run --name broken\nmlops.log_metric('m', 1)\n1 / 0")
+    assert result["status"] == "error" and result["reply"]["ename"] == "ZeroDivisionError"
+    con = sqlite3.connect(db_path)
+    assert con.execute("SELECT status FROM runs").fetchone()[0] == "FAILED"
+    tags = dict(con.execute("SELECT key, value FROM tags").fetchall())
+    assert tags["mlops.error"] == "ZeroDivisionError: division by zero"
+    assert "1 / 0" in tags["mlops.traceback"]
+
+
+def test_bad_magic_input_is_a_usage_error_and_records_nothing(kernel, db_path):
+    execute(kernel, "import jupyter_mlops as mlops\n%load_ext jupyter_mlops\n%mlops start --name x")
+    for line, message in [
+        ("%mlops param lr", "expected key=value, got 'lr'"),
+        ("%mlops param model='rf", "unclosed ' quote"),
+        ("%mlops param lr=0.1 x=[1,", "cannot read the value"),
+        ("%mlops metric acc='high'", "metric 'acc'"),
+        ("%mlops frobnicate", "invalid choice"),
+    ]:
+        result = execute(kernel, line)
+        text = json.dumps(result["outputs"]) + json.dumps(result["reply"])
+        assert message in text, (line, text)
+    execute(kernel, "%mlops end")
+    con = sqlite3.connect(db_path)
+    assert con.execute("SELECT count(*) FROM params").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM metrics").fetchone()[0] == 0
+    assert con.execute("SELECT status FROM runs").fetchone()[0] == "FINISHED"
