@@ -134,7 +134,7 @@ def test_bad_magic_input_is_a_usage_error_and_records_nothing(kernel, db_path):
         ("%mlops frobnicate", "invalid choice"),
     ]:
         result = execute(kernel, line)
-        text = json.dumps(result["outputs"]) + json.dumps(result["reply"])
+        text = json.dumps(result["outputs"], default=str) + json.dumps(result["reply"], default=str)
         assert message in text, (line, text)
     execute(kernel, "%mlops end")
     con = sqlite3.connect(db_path)
