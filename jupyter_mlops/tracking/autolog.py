@@ -115,7 +115,7 @@ def _open_run(estimator):
         run = lifecycle.active_run()
         if run is not None and run.active:
             return run, False
-        return lifecycle.start_run(name=type(estimator).__name__), True
+        return lifecycle.start_run(name=type(estimator).__name__, track_reruns=False), True
     except Exception as exc:
         log.warning("jupyter_mlops autolog: not recording %s.fit: %s", type(estimator).__name__, exc)
         return None, False

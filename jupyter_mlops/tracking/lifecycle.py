@@ -58,8 +58,12 @@ def writer_for(store) -> MetricWriter:
     return writer
 
 
-def start_run(name=None, experiment=None, params=None, tags=None, parent=None, capture_source=True) -> Run:
-    """Open a run and make it the active one (ending any run still active in this process)."""
+def start_run(name=None, experiment=None, params=None, tags=None, parent=None, capture_source=True,
+              track_reruns=True) -> Run:
+    """Open a run and make it the active one (ending any run still active in this process).
+
+    ``track_reruns=False`` is for runs named by the library (autolog): two fits of the same
+    estimator class are not a re-run of one cell."""
     global _active
     with _lock:
         _install_hooks()
@@ -87,7 +91,7 @@ def start_run(name=None, experiment=None, params=None, tags=None, parent=None, c
         writer.live_runs.add(run_id)
         _active = run
         first_tags = {}
-        if name is not None:
+        if name is not None and track_reruns:
             earlier = _last_by_name.get((experiment, name))
             if earlier:
                 first_tags["rerun_of"] = earlier

@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine (python3 >= 3.10 with venv):
+#   make demo   - the main job: the demo notebook run by papermill, tracked in ./.mlops/mlops.db
+#   make test   - the whole test suite
+# Each creates .venv and installs what it needs into it first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -U pip
+
+# One stamp per set of extras, redone when pyproject.toml changes.
+$(VENV)/.stamp-runtime: pyproject.toml | $(BIN)/python
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[test]"
+	touch $@
+
+$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
+	$(PIP) install -e ".[test,bench]"
+	touch $@
+
+demo: $(VENV)/.stamp-runtime
+	$(BIN)/jupyter-mlops demo
+
+test: $(VENV)/.stamp-test
+	$(BIN)/python -m pytest -n auto --dist loadfile
+
+bench: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/bench_tracking.py
+
+clean:
+	rm -rf $(VENV) .mlops .pytest_cache
