@@ -289,6 +289,19 @@ def measure_memory(n: int, folder: Path) -> dict | None:
     return memory
 
 
+def peak_rss_kb() -> int:
+    """This process's peak RSS. Linux's ``ru_maxrss`` carries the parent's peak over fork and exec,
+    so prefer ``VmHWM``, which belongs to this address space only."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def memory_child(n: int, folder: Path) -> None:
     import tracemalloc
 
@@ -302,9 +315,9 @@ def memory_child(n: int, folder: Path) -> None:
         run.end()
 
     log_all("warmup", 10_000)  # imports and first connections; small, so it does not set the peak
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_rss_kb()
     log_all("rss", n)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_rss_kb()
     tracemalloc.start()
     log_all("tracemalloc", n)
     peak = tracemalloc.get_traced_memory()[1]

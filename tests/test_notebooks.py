@@ -1,6 +1,7 @@
 """Real notebooks in real kernels: papermill runs, re-run cells, and what lands in the SQLite file."""
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -69,18 +70,25 @@ def test_papermill_notebook_lands_in_sqlite(project):
     assert run["uuid"][:8] in listing.stdout and "FINISHED" in listing.stdout and "metrics.accuracy" in listing.stdout
 
 
-@pytest.fixture
-def kernel(project, db_path, tmp_path_factory):
-    # IPC sockets: no TCP port to collide on when tests run in parallel.
-    sockets = tmp_path_factory.mktemp("ipc")
+@contextlib.contextmanager
+def running_kernel(cwd: Path, sockets: Path, **env):
+    """A real python3 kernel on IPC sockets (no TCP port to collide on when tests run in parallel)."""
     km = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "k"))
-    km.start_kernel(cwd=str(project), env=python_env(MLOPS_TRACKING_URI=db_path))
+    km.start_kernel(cwd=str(cwd), env=python_env(**env))
     kc = km.client()
     kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-    yield kc
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
+    try:
+        kc.wait_for_ready(timeout=60)
+        yield kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def kernel(project, db_path, tmp_path_factory):
+    with running_kernel(project, tmp_path_factory.mktemp("ipc"), MLOPS_TRACKING_URI=db_path) as kc:
+        yield kc
 
 
 def execute(kc, code: str) -> dict:
@@ -141,3 +149,18 @@ def test_bad_magic_input_is_a_usage_error_and_records_nothing(kernel, db_path):
     assert con.execute("SELECT count(*) FROM params").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM metrics").fetchone()[0] == 0
     assert con.execute("SELECT status FROM runs").fetchone()[0] == "FINISHED"
+
+
+def test_notebook_path_under_jupyter_server(project, db_path, tmp_path_factory):
+    """Jupyter Server tells the kernel its notebook by JPY_SESSION_NAME (ipykernel: ``__session__``)."""
+    folder = project / "work"
+    folder.mkdir()
+    notebook = folder / "analysis.ipynb"
+    notebook.write_text((NOTEBOOKS / "rerun.ipynb").read_text())
+    with running_kernel(folder, tmp_path_factory.mktemp("ipc"), MLOPS_TRACKING_URI=db_path,
+                        JPY_SESSION_NAME="work/analysis.ipynb") as kc:
+        result = execute(kc, "import jupyter_mlops as mlops\nwith mlops.start_run('lab') as r: pass")
+        assert result["status"] == "ok"
+    con = sqlite3.connect(db_path)
+    source, digest = con.execute("SELECT source_path, source_hash FROM runs").fetchone()
+    assert source == str(notebook) and digest == artifacts.sha256_file(notebook)
