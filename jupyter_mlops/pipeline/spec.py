@@ -1,0 +1,679 @@
+"""``pipeline.yaml`` -> a validated, immutable DAG of notebook steps.
+
+The format::
+
+    name: demo                 # optional; default: the file's stem
+    workdir: build             # optional; where outputs go, relative to this file's folder (default: that folder)
+    preload: [sklearn, pandas] # optional; modules imported in pre-started kernels
+    parameters:                # optional; given to every step whose notebook declares the name
+      seed: 0
+    defaults:                  # optional; timeout (seconds, null = none), retries, kernel for every step
+      timeout: 600
+      retries: 0
+      kernel: python3
+    steps:                     # required, in any order; names: letters, digits, '_' and '-'
+      prepare:
+        notebook: prepare.ipynb                  # required; relative to this file's folder
+        parameters: {test_size: 0.25}            # must be declared in the notebook's 'parameters' cell
+        outputs: {train: data/train.csv}         # name -> path relative to workdir; or a list (name = file stem)
+        inputs: [raw/data.csv]                   # source files read that no step produces; relative to this folder
+      train:
+        notebook: train.ipynb
+        upstream: [prepare]                      # a list of step names, or one name
+        outputs: [models/model.skops]
+        retries: 2
+        timeout: 120
+    sweep:                     # optional; one step run once per point
+      step: train
+      method: grid             # grid (cartesian product, in written order) | random (seeded samples)
+      parameters: {n_estimators: [50, 100], max_depth: {low: 2, high: 8, integer: true}}  # ranges: random only
+      n: 4                     # random: required; grid: optional cap
+      seed: 0
+      metric: test_auc         # required
+      goal: maximize           # required: maximize | minimize
+
+Parameters reach a notebook in this order, later wins: pipeline ``parameters`` it declares, the
+step's ``parameters``, then overrides (``k=v`` for every step, ``step.k=v`` for one). ``upstream``
+and ``outputs`` are reserved: the runner injects ``upstream = {step: {output: path}}`` and
+``outputs = {output: path}`` into notebooks that declare them. A notebook without a ``parameters``
+cell still gets its step's parameters (papermill inserts them at the top) with a warning.
+
+Every error is a :class:`SpecError` whose message is one line: ``file:line: field: what, and what to do``.
+Loading imports neither papermill nor nbformat: notebooks are read as JSON (see ``notebook_params``).
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import heapq
+import itertools
+import math
+import os
+import random
+import re
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from ..exceptions import InvalidInputError
+from .notebook_params import parameters_cell
+
+TOP_FIELDS = ("name", "workdir", "preload", "parameters", "defaults", "steps", "sweep")
+STEP_FIELDS = ("notebook", "parameters", "upstream", "outputs", "inputs", "timeout", "retries", "kernel")
+DEFAULT_FIELDS = ("timeout", "retries", "kernel")
+SWEEP_FIELDS = ("step", "method", "parameters", "n", "seed", "metric", "goal")
+RANGE_FIELDS = ("low", "high", "log", "integer")
+RESERVED = frozenset({"upstream", "outputs"})
+BUILTIN_DEFAULTS = {"timeout": None, "retries": 0, "kernel": "python3"}
+
+_STEP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+_MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class SpecError(InvalidInputError):
+    """A pipeline spec (or a notebook it names) is unusable. ``str()`` is one line: ``file:line: field: problem``."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None, field: str | None = None):
+        self.reason, self.path, self.line, self.field = message, path, line, field
+        where = f"{path or ''}{f':{line}' if line else ''}"
+        parts = [part for part in (where, field, message) if part]
+        super().__init__(" ".join(": ".join(map(str, parts)).split()))  # one line, whatever the parts hold
+
+    def __reduce__(self):  # picklable across process pools
+        return type(self), (self.reason, self.path, self.line, self.field)
+
+
+class _ReadOnlyDict(dict):
+    """A dict that refuses edits (specs are values; derive new ones with ``with_overrides``) yet pickles."""
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a pipeline spec is read-only; use spec.with_overrides([...]) for a changed copy")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __reduce__(self):
+        return type(self), (dict(self),)
+
+
+# -- the spec as values ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Range:
+    """A random-sweep interval: uniform, or log-uniform with ``log``; whole numbers with ``integer``."""
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def sample(self, rng: random.Random) -> float | int:
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+            return min(max(round(value), self.low), self.high) if self.integer else value
+        return rng.randint(self.low, self.high) if self.integer else rng.uniform(self.low, self.high)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One step run once per point of a parameter space; the runner keeps the point best at ``metric``."""
+    step: str
+    method: str  # "grid" | "random"
+    parameters: dict  # name -> tuple of values, or Range (random only)
+    n: int | None
+    seed: int
+    metric: str
+    goal: str  # "maximize" | "minimize"
+    line: int
+
+    def points(self) -> list[dict]:
+        """Grid: the cartesian product in written order, capped at ``n``. Random: ``n`` samples seeded by ``seed``."""
+        names = list(self.parameters)
+        if self.method == "grid":
+            combos = itertools.islice(itertools.product(*self.parameters.values()), self.n)
+            points = [dict(zip(names, combo)) for combo in combos]
+        else:
+            rng = random.Random(self.seed)
+            points = [{name: values.sample(rng) if isinstance(values, Range) else rng.choice(values)
+                       for name, values in self.parameters.items()} for _ in range(self.n)]
+        return copy.deepcopy(points)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook run: what it reads, what it writes, and how to run it."""
+    name: str
+    notebook: Path  # absolute
+    parameters: dict  # this step's own values; see PipelineSpec.step_parameters for what is injected
+    upstream: tuple[str, ...]
+    outputs: dict  # name -> absolute Path
+    inputs: tuple[Path, ...]  # absolute
+    timeout: float | None  # seconds; None: no limit
+    retries: int
+    kernel: str
+    declared: frozenset  # names assigned in the notebook's parameters cell
+    has_parameters_cell: bool
+    line: int  # of the step's name in the spec
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A validated pipeline; read-only (``with_overrides`` returns a changed copy)."""
+    path: Path  # absolute
+    name: str
+    workdir: Path  # absolute
+    preload: tuple[str, ...]
+    parameters: dict
+    steps: dict  # name -> Step, in topological order (ties: file order)
+    sweep: Sweep | None
+
+    def order(self) -> list[str]:
+        return list(self.steps)
+
+    def upstream_of(self, name: str) -> set[str]:
+        """Every step ``name`` depends on, directly or not."""
+        return self._reach(name, lambda step: self.steps[step].upstream)
+
+    def downstream(self, name: str) -> set[str]:
+        """Every step that depends on ``name``, directly or not."""
+        children: dict[str, list[str]] = {step: [] for step in self.steps}
+        for step in self.steps.values():
+            for up in step.upstream:
+                children[up].append(step.name)
+        return self._reach(name, children.__getitem__)
+
+    def step_parameters(self, name: str, overrides: dict | None = None) -> dict:
+        """What papermill injects: pipeline parameters the notebook declares, then the step's, then ``overrides``.
+
+        The reserved ``upstream`` / ``outputs`` are not included: the runner adds them.
+        """
+        step = self._step(name)
+        values = {k: v for k, v in self.parameters.items() if k in step.declared}
+        values.update(step.parameters)
+        values.update(overrides or {})
+        return copy.deepcopy(values)
+
+    def with_overrides(self, overrides: Iterable[str]) -> PipelineSpec:
+        """A copy with ``k=v`` (every step declaring ``k``) or ``step.k=v`` applied; values are YAML scalars."""
+        if isinstance(overrides, str):
+            overrides = [overrides]
+        pipeline = dict(self.parameters)
+        per_step = {name: dict(step.parameters) for name, step in self.steps.items()}
+        for text in overrides:
+            target, param, value = self._parse_override(text)
+            if target is not None:
+                per_step[target][param] = value
+                continue
+            pipeline[param] = value
+            for values in per_step.values():  # so that the step's own value does not shadow the override
+                if param in values:
+                    values[param] = value
+        steps = {name: replace(step, parameters=_ReadOnlyDict(per_step[name])) for name, step in self.steps.items()}
+        return replace(self, parameters=_ReadOnlyDict(pipeline), steps=_ReadOnlyDict(steps))
+
+    def _parse_override(self, text: str) -> tuple[str | None, str, Any]:
+        key, equals, raw = str(text).partition("=")
+        target, _, param = key.strip().rpartition(".")
+
+        def problem(message: str) -> SpecError:
+            return SpecError(f"override {text!r}: {message}", _shown(self.path), None, key.strip() or None)
+
+        if not equals or not param.isidentifier():
+            raise problem("expected 'name=value' or 'step.name=value'")
+        if param in RESERVED:
+            raise problem(f"'{param}' is reserved: the runner sets it from the steps' upstream and outputs")
+        if target:
+            step = self.steps.get(target)
+            if step is None:
+                raise problem(f"no step named '{target}'{_did_you_mean(target, self.steps, 'steps')}")
+            if step.has_parameters_cell and param not in step.declared:
+                raise problem(f"{step.notebook.name} declares no parameter '{param}'"
+                              f"{_did_you_mean(param, step.declared - RESERVED)}")
+        elif not any(param in s.declared or param in s.parameters for s in self.steps.values()):
+            known = set().union(*(s.declared | set(s.parameters) for s in self.steps.values())) - RESERVED
+            raise problem(f"no step declares a parameter '{param}'{_did_you_mean(param, known)}")
+        return target or None, param, _yaml_scalar(raw)
+
+    def _step(self, name: str) -> Step:
+        if name not in self.steps:
+            raise InvalidInputError(f"pipeline '{self.name}' has no step '{name}'; steps: {', '.join(self.steps)}")
+        return self.steps[name]
+
+    def _reach(self, name: str, neighbours) -> set[str]:
+        self._step(name)
+        seen: set[str] = set()
+        stack = list(neighbours(name))
+        while stack:
+            step = stack.pop()
+            if step not in seen:
+                seen.add(step)
+                stack.extend(neighbours(step))
+        return seen
+
+
+def load_spec(path, overrides: Iterable[str] = ()) -> PipelineSpec:
+    """Read, validate and freeze the pipeline at ``path``; raises :class:`SpecError` on the first problem."""
+    shown = os.fspath(path)
+    absolute = Path(os.path.abspath(shown))
+    try:
+        text = absolute.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read the pipeline spec ({getattr(exc, 'strerror', None) or exc})", shown) from None
+    builder = _Builder(shown, absolute, text)
+    spec = builder.build()
+    for message in builder.warnings:
+        warnings.warn(message, stacklevel=2)
+    return spec.with_overrides(overrides) if overrides else spec
+
+
+# -- YAML with line numbers ----------------------------------------------------------------------------
+
+class _Document:
+    """The YAML as plain data, plus the 1-based line of every key and value by field path (a tuple)."""
+
+    def __init__(self, shown: str, text: str):
+        self.shown = shown
+        self.key_lines: dict[tuple, int] = {}
+        self.value_lines: dict[tuple, int] = {(): 1}
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            self.data = None if node is None else self._convert(loader, node, (), set())
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problem = " ".join(filter(None, [exc.problem, exc.context and f"({exc.context})"]))
+            lines = text.splitlines()
+            tabbed = mark and mark.line < len(lines) and "\t" in lines[mark.line]
+            hint = "indent with spaces, not tabs" if tabbed else "check indentation, colons and quotes"
+            raise SpecError(f"invalid YAML: {problem}; {hint}", shown, mark.line + 1 if mark else None) from None
+        except yaml.YAMLError as exc:
+            raise SpecError(f"invalid YAML: {exc}", shown) from None
+        finally:
+            loader.dispose()
+
+    def _convert(self, loader, node, path: tuple, active: set) -> Any:
+        self.value_lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.ScalarNode):
+            return loader.construct_object(node, deep=True)
+        if id(node) in active:
+            self.fail(path, "an alias refers to its own container; YAML anchors cannot be recursive here")
+        active = active | {id(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return [self._convert(loader, item, path + (i,), active) for i, item in enumerate(node.value)]
+        first_seen: dict[Any, int] = {}
+        for key_node, _ in node.value:  # PyYAML keeps the last of duplicate keys silently: catch them first
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key, line = loader.construct_object(key_node), key_node.start_mark.line + 1
+                if key in first_seen:
+                    what = "step" if path == ("steps",) else "key"
+                    self.key_lines[path + (key,)] = line
+                    self.fail(path + (key,), f"duplicate {what} '{key}' (first on line {first_seen[key]}); "
+                                             f"each {what} may appear once", at_key=True)
+                first_seen[key] = line
+        loader.flatten_mapping(node)  # '<<: *anchor' merges; explicit keys come last and win
+        mapping = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if isinstance(key, (list, dict)):
+                self.fail(path, "mapping keys must be plain names, not lists or mappings")
+            self.key_lines[path + (key,)] = key_node.start_mark.line + 1
+            mapping[key] = self._convert(loader, value_node, path + (key,), active)
+        return mapping
+
+    def line(self, path: tuple, at_key: bool = False) -> int:
+        """The line of the value at ``path`` (or of its key); for a missing field, its parent's key line."""
+        lines = (self.key_lines, self.value_lines) if at_key else (self.value_lines, self.key_lines)
+        while True:
+            for table in lines:
+                if path in table:
+                    return table[path]
+            path, lines = path[:-1], (self.key_lines, self.value_lines)
+
+    def fail(self, path: tuple, message: str, at_key: bool = False):
+        raise SpecError(message, self.shown, self.line(path, at_key), _dotted(path) or None)
+
+
+def _dotted(path: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f"{'.' if i else ''}{p}" for i, p in enumerate(path))
+
+
+# -- validation ----------------------------------------------------------------------------------------
+
+class _Builder:
+    """Checks one document field by field and builds the frozen :class:`PipelineSpec`."""
+
+    def __init__(self, shown: str, path: Path, text: str):
+        self.doc = _Document(shown, text)
+        self.path, self.folder = path, path.parent
+        self.fail = self.doc.fail
+        self.warnings: list[str] = []
+
+    def build(self) -> PipelineSpec:
+        data = self.doc.data
+        if data is None:
+            self.fail((), "the file is empty; a pipeline needs at least a 'steps' mapping")
+        if not isinstance(data, dict):
+            self.fail((), f"expected a mapping of pipeline fields ({', '.join(TOP_FIELDS)}), got {_got(data)}")
+        self.known_fields((), data, TOP_FIELDS)
+        name = self.text(("name",), data.get("name", self.path.stem))
+        workdir = _absolute(self.folder, self.text(("workdir",), data.get("workdir", ".")))
+        preload = self.string_list(("preload",), data.get("preload"))
+        for i, module in enumerate(preload):
+            if not _MODULE.fullmatch(module):
+                self.fail(("preload", i), f"expected an importable module name like 'sklearn.ensemble', got {module!r}")
+        defaults = self.defaults(data.get("defaults"))
+        if "steps" not in data:
+            self.fail(("steps",), "missing; add a 'steps' mapping, e.g. 'steps: {train: {notebook: train.ipynb}}'")
+        raw_steps = self.mapping(("steps",), data["steps"])
+        if not raw_steps:
+            self.fail(("steps",), "no steps; add at least one, e.g. 'train: {notebook: train.ipynb}'")
+        steps = {name_: self.step(name_, raw, raw_steps, defaults, workdir) for name_, raw in raw_steps.items()}
+        steps = {step: steps[step] for step in self.topological(steps)}
+        self.check_files(steps)
+        parameters = self.pipeline_parameters(data.get("parameters"), steps)
+        sweep = self.sweep(data["sweep"], steps) if data.get("sweep") is not None else None
+        return PipelineSpec(self.path, name, workdir, tuple(preload), _ReadOnlyDict(parameters),
+                            _ReadOnlyDict(steps), sweep)
+
+    # -- fields shared by several sections
+    def known_fields(self, path: tuple, mapping: dict, fields: tuple) -> None:
+        for key in mapping:
+            if key not in fields:
+                self.fail(path + (key,), f"unknown field{_did_you_mean(key, fields, 'known fields')}", at_key=True)
+
+    def mapping(self, path: tuple, value, what: str = "a mapping") -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, f"expected {what}, got {_got(value)}")
+        return value
+
+    def text(self, path: tuple, value) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(path, f"expected a non-empty string, got {_got(value)}")
+        return value
+
+    def string_list(self, path: tuple, value, single_ok: bool = False) -> list[str]:
+        if value is None:
+            return []
+        if single_ok and isinstance(value, str):
+            return [value]
+        if not isinstance(value, list):
+            self.fail(path, f"expected a list of strings{' or one string' if single_ok else ''}, got {_got(value)}")
+        return [self.text(path + (i,), item) for i, item in enumerate(value)]
+
+    def parameter_map(self, path: tuple, value) -> dict:
+        values = self.mapping(path, value, "a mapping of parameter names to values")
+        for key in values:
+            if not isinstance(key, str) or not key.isidentifier():
+                self.fail(path + (key,), f"parameter names must be Python identifiers, got {key!r}", at_key=True)
+            if key in RESERVED:
+                self.fail(path + (key,), f"'{key}' is reserved: the runner sets it from the steps' upstream and "
+                                         "outputs; remove it", at_key=True)
+        return values
+
+    def timeout(self, path: tuple, value) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            self.fail(path, f"expected a positive number of seconds (or null for no limit), got {_got(value)}")
+        return float(value)
+
+    def retries(self, path: tuple, value) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            self.fail(path, f"expected a non-negative integer, got {_got(value)}")
+        return value
+
+    def defaults(self, value) -> dict:
+        raw = self.mapping(("defaults",), value)
+        self.known_fields(("defaults",), raw, DEFAULT_FIELDS)
+        return {"timeout": self.timeout(("defaults", "timeout"), raw.get("timeout", BUILTIN_DEFAULTS["timeout"])),
+                "retries": self.retries(("defaults", "retries"), raw.get("retries", BUILTIN_DEFAULTS["retries"])),
+                "kernel": self.text(("defaults", "kernel"), raw.get("kernel", BUILTIN_DEFAULTS["kernel"]))}
+
+    # -- steps
+    def step(self, name, raw, all_steps: dict, defaults: dict, workdir: Path) -> Step:
+        at = ("steps", name)
+        if not isinstance(name, str) or not _STEP_NAME.fullmatch(name):
+            self.fail(at, f"step names may hold letters, digits, '_' and '-' only, got {name!r}", at_key=True)
+        if not isinstance(raw, dict):
+            self.fail(at, f"expected a mapping of step fields (notebook, parameters, upstream, ...), got {_got(raw)}")
+        self.known_fields(at, raw, STEP_FIELDS)
+        if raw.get("notebook") is None:
+            self.fail(at + ("notebook",), "missing; every step runs a notebook, e.g. 'notebook: train.ipynb'")
+        notebook = self.notebook(at + ("notebook",), raw["notebook"])
+        declared, has_cell = self.declared(at + ("notebook",), notebook, raw["notebook"])
+        parameters = self.parameter_map(at + ("parameters",), raw.get("parameters"))
+        for param in parameters:
+            if has_cell and param not in declared:
+                self.fail(at + ("parameters", param), f"{notebook.name} does not declare '{param}' in its parameters "
+                          f"cell (add it there or remove it here){_did_you_mean(param, declared - RESERVED)}",
+                          at_key=True)
+        if parameters and not has_cell:
+            self.warnings.append(f"{self.doc.shown}:{self.doc.line(at, True)}: {_dotted(at)}: {notebook.name} "
+                                 "has no cell tagged 'parameters'; its parameters are injected at the top, "
+                                 "as papermill does")
+        upstream = self.string_list(at + ("upstream",), raw.get("upstream"), single_ok=True)
+        for i, up in enumerate(upstream):
+            where = at + ("upstream",) + ((i,) if isinstance(raw["upstream"], list) else ())
+            if up == name:
+                self.fail(where, f"step '{name}' lists itself as upstream; remove it")
+            if up not in all_steps:
+                self.fail(where, f"no step named '{up}'{_did_you_mean(up, all_steps, 'steps')}")
+            if up in upstream[:i]:
+                self.fail(where, f"'{up}' is listed twice")
+        return Step(
+            name=name, notebook=notebook, parameters=_ReadOnlyDict(parameters), upstream=tuple(upstream),
+            outputs=_ReadOnlyDict(self.outputs(at + ("outputs",), raw.get("outputs"), workdir)),
+            inputs=tuple(_absolute(self.folder, p) for p in self.string_list(at + ("inputs",), raw.get("inputs"))),
+            timeout=self.timeout(at + ("timeout",), raw["timeout"]) if "timeout" in raw else defaults["timeout"],
+            retries=self.retries(at + ("retries",), raw["retries"]) if "retries" in raw else defaults["retries"],
+            kernel=self.text(at + ("kernel",), raw["kernel"]) if "kernel" in raw else defaults["kernel"],
+            declared=frozenset(declared), has_parameters_cell=has_cell, line=self.doc.line(at, at_key=True))
+
+    def notebook(self, path: tuple, value) -> Path:
+        written = self.text(path, value)
+        if not written.endswith(".ipynb"):
+            self.fail(path, f"expected a Jupyter notebook (.ipynb), got {written!r}")
+        notebook = _absolute(self.folder, written)
+        if not notebook.is_file():
+            self.fail(path, f"notebook {written!r} not found (looked for {notebook}); paths are relative to the "
+                            "spec's folder")
+        return notebook
+
+    def declared(self, path: tuple, notebook: Path, written: str) -> tuple[set, bool]:
+        try:
+            names, has_cell = parameters_cell(notebook)
+            return set(names), has_cell
+        except SpecError as exc:
+            problem = exc  # re-raised below, outside the handler, so no chained traceback
+        self.fail(path, f"{written}{f':{problem.line}' if problem.line else ''}: {problem.reason}")
+
+    def outputs(self, path: tuple, value, workdir: Path) -> dict[str, Path]:
+        if isinstance(value, list):
+            paths = self.string_list(path, value)
+            named = {}
+            for i, written in enumerate(paths):
+                stem = Path(written).stem
+                if stem in named:
+                    self.fail(path + (i,), f"two outputs named '{stem}' (names are file stems in a list); "
+                                           "use a mapping name -> path instead")
+                named[stem] = written
+        else:
+            named = self.mapping(path, value, "a mapping of output names to paths, or a list of paths")
+            for name, written in named.items():
+                if not isinstance(name, str) or not name:
+                    self.fail(path + (name,), f"output names must be non-empty strings, got {name!r}", at_key=True)
+                self.text(path + (name,), written)
+        return {name: _absolute(workdir, written) for name, written in named.items()}
+
+    def topological(self, steps: dict[str, Step]) -> list[str]:
+        """Kahn's algorithm; among steps ready together, the one written first goes first."""
+        position = {name: i for i, name in enumerate(steps)}
+        waiting = {name: len(step.upstream) for name, step in steps.items()}
+        children: dict[str, list[str]] = {name: [] for name in steps}
+        for step in steps.values():
+            for up in step.upstream:
+                children[up].append(step.name)
+        ready = [(position[n], n) for n, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            _, name = heapq.heappop(ready)
+            order.append(name)
+            for child in children[name]:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    heapq.heappush(ready, (position[child], child))
+        if len(order) < len(steps):
+            self.fail_cycle(steps, [n for n in steps if waiting[n] > 0])
+        return order
+
+    def fail_cycle(self, steps: dict[str, Step], stuck: list[str]) -> None:
+        # Every stuck step has a stuck upstream, so walking upstream from one must come back round.
+        walk, seen, name = [], {}, stuck[0]
+        while name not in seen:
+            seen[name] = len(walk)
+            walk.append(name)
+            name = next(up for up in steps[name].upstream if up in stuck)
+        cycle = walk[seen[name]:][::-1]  # in data-flow order
+        first = min(cycle, key=list(steps).index)
+        start = cycle.index(first)
+        cycle = cycle[start:] + cycle[:start]
+        raw = self.doc.data["steps"][first]["upstream"]
+        where = ("steps", first, "upstream") + ((raw.index(cycle[-1]),) if isinstance(raw, list) else ())
+        self.fail(where, f"cycle: {' -> '.join(cycle + [first])}; remove one of these upstream links")
+
+    def check_files(self, steps: dict[str, Step]) -> None:
+        """Each output path has one producer, and no step lists another's output as a source input."""
+        producer: dict[Path, tuple[str, str]] = {}
+        for step in sorted(steps.values(), key=lambda s: s.line):
+            for name, path in step.outputs.items():
+                if path in producer:
+                    other, other_name = producer[path]
+                    listed = isinstance(self.doc.data["steps"][step.name]["outputs"], list)
+                    where = ("steps", step.name, "outputs", list(step.outputs).index(name) if listed else name)
+                    self.fail(where, f"path {_shown(path)} is also output '{other_name}' of step '{other}'; "
+                                     "each file needs one producer")
+                producer[path] = (step.name, name)
+        for step in steps.values():
+            for i, path in enumerate(step.inputs):
+                if path in producer:
+                    other = producer[path][0]
+                    self.fail(("steps", step.name, "inputs", i), f"{_shown(path)} is an output of step '{other}'; "
+                              f"list '{other}' in upstream instead of naming its file as an input")
+
+    def pipeline_parameters(self, value, steps: dict[str, Step]) -> dict:
+        parameters = self.parameter_map(("parameters",), value)
+        declared = set().union(*(step.declared for step in steps.values())) - RESERVED
+        for param in parameters:
+            if param not in declared:
+                self.fail(("parameters", param), f"no step's notebook declares '{param}' in its parameters cell, so "
+                          f"no step would receive it{_did_you_mean(param, declared)}", at_key=True)
+        return parameters
+
+    # -- sweep
+    def sweep(self, value, steps: dict[str, Step]) -> Sweep:
+        at = ("sweep",)
+        raw = self.mapping(at, value, "a mapping of sweep fields (step, method, parameters, metric, goal, ...)")
+        self.known_fields(at, raw, SWEEP_FIELDS)
+        for required in ("step", "parameters", "metric", "goal"):
+            if raw.get(required) is None:
+                self.fail(at + (required,), "missing; a sweep needs step, parameters, metric and goal")
+        step_name = self.text(at + ("step",), raw["step"])
+        if step_name not in steps:
+            self.fail(at + ("step",), f"no step named '{step_name}'{_did_you_mean(step_name, steps, 'steps')}")
+        step = steps[step_name]
+        method = raw.get("method", "grid")
+        if method not in ("grid", "random"):
+            self.fail(at + ("method",), f"expected 'grid' or 'random', got {_got(method)}")
+        goal = raw["goal"]
+        if goal not in ("maximize", "minimize"):
+            self.fail(at + ("goal",), f"expected 'maximize' or 'minimize', got {_got(goal)}")
+        n = raw.get("n")
+        if n is None and method == "random":
+            self.fail(at + ("n",), "missing; a random sweep needs the number of points, e.g. 'n: 20'")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            self.fail(at + ("n",), f"expected a positive integer, got {_got(n)}")
+        seed = raw.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            self.fail(at + ("seed",), f"expected an integer, got {_got(seed)}")
+        parameters = self.parameter_map(at + ("parameters",), raw["parameters"])
+        if not parameters:
+            self.fail(at + ("parameters",), "no parameters to sweep; add e.g. 'n_estimators: [50, 100]'")
+        space = {}
+        for param, values in parameters.items():
+            if step.has_parameters_cell and param not in step.declared:
+                self.fail(at + ("parameters", param), f"{step.notebook.name} (step '{step_name}') does not declare "
+                          f"'{param}'{_did_you_mean(param, step.declared - RESERVED)}", at_key=True)
+            space[param] = self.sweep_values(at + ("parameters", param), values, method)
+        return Sweep(step_name, method, _ReadOnlyDict(space), n, seed, self.text(at + ("metric",), raw["metric"]),
+                     goal, self.doc.line(at, at_key=True))
+
+    def sweep_values(self, path: tuple, values, method: str) -> tuple | Range:
+        if isinstance(values, list) and values:
+            return tuple(values)
+        if method == "grid" or not isinstance(values, dict):
+            what = "a non-empty list of values" + (" or {low: , high: }" if method == "random" else "")
+            self.fail(path, f"expected {what}, got {_got(values)}")
+        self.known_fields(path, values, RANGE_FIELDS)
+        for bound in ("low", "high"):
+            v = values.get(bound)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                self.fail(path + (bound,), f"expected a number, got {_got(v)}")
+        low, high = values["low"], values["high"]
+        log, integer = values.get("log", False), values.get("integer", False)
+        for flag, v in (("log", log), ("integer", integer)):
+            if not isinstance(v, bool):
+                self.fail(path + (flag,), f"expected true or false, got {_got(v)}")
+        if not low < high:
+            self.fail(path, f"expected low < high, got low={low!r}, high={high!r}")
+        if log and low <= 0:
+            self.fail(path + ("low",), f"a log range needs low > 0, got {low!r}")
+        if integer and not (isinstance(low, int) and isinstance(high, int)):
+            self.fail(path, "an integer range needs whole-number low and high")
+        return Range(low, high, log, integer)
+
+
+# -- small helpers -------------------------------------------------------------------------------------
+
+def _absolute(folder: Path, written: str) -> Path:
+    return Path(os.path.normpath(folder / os.path.expanduser(written)))
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is inside it (shorter error messages)."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _got(value) -> str:
+    if isinstance(value, (dict, list)):
+        return f"{'a' if value else 'an empty'} {'mapping' if isinstance(value, dict) else 'list'}"
+    if value is None:
+        return "nothing"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _did_you_mean(word, candidates, label: str | None = None) -> str:
+    """``"; did you mean 'x'?"`` for a close candidate; else ``"; <label>: a, b"`` when ``label`` is given."""
+    names = [str(c) for c in candidates]
+    close = difflib.get_close_matches(str(word), names, n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; {label}: {', '.join(names)}" if label and names else ""
+
+
+def _yaml_scalar(raw: str) -> Any:
+    """``'0.5'`` -> 0.5, ``'true'`` -> True, ``'[1, 2]'`` -> [1, 2]; anything else (``'a: b'``) stays text."""
+    try:
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else raw
+    except yaml.YAMLError:
+        return raw
+    explicit_collection = raw.strip().startswith(("[", "{"))
+    return value if explicit_collection or not isinstance(value, (list, dict)) else raw
