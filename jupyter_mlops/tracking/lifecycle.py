@@ -27,6 +27,9 @@ log = logging.getLogger("jupyter_mlops")
 DEFAULT_EXPERIMENT = "Default"
 ENV_EXPERIMENT = "MLOPS_EXPERIMENT"
 ENV_PARENT = "MLOPS_PARENT_RUN_ID"
+# Set by the pipeline runner: the step's run, created and ended by the runner. The first run a
+# notebook starts in that kernel *is* that run, so its log_* calls land on the step.
+ENV_RUN = "MLOPS_RUN_ID"
 
 _lock = threading.RLock()
 _active: Run | None = None
@@ -35,7 +38,7 @@ _last_by_name: dict[tuple[str, str], str] = {}
 _experiment: str | None = None
 _hooks_installed = False
 _uncaught_exception = False
-_capture_ok = True
+_attached: set[str] = set()
 
 
 def active_run() -> Run | None:
@@ -71,12 +74,16 @@ def start_run(name=None, experiment=None, params=None, tags=None, parent=None, c
             finish_run(_active, "FINISHED")
         if name is not None:
             checked_key("run", name)
-        experiment = experiment or current_experiment()
         store = open_store()
         writer = writer_for(store)
+        given_run = os.environ.get(ENV_RUN)
+        if given_run and given_run not in _attached:
+            _attached.add(given_run)
+            return _attach(given_run, store, writer, name, params, tags)
+        experiment = experiment or current_experiment()
         run_id = uuidlib.uuid4().hex
         fields, extras = _captured_fields(store, capture_source)
-        parent = parent or os.environ.get(ENV_PARENT) or None
+        parent = parent or given_run or os.environ.get(ENV_PARENT) or None
         if parent is not None:
             parent = store.resolve_run_id(getattr(parent, "id", parent))
         store.create_run(
@@ -105,6 +112,22 @@ def start_run(name=None, experiment=None, params=None, tags=None, parent=None, c
         if extras.get("git_diff"):
             run.log_artifact(extras["git_diff"], "git/diff.patch")
         return run
+
+
+def _attach(run_id: str, store, writer, name, params, tags) -> Run:
+    """Make the run someone else created (the pipeline runner) the active one; it owns its end."""
+    global _active
+    record = store.get_run(run_id)
+    run = Run(run_id, store, writer, record.name, record.experiment, owned=False)
+    _active = run
+    extra_tags = dict(tags or {})
+    if name is not None:
+        extra_tags["mlops.notebook_run_name"] = name
+    if extra_tags:
+        run.set_tags(extra_tags)
+    if params:
+        run.log_params(params)
+    return run
 
 
 def _default_name(source_path: str | None) -> str:
@@ -147,6 +170,15 @@ def finish_run(run: Run, status: str = "FINISHED") -> None:
         raise InvalidInputError(f"end status {status!r} must be one of FINISHED, FAILED, KILLED, CRASHED")
     with _lock:
         if run.status != "RUNNING":
+            return
+        if not run.owned:
+            # The creator (the pipeline runner) records the final status and the notebook.
+            try:
+                run.flush()
+            finally:
+                run.status = status
+                if _active is run:
+                    _active = None
             return
         try:
             run.flush()
@@ -263,6 +295,7 @@ def shutdown() -> None:
         writer.close()
     _writers.clear()
     _last_by_name.clear()
+    _attached.clear()
     _active = None
     _experiment = None
 

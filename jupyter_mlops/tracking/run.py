@@ -51,8 +51,9 @@ def param_text(key: str, value) -> str:
 class Run:
     """An open run. Use it as a context manager, or let ``end_run`` / a new ``start_run`` end it."""
 
-    def __init__(self, uuid: str, store, writer, name: str | None, experiment: str):
+    def __init__(self, uuid: str, store, writer, name: str | None, experiment: str, owned: bool = True):
         self.id = uuid
+        self.owned = owned  # False when attached to a run another process ends (a pipeline step)
         self.name = name
         self.experiment = experiment
         self.store = store

@@ -88,6 +88,7 @@ tags = Table(
     Column("run_uuid", String(32), ForeignKey("runs.uuid"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+    Index("ix_tags_key", "key"),  # cache look-ups by tag (values can be long: not indexed)
 )
 
 # Every point ever logged. Written in large batches by the metric writer thread.

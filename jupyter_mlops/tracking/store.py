@@ -30,6 +30,8 @@ STALE_HEARTBEATS = 4
 STALE_GRACE_MS = 2_000
 
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED")
+# Pipeline steps may also be CACHED (result reused) or SKIPPED (an upstream step failed).
+STEP_STATUSES = RUN_STATUSES + ("CACHED", "SKIPPED")
 
 
 def now_ms() -> int:
@@ -468,6 +470,28 @@ class Store:
             artifacts=artifacts,
             datasets=datasets,
         )
+
+    def latest_run_with_tag(self, key: str, value: str, statuses=("FINISHED",)) -> str | None:
+        """The newest run (of the given statuses) carrying tag ``key=value``, e.g. a step's cache key."""
+        r, t = s.runs, s.tags
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(r.c.uuid)
+                .join(t, t.c.run_uuid == r.c.uuid)
+                .where(t.c.key == key, t.c.value == value, r.c.status.in_(statuses))
+                .order_by(r.c.start_time.desc())
+                .limit(1)
+            ).scalar()
+
+    def tags_of(self, run_id: str) -> dict[str, str]:
+        t = s.tags
+        with self.engine.connect() as conn:
+            return dict(conn.execute(select(t.c.key, t.c.value).where(t.c.run_uuid == run_id)).all())
+
+    def latest_metric(self, run_id: str, key: str) -> float | None:
+        lm = s.latest_metrics
+        with self.engine.connect() as conn:
+            return conn.execute(select(lm.c.value).where(lm.c.run_uuid == run_id, lm.c.key == key)).scalar()
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float, int]]:
         """All points of one metric of one run as ``(step, value, timestamp)``, by step."""

@@ -1,0 +1,121 @@
+"""Execute one step's notebook with papermill on a pooled kernel, and describe how it ended.
+
+This is the unit of work every executor runs (a thread here, a Dask worker elsewhere): it takes
+plain data in and returns plain data, including the executed notebook's bytes, so the runner
+can record it wherever the step ran.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback as tb
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import kernels
+
+
+@dataclass
+class StepTask:
+    node: str  # step name, or "train[2]" for a sweep point
+    notebook: str
+    output: str  # where the executed notebook is written
+    parameters: dict
+    env: dict  # MLOPS_* variables for the kernel: run ids, store, notebook path
+    cwd: str
+    kernel: str = "python3"
+    timeout: float | None = None
+    preload: tuple = ()
+
+
+@dataclass
+class StepOutcome:
+    node: str
+    ok: bool
+    seconds: float
+    executed_notebook: bytes | None = None
+    error: dict = field(default_factory=dict)  # kind, message, and for a cell: cell, ename, evalue, traceback
+
+    def describe(self) -> str:
+        e = self.error
+        if self.ok:
+            return "ok"
+        if e.get("kind") == "cell":
+            return f"cell {e['cell']} raised {e['ename']}: {e['evalue']}"
+        return e.get("message", "failed")
+
+
+def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
+    """Run ``task`` on a fresh warmed kernel from ``pool``; never raises for a failing notebook."""
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+    from papermill.exceptions import PapermillExecutionError
+
+    started = time.perf_counter()
+    timed_out = threading.Event()
+    km = None
+    watchdog = None
+    try:
+        km = pool.take(task.kernel)
+        kernels.prepare_for_step(km, task.cwd, task.env)
+        if task.timeout:
+            def expire():
+                timed_out.set()
+                kernels.kill(km)
+
+            watchdog = threading.Timer(task.timeout, expire)
+            watchdog.daemon = True
+            watchdog.start()
+        Path(task.output).parent.mkdir(parents=True, exist_ok=True)
+        papermill.execute_notebook(
+            task.notebook, task.output, parameters=task.parameters, kernel_name=task.kernel, km=km,
+            progress_bar=False, log_output=False,  # no cwd: papermill would chdir the whole runner
+        )
+        outcome = StepOutcome(task.node, True, 0.0)
+    except PapermillExecutionError as exc:
+        outcome = StepOutcome(task.node, False, 0.0, error={
+            "kind": "cell", "cell": source_cell_index(task.output, exc.cell_index), "exec_count": exc.exec_count,
+            "ename": exc.ename, "evalue": exc.evalue, "traceback": strip_ansi("\n".join(exc.traceback or [])),
+        })
+    except DeadKernelError as exc:
+        if timed_out.is_set():
+            message = f"timed out after {task.timeout:g} s; the kernel was killed"
+            outcome = StepOutcome(task.node, False, 0.0, error={"kind": "timeout", "message": message})
+        else:
+            outcome = StepOutcome(task.node, False, 0.0, error={"kind": "kernel", "message": f"the kernel died: {exc}"})
+    except Exception as exc:
+        kind = "timeout" if timed_out.is_set() else "error"
+        message = (f"timed out after {task.timeout:g} s; the kernel was killed" if timed_out.is_set()
+                   else f"{type(exc).__name__}: {exc}")
+        outcome = StepOutcome(task.node, False, 0.0, error={"kind": kind, "message": message,
+                                                             "traceback": tb.format_exc()})
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        if km is not None:
+            pool.release(km)
+    outcome.seconds = time.perf_counter() - started
+    output = Path(task.output)
+    if output.is_file():
+        outcome.executed_notebook = output.read_bytes()
+    return outcome
+
+
+def source_cell_index(executed: str, cell_index: int) -> int:
+    """The failing cell's index in the step's own notebook: papermill inserted a parameters cell."""
+    import json
+
+    try:
+        cells = json.loads(Path(executed).read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return cell_index
+    for i, cell in enumerate(cells):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            return cell_index - 1 if cell_index > i else cell_index
+    return cell_index
+
+
+def strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)

@@ -1,0 +1,468 @@
+"""Run a pipeline spec: schedule its steps as a DAG, reuse cached results, execute the rest.
+
+The pipeline is one run; every step (and every sweep point) is a child run of it, created here
+before its kernel starts and ended here from papermill's outcome. The notebook attaches to its
+step run through ``MLOPS_RUN_ID``, so its ``log_*`` calls land there. Kernels, papermill and
+Dask are only touched when a step must actually execute: re-running an unchanged pipeline
+checks its cache keys and exits without starting a kernel.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import config
+from ..tracking import capture
+from ..tracking.artifacts import media_type_of, put_bytes, sha256_file
+from ..tracking.lifecycle import writer_for
+from ..tracking.store import open_store
+from . import cache
+from .execution import StepOutcome, StepTask
+
+DONE_OK = ("FINISHED", "CACHED")
+RETRY_BACKOFF_S = float(os.environ.get("MLOPS_RETRY_BACKOFF", "0.5"))
+
+
+@dataclass
+class Node:
+    """One executable unit: a step, or one point of a sweep over a step."""
+
+    name: str
+    step: object  # spec.Step
+    parameters: dict
+    outputs: dict[str, Path]
+    upstream: tuple[str, ...]
+    point: dict | None = None
+
+
+@dataclass
+class NodeState:
+    status: str = "PENDING"
+    run_id: str | None = None
+    key: str | None = None
+    attempt: int = 0
+    retry_at: float = 0.0
+    seconds: float = 0.0
+    outcome: StepOutcome | None = None
+    note: str = ""  # why it was skipped, cached from, ...
+
+
+@dataclass
+class PipelineResult:
+    run_id: str
+    status: str
+    states: dict[str, NodeState]
+    executed_dir: Path
+    sweep: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "FINISHED"
+
+    def failures(self) -> list[str]:
+        """A report per failed step: step, cell, exception, traceback and the executed notebook's path."""
+        reports = []
+        for name, st in self.states.items():
+            if st.status != "FAILED" or st.outcome is None:
+                continue
+            e = st.outcome.error
+            lines = [f"step {name!r} failed: {st.outcome.describe()}"]
+            if e.get("traceback"):
+                lines.append(e["traceback"].rstrip())
+            lines.append(f"executed notebook: {self.executed_dir / (name + '.ipynb')}")
+            reports.append("\n".join(lines))
+        return reports
+
+
+class Stopped(Exception):
+    """SIGTERM or Ctrl-C reached the runner."""
+
+
+class PipelineRunner:
+    def __init__(self, spec, jobs: int | None = None, executor: str = "local", scheduler: str | None = None,
+                 force=None, from_step: str | None = None, fail_fast: bool = False, progress=None):
+        self.spec = spec
+        self.jobs = jobs or os.cpu_count() or 1
+        self.executor_kind = executor
+        self.scheduler = scheduler
+        self.fail_fast = fail_fast
+        self.progress = progress
+        self.store = open_store()
+        self.writer = writer_for(self.store)
+        self.nodes = self._expand()
+        self.forced = self._forced(force, from_step)
+        self.states = {name: NodeState() for name in self.nodes}
+        self._executor = None
+        self._running: dict = {}  # future -> node name
+
+    # -- plan ------------------------------------------------------------------------------
+    def _expand(self) -> dict[str, Node]:
+        """Steps in topological order; a swept step becomes one node per sweep point."""
+        spec, sweep = self.spec, self.spec.sweep
+        points = sweep.points() if sweep else []
+        nodes: dict[str, Node] = {}
+        fan_out: dict[str, list[str]] = {}
+        for name in spec.order():
+            step = spec.steps[name]
+            params = spec.step_parameters(name)
+            upstream = tuple(n for up in step.upstream for n in fan_out.get(up, [up]))
+            if sweep and name == sweep.step:
+                fan_out[name] = []
+                for i, point in enumerate(points):
+                    node = f"{name}[{i}]"
+                    folder = Path(spec.workdir) / "sweeps" / name / str(i)
+                    outputs = {k: folder / Path(p).relative_to(spec.workdir) if _inside(p, spec.workdir) else folder / Path(p).name
+                               for k, p in step.outputs.items()}
+                    nodes[node] = Node(node, step, {**params, **point}, outputs, upstream, point)
+                    fan_out[name].append(node)
+            else:
+                nodes[name] = Node(name, step, params, dict(step.outputs), upstream)
+        return nodes
+
+    def _forced(self, force, from_step) -> set[str]:
+        if force is True:
+            return set(self.nodes)
+        steps = set(force or ())
+        if from_step:
+            steps.add(from_step)
+        for name in list(steps):
+            if name not in self.spec.steps:
+                from ..exceptions import InvalidInputError
+
+                raise InvalidInputError(f"no step {name!r} in {self.spec.path}; steps: {', '.join(self.spec.steps)}")
+            steps |= set(self.spec.downstream(name))
+        return {n for n, node in self.nodes.items() if node.step.name in steps}
+
+    # -- run -------------------------------------------------------------------------------
+    def run(self) -> PipelineResult:
+        self.run_id = self._create_pipeline_run()
+        self.executed_dir = config.get_artifact_root(self.store.uri).parent / "executed" / self.run_id[:12]
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        if _in_main_thread():
+            for sig in previous:
+                signal.signal(sig, _raise_stopped)
+        status = "FAILED"
+        try:
+            self._loop()
+            status = "FINISHED" if all(s.status in DONE_OK for s in self.states.values()) else "FAILED"
+        except (Stopped, KeyboardInterrupt):
+            status = "KILLED"
+            self._kill_running("KILLED", "the runner was stopped")
+        finally:
+            if self._executor is not None:
+                self._executor.close()
+            for name, st in self.states.items():
+                if st.status == "PENDING":
+                    self._record_final(name, "SKIPPED", "the pipeline stopped before it")
+            self.writer.flush()
+            self.store.end_run(self.run_id, status)
+            self.writer.live_runs.discard(self.run_id)
+            if _in_main_thread():
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+        result = PipelineResult(self.run_id, status, self.states, self.executed_dir, self._sweep_table())
+        if status == "KILLED":
+            raise Stopped(result)
+        return result
+
+    def _loop(self) -> None:
+        while True:
+            progressed = self._schedule()
+            if not self._running:
+                waiting = [s.retry_at for s in self.states.values() if s.status == "RETRY"]
+                if waiting:
+                    time.sleep(max(0.0, min(waiting) - time.monotonic()))
+                    continue
+                if not progressed:
+                    return
+                continue
+            for future in self._executor.wait_any(list(self._running), timeout=self._next_retry_in()):
+                self._finish(self._running.pop(future), future.result())
+
+    def _next_retry_in(self) -> float | None:
+        waiting = [s.retry_at for s in self.states.values() if s.status == "RETRY"]
+        return max(0.05, min(waiting) - time.monotonic()) if waiting else None
+
+    def _schedule(self) -> bool:
+        """Settle or submit every node whose upstream is done; True when anything changed."""
+        progressed = False
+        for name, node in self.nodes.items():
+            st = self.states[name]
+            if len(self._running) >= self.jobs and st.status in ("PENDING", "RETRY") and st.key is not None:
+                continue  # ready, but every slot is busy: it starts when one frees up
+            if st.status == "RETRY" and time.monotonic() >= st.retry_at:
+                self._submit(name)
+                progressed = True
+                continue
+            if st.status != "PENDING":
+                continue
+            ups = [self.states[u].status for u in node.upstream]
+            if any(u in ("FAILED", "SKIPPED", "KILLED") for u in ups):
+                failed = [u for u in node.upstream if self.states[u].status in ("FAILED", "SKIPPED", "KILLED")]
+                self._record_final(name, "SKIPPED", f"upstream {', '.join(failed)} did not finish")
+                progressed = True
+                continue
+            if not all(u in DONE_OK for u in ups):
+                continue
+            try:
+                parameters, key = self._inputs_and_key(node)
+            except _NoBestPoint as exc:
+                self._record_final(name, "SKIPPED", str(exc))
+                progressed = True
+                continue
+            st.key = key
+            node.injected = parameters
+            if name not in self.forced and self._reuse(name, key):
+                progressed = True
+                continue
+            if len(self._running) >= self.jobs:
+                continue
+            self._submit(name)
+            progressed = True
+        return progressed
+
+    def _inputs_and_key(self, node: Node) -> tuple[dict, str]:
+        """What papermill injects into the node's notebook, and the node's cache key."""
+        step = node.step
+        upstream_outputs, upstream_keys = {}, {}
+        for up_step in step.upstream:
+            chosen = self._best_point(up_step) if self.spec.sweep and up_step == self.spec.sweep.step else up_step
+            upstream_outputs[up_step] = {k: str(p) for k, p in self.nodes[chosen].outputs.items()}
+            upstream_keys[up_step] = self.states[chosen].key
+        parameters = dict(node.parameters)
+        if "upstream" in step.declared or not step.has_parameters_cell:
+            if upstream_outputs:
+                parameters["upstream"] = upstream_outputs
+        if "outputs" in step.declared or not step.has_parameters_cell:
+            if node.outputs:
+                parameters["outputs"] = {k: str(p) for k, p in node.outputs.items()}
+        key = cache.step_key(step.notebook, parameters, upstream_keys, step.inputs, step.kernel)
+        return parameters, key
+
+    def _best_point(self, step_name: str) -> str:
+        metric, goal = self.spec.sweep.metric, self.spec.sweep.goal
+        scored = []
+        for name, node in self.nodes.items():
+            if node.step.name == step_name and node.point is not None and self.states[name].status in DONE_OK:
+                value = self.store.latest_metric(self._result_run(name), metric)
+                if value is not None:
+                    scored.append((value, name))
+        if not scored:
+            raise _NoBestPoint(f"no point of the sweep over {step_name!r} logged the metric {metric!r}")
+        best = (max if goal == "maximize" else min)(scored)[1]
+        return best
+
+    def _result_run(self, name: str) -> str:
+        """The run holding a node's results: its own, or the one a CACHED node reused."""
+        st = self.states[name]
+        return st.note.removeprefix("cached from ") if st.status == "CACHED" else st.run_id
+
+    def _reuse(self, name: str, key: str) -> bool:
+        earlier = self.store.latest_run_with_tag("mlops.step_key", key)
+        if earlier is None:
+            return False
+        recorded = json.loads(self.store.tags_of(earlier).get("mlops.outputs", "{}"))
+        if not cache.outputs_unchanged(recorded):
+            return False
+        self._record_final(name, "CACHED", f"cached from {earlier}", extra_tags={"mlops.cached_from": earlier,
+                                                                                 "mlops.step_key": key})
+        return True
+
+    # -- executing -------------------------------------------------------------------------
+    def executor(self):
+        if self._executor is None:
+            from .executors import make_executor
+
+            self._executor = make_executor(self.executor_kind, self.jobs, self.scheduler, tuple(self.spec.preload))
+            kernels_needed: dict[str, int] = {}
+            for name, node in self.nodes.items():
+                if self.states[name].status in ("PENDING", "RETRY"):
+                    kernels_needed[node.step.kernel] = kernels_needed.get(node.step.kernel, 0) + 1
+            for kernel, count in kernels_needed.items():
+                self._executor.warm(kernel, count)
+        return self._executor
+
+    def _submit(self, name: str) -> None:
+        node, st = self.nodes[name], self.states[name]
+        st.attempt += 1
+        st.run_id = self._create_step_run(node, st)
+        st.status = "RUNNING"
+        self.writer.live_runs.add(st.run_id)
+        env = {
+            config.ENV_URI: self.store.uri,
+            "MLOPS_RUN_ID": st.run_id,
+            "MLOPS_PARENT_RUN_ID": self.run_id,
+            "MLOPS_NOTEBOOK_PATH": str(node.step.notebook),
+            "MLOPS_EXPERIMENT": self.spec.name,
+        }
+        if os.environ.get(config.ENV_ARTIFACTS):
+            env[config.ENV_ARTIFACTS] = os.environ[config.ENV_ARTIFACTS]
+        task = StepTask(node=name, notebook=str(node.step.notebook), output=str(self.executed_dir / f"{name}.ipynb"),
+                        parameters=node.injected, env=env, cwd=str(Path(node.step.notebook).parent),
+                        kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload))
+        if self.progress:
+            self.progress.started(name, st.attempt)
+        self._running[self.executor().submit(task)] = name
+
+    def _finish(self, name: str, outcome: StepOutcome) -> None:
+        node, st = self.nodes[name], self.states[name]
+        st.outcome, st.seconds = outcome, outcome.seconds
+        self.writer.live_runs.discard(st.run_id)
+        if outcome.executed_notebook:
+            self._store_artifact(st.run_id, f"executed/{Path(node.step.notebook).name}", outcome.executed_notebook)
+        if outcome.ok:
+            missing = [str(p) for p in node.outputs.values() if not Path(p).is_file()]
+            if missing:
+                outcome.ok = False
+                outcome.error = {"kind": "outputs", "message": f"finished without writing its outputs: {', '.join(missing)}"}
+        tags = {}
+        if outcome.ok:
+            tags["mlops.outputs"] = json.dumps({k: {"path": str(p), "sha256": sha256_file(p)} for k, p in node.outputs.items()})
+            tags["mlops.step_key"] = st.key
+            status = "FINISHED"
+        else:
+            tags["mlops.error"] = outcome.describe()
+            if outcome.error.get("kind") == "cell":
+                tags["mlops.failed_cell"] = str(outcome.error["cell"])
+            if outcome.error.get("traceback"):
+                tags["mlops.traceback"] = outcome.error["traceback"][-20000:]
+            status = "FAILED"
+        self.store.set_tags(st.run_id, tags)
+        self.store.end_run(st.run_id, status)
+        if status == "FAILED" and st.attempt <= node.step.retries:
+            st.status = "RETRY"
+            st.retry_at = time.monotonic() + min(10.0, RETRY_BACKOFF_S * 2 ** (st.attempt - 1))
+            if self.progress:
+                self.progress.retrying(name, st, outcome)
+            return
+        st.status = status
+        if self.progress:
+            self.progress.finished(name, st)
+        if status == "FAILED" and self.fail_fast:
+            self._kill_running("KILLED", f"--fail-fast: step {name!r} failed")
+            for other, ost in self.states.items():
+                if ost.status in ("PENDING", "RETRY"):
+                    self._record_final(other, "SKIPPED", f"--fail-fast: step {name!r} failed")
+
+    def _kill_running(self, status: str, why: str) -> None:
+        if self._executor is not None:
+            self._executor.kill_all()
+        for future, name in list(self._running.items()):
+            st = self.states[name]
+            st.status, st.note = status, why
+            self.writer.live_runs.discard(st.run_id)
+            self.store.set_tags(st.run_id, {"mlops.error": why})
+            self.store.end_run(st.run_id, status)
+            future.cancel()
+            if self.progress:
+                self.progress.finished(name, st)
+        self._running.clear()
+
+    # -- records ---------------------------------------------------------------------------
+    def _create_pipeline_run(self) -> str:
+        spec = self.spec
+        run_id = uuid.uuid4().hex
+        git = capture.git_state(Path(spec.path).parent)
+        self.store.create_run(run_id, self.store.experiment_id(spec.name), self.writer.heartbeat_interval,
+                              name=spec.name, source_path=str(spec.path), source_hash=sha256_file(spec.path),
+                              git_commit=git.get("commit"), git_dirty=git.get("dirty"), user=capture.current_user())
+        self.writer.live_runs.add(run_id)
+        dag = {name: list(node.upstream) for name, node in self.nodes.items()}
+        self.store.set_tags(run_id, {"mlops.kind": "pipeline", "mlops.dag": json.dumps(dag),
+                                     "mlops.executor": self.executor_kind})
+        if spec.parameters:
+            self.store.set_params(run_id, {k: _text(v) for k, v in spec.parameters.items()})
+        self._store_artifact(run_id, Path(spec.path).name, Path(spec.path).read_bytes())
+        return run_id
+
+    def _create_step_run(self, node: Node, st: NodeState) -> str:
+        run_id = uuid.uuid4().hex
+        notebook = Path(node.step.notebook)
+        self.store.create_run(run_id, self.store.experiment_id(self.spec.name), self.writer.heartbeat_interval,
+                              name=node.name, parent_uuid=self.run_id, source_path=str(notebook),
+                              source_hash=sha256_file(notebook), user=capture.current_user())
+        tags = {"mlops.kind": "step", "mlops.step": node.step.name, "mlops.upstream": json.dumps(list(node.upstream)),
+                "mlops.attempt": str(st.attempt)}
+        if st.key:
+            tags["mlops.step_key"] = st.key
+        if node.point is not None:
+            tags["mlops.sweep_point"] = json.dumps(node.point, sort_keys=True, default=str)
+        self.store.set_tags(run_id, tags)
+        params = {k: _text(v) for k, v in getattr(node, "injected", node.parameters).items()
+                  if k not in ("upstream", "outputs")}
+        self.store.set_params(run_id, params)
+        return run_id
+
+    def _record_final(self, name: str, status: str, note: str, extra_tags: dict | None = None) -> None:
+        """A node that will not execute (CACHED or SKIPPED) still gets its run, so the DAG shows it."""
+        node, st = self.nodes[name], self.states[name]
+        st.status, st.note = status, note
+        st.run_id = self._create_step_run(node, st)
+        self.store.set_tags(st.run_id, {"mlops.note": note, **(extra_tags or {})})
+        self.store.end_run(st.run_id, status)
+        if self.progress:
+            self.progress.finished(name, st)
+
+    def _store_artifact(self, run_id: str, name: str, data: bytes) -> None:
+        sha, size = put_bytes(self.store.artifact_root, data)
+        self.store.add_artifact(run_id, name, sha, size, media_type_of(name))
+
+    def _sweep_table(self) -> list[dict]:
+        """Sweep points sorted by the sweep metric (best first); the best run is tagged ``best``."""
+        sweep = self.spec.sweep
+        if not sweep:
+            return []
+        rows = []
+        for name, node in self.nodes.items():
+            if node.point is None:
+                continue
+            st = self.states[name]
+            value = self.store.latest_metric(self._result_run(name), sweep.metric) if st.status in DONE_OK else None
+            rows.append({"node": name, "run_id": self._result_run(name), "status": st.status, **node.point,
+                         sweep.metric: value})
+        scored = [r for r in rows if r[sweep.metric] is not None]
+        scored.sort(key=lambda r: r[sweep.metric], reverse=sweep.goal == "maximize")
+        if scored:
+            self.store.set_tags(scored[0]["run_id"], {"best": "true"})
+        return scored + [r for r in rows if r[sweep.metric] is None]
+
+
+class _NoBestPoint(Exception):
+    pass
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(f"signal {signum}")
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _inside(path, folder) -> bool:
+    try:
+        Path(path).relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _text(value) -> str:
+    from ..tracking.run import param_text
+
+    return param_text("", value)
+
+
+def run_pipeline(spec_path, overrides=(), progress=None, **options) -> PipelineResult:
+    """Load, validate and run the pipeline at ``spec_path`` (see :class:`PipelineRunner` for options)."""
+    from .spec import load_spec
+
+    spec = load_spec(spec_path, overrides)
+    return PipelineRunner(spec, progress=progress, **options).run()
