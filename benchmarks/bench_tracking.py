@@ -6,7 +6,8 @@ Run from the project root::
     .venv/bin/python benchmarks/bench_tracking.py --quick   # smaller sizes, about a minute
 
 What is measured (every store lives in a fresh ``tempfile`` folder; the working directory and
-its ``.mlops`` are never touched; ``MLOPS_*`` variables are ignored so defaults are measured):
+its ``.mlops`` are never touched; ``MLOPS_*`` and ``MLFLOW_*`` variables are ignored so that
+defaults are measured, and MLflow's telemetry is off):
 
 1. ``log_metric`` cost per call. Ours: ``mlops.log_metric(key, value, step=i)`` 100k times in an
    active run; wall time of the loop on the calling thread (the background writer runs as it
@@ -154,9 +155,9 @@ def size(n: int) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else f"{n:,}"
 
 
-def median_time(fn, reps: int, warmup: bool = True):
-    """Median wall time of ``fn()`` over ``reps`` calls (after one untimed call) and the last result."""
-    result = fn() if warmup else None
+def median_time(fn, reps: int):
+    """Median wall time of ``fn()`` over ``reps`` calls (after one untimed call), all times, the last result."""
+    result = fn()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()

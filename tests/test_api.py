@@ -164,3 +164,11 @@ def test_unparsable_filter_names_position(project):
         mlops.search_runs(filter="metrics.auc > 0.9 and and params.model = 'rf'")
     assert err.value.position == 22
     assert "position 22" in str(err.value)
+
+
+def test_long_text_is_logged_as_text_not_mistaken_for_a_path(project):
+    text = "diff --git a/x b/x\n" + "+line\n" * 5000
+    with mlops.start_run() as run:
+        sha = mlops.log_artifact(text, name="big.patch")
+    assert artifacts.read_bytes(open_store().artifact_root, sha).decode() == text
+    assert mlops.get_run(run.id).artifacts[0]["media_type"] == "text/x-diff"

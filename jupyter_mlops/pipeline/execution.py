@@ -73,9 +73,12 @@ def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
         )
         outcome = StepOutcome(task.node, True, 0.0)
     except PapermillExecutionError as exc:
+        ename, evalue = exc.ename, exc.evalue
+        if not evalue:  # e.g. an unknown magic: IPython reports it on stderr, not as an error output
+            ename, evalue = stderr_error(task.output) or (ename, evalue)
         outcome = StepOutcome(task.node, False, 0.0, error={
             "kind": "cell", "cell": source_cell_index(task.output, exc.cell_index), "exec_count": exc.exec_count,
-            "ename": exc.ename, "evalue": exc.evalue, "traceback": strip_ansi("\n".join(exc.traceback or [])),
+            "ename": ename, "evalue": evalue, "traceback": strip_ansi("\n".join(exc.traceback or [])),
         })
     except DeadKernelError as exc:
         if timed_out.is_set():
@@ -101,18 +104,46 @@ def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
     return outcome
 
 
-def source_cell_index(executed: str, cell_index: int) -> int:
-    """The failing cell's index in the step's own notebook: papermill inserted a parameters cell."""
+def _cells(executed: str) -> list:
     import json
 
     try:
-        cells = json.loads(Path(executed).read_text())["cells"]
+        return json.loads(Path(executed).read_text())["cells"]
     except (OSError, ValueError, KeyError):
-        return cell_index
-    for i, cell in enumerate(cells):
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            return cell_index - 1 if cell_index > i else cell_index
-    return cell_index
+        return []
+
+
+def _failed_cell(executed: str) -> tuple[int, dict] | None:
+    """The cell papermill marked as failed, with its index in the step's own notebook
+    (not counting the parameters and error-banner cells papermill inserted)."""
+    own = 0
+    for cell in _cells(executed):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags or "papermill-error-cell-tag" in tags:
+            continue
+        if cell.get("metadata", {}).get("papermill", {}).get("exception"):
+            return own, cell
+        own += 1
+    return None
+
+
+def stderr_error(executed: str) -> tuple[str, str] | None:
+    """``(name, message)`` from the last ``Name: message`` line the failed cell wrote to stderr."""
+    import re
+
+    failed = _failed_cell(executed)
+    if failed is None:
+        return None
+    text = "".join("".join(o.get("text", "")) for o in failed[1].get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stderr")
+    found = re.findall(r"^(\w+(?:Error|Exception)): (.*)$", strip_ansi(text), re.MULTILINE)
+    return found[-1] if found else None
+
+
+def source_cell_index(executed: str, cell_index: int) -> int:
+    """The failing cell's index in the step's own notebook (papermill's index counts its own cells)."""
+    failed = _failed_cell(executed)
+    return failed[0] if failed else cell_index
 
 
 def strip_ansi(text: str) -> str:

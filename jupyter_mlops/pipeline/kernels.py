@@ -33,14 +33,17 @@ def _socket_dir() -> str:
 
 def start_kernel(kernel_name: str, preload: tuple[str, ...] = ()):
     """Start one kernel on its own IPC sockets and import ``preload`` (plus jupyter_mlops) in it."""
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
 
     sockets = _socket_dir()
-    km = KernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(sockets, "k"))
+    # An *async* manager: nbclient then gets an async client, whose waits never block its event
+    # loop, so it notices a kernel killed under it (a step's timeout) instead of hanging.
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(sockets, "k"))
     km.mlops_socket_dir = sockets
     try:
-        km.start_kernel()
-        kc = km.client()
+        run_sync(km.start_kernel)()
+        kc = _blocking_client(km)
         kc.start_channels()
         try:
             kc.wait_for_ready(timeout=START_TIMEOUT)
@@ -59,9 +62,11 @@ def start_kernel(kernel_name: str, preload: tuple[str, ...] = ()):
 
 def kill(km) -> None:
     """Tear a kernel down at once (a graceful shutdown stalls ~3 s in some runs) and drop its sockets."""
+    from jupyter_core.utils import run_sync
+
     try:
         if km.has_kernel:
-            km.shutdown_kernel(now=True)
+            run_sync(km.shutdown_kernel)(now=True)
     except Exception as exc:  # already dead
         log.debug("kernel shutdown: %s", exc)
     finally:
@@ -70,12 +75,18 @@ def kill(km) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _blocking_client(km):
+    """A synchronous client of an async-managed kernel, for our own short set-up exchanges."""
+    from jupyter_client.blocking.client import BlockingKernelClient
+
+    return BlockingKernelClient(**km.get_connection_info(session=True), parent=km)
+
+
 def prepare_for_step(km, cwd: str, env: dict[str, str]) -> None:
     """Point a pooled kernel at its step: working folder and environment (run ids, store)."""
-    kc = km.client()
+    kc = _blocking_client(km)
     kc.start_channels()
     try:
-        kc.wait_for_ready(timeout=START_TIMEOUT)
         code = f"import os as _os\n_os.chdir({cwd!r})\n_os.environ.update({env!r})\ndel _os"
         reply = kc.execute_interactive(code, timeout=60, store_history=False, output_hook=lambda msg: None)
         if reply["content"]["status"] != "ok":

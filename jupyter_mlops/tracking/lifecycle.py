@@ -110,7 +110,7 @@ def start_run(name=None, experiment=None, params=None, tags=None, parent=None, c
         if injected or params:
             run.log_params({**injected, **(params or {})})
         if extras.get("git_diff"):
-            run.log_artifact(extras["git_diff"], "git/diff.patch")
+            run.log_artifact(extras["git_diff"].encode(), "git/diff.patch")
         return run
 
 

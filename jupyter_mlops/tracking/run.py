@@ -48,6 +48,13 @@ def param_text(key: str, value) -> str:
     return str(value)
 
 
+def _is_existing_path(obj) -> bool:
+    try:
+        return Path(obj).exists()
+    except (OSError, ValueError):  # text too long or with NUL bytes to be a path
+        return False
+
+
 class Run:
     """An open run. Use it as a context manager, or let ``end_run`` / a new ``start_run`` end it."""
 
@@ -151,7 +158,7 @@ class Run:
         needs ``name`` (so a mistyped path is an error, not a text artifact)."""
         self._check_open()
         root = self.store.artifact_root
-        if isinstance(obj, (str, os.PathLike)) and Path(obj).exists():
+        if isinstance(obj, (str, os.PathLike)) and _is_existing_path(obj):
             path = Path(obj)
             if path.is_dir():
                 last = ""
