@@ -33,8 +33,15 @@ demo: $(VENV)/.stamp-runtime
 test: $(VENV)/.stamp-test
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
-bench: $(VENV)/.stamp-bench
+# ploomber (a peer in bench_pipeline.py) pins jupyter_client<8: it gets a venv of its own.
+.venv-ploomber/.stamp: pyproject.toml
+	$(PYTHON) -m venv .venv-ploomber
+	.venv-ploomber/bin/python -m pip --disable-pip-version-check -q install -e . ploomber
+	touch $@
+
+bench: $(VENV)/.stamp-bench .venv-ploomber/.stamp
 	$(BIN)/python benchmarks/bench_tracking.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 clean:
-	rm -rf $(VENV) .mlops .pytest_cache
+	rm -rf $(VENV) .venv-ploomber .mlops .pytest_cache notebooks/build

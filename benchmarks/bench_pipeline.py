@@ -6,7 +6,8 @@ Run from the project root::
     .venv/bin/python benchmarks/bench_pipeline.py --quick   # 3 re-runs instead of 5, 1 first run instead of 3,
                                                             # no ploomber 10-step chain (about 3 minutes)
 
-Ploomber is optional (``pip install ploomber``); without it its columns stay empty. Every pipeline
+Ploomber is optional; ``make bench`` installs it in ``.venv-ploomber`` (it pins jupyter_client<8,
+which must not reach our venv). Without it its columns stay empty. Every pipeline
 runs in a fresh ``tempfile`` folder, on a copy of ``benchmarks/pipeline_fixtures``, with a fresh
 SQLite store (``MLOPS_TRACKING_URI`` in the subprocess's environment; a re-run reuses the store of
 its own first run, which it must, to find its cache). Ours is always the venv's CLI,
@@ -58,7 +59,10 @@ from pathlib import Path
 FIXTURES = Path(__file__).resolve().parent / "pipeline_fixtures"
 BIN = Path(sys.executable).parent
 MLOPS = BIN / "jupyter-mlops"
-PLOOMBER = BIN / "ploomber"
+# ploomber pins jupyter_client<8, so `make bench` installs it in a venv of its own (.venv-ploomber).
+PLOOMBER = Path(os.environ.get("PLOOMBER_BIN") or next(
+    (p for p in (Path(__file__).resolve().parents[1] / ".venv-ploomber" / "bin" / "ploomber", BIN / "ploomber")
+     if p.exists()), BIN / "ploomber"))
 KERNEL = "python3"
 SUBPROCESS_TIMEOUT = 1200  # seconds; a stalled run is reported as failed, not waited on forever
 SWEEP_GRID = {"n_estimators": [50, 100, 150, 200], "max_depth": [4, None]}  # as in sweep8.yaml

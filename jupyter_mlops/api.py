@@ -117,6 +117,41 @@ def list_experiments():
     return pd.DataFrame(open_store().experiments(), columns=["id", "name", "created_at", "runs"])
 
 
+def run_pipeline(spec, parameters=(), jobs: int | None = None, executor: str = "local", force=None,
+                 from_step: str | None = None, fail_fast: bool = False, show: bool = True):
+    """Run a ``pipeline.yaml``; in a notebook a live table shows each step's status.
+
+    ``parameters`` are overrides such as ``["train.n_estimators=200", "seed=1"]``; ``force`` is
+    ``True`` (everything) or a list of steps. Returns the result (``.status``, ``.states``,
+    ``.sweep``, ``.failures()``); the pipeline and every step are runs in the store.
+    """
+    from .pipeline.runner import PipelineRunner
+    from .pipeline.spec import load_spec
+
+    spec = load_spec(spec, parameters)
+    runner = PipelineRunner(spec, jobs=jobs, executor=executor, force=set(force) if isinstance(force, (list, tuple, set)) else force,
+                            from_step=from_step, fail_fast=fail_fast)
+    if show:
+        runner.progress = _progress_display(list(runner.nodes))
+    return runner.run()
+
+
+def _progress_display(names: list[str]):
+    from .tracking.capture import _ipython
+
+    if _ipython() is not None and getattr(_ipython(), "kernel", None) is not None:
+        from IPython.display import display
+
+        from .widgets.pipeline import PipelineProgressWidget
+
+        widget = PipelineProgressWidget(names)
+        display(widget)
+        return widget
+    from .pipeline.progress import ConsoleProgress
+
+    return ConsoleProgress(total=len(names))
+
+
 def autolog(disable: bool = False) -> None:
     """Record every scikit-learn ``fit``: the estimator's params, training score and the model (skops)."""
     from .tracking import autolog as _autolog

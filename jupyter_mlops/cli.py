@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "dot", "png"), default="text")
     p.add_argument("--output", "-o", type=Path, help="file for --format png (default: <spec>.png)")
 
-    p = sub.add_parser("demo", help="run the demo notebook with papermill, tracked, then list its runs")
-    p.add_argument("--notebook", type=Path, help="notebook to run (default: notebooks/demo.ipynb)")
+    p = sub.add_parser("demo", help="run the demo pipeline (notebooks/pipeline.yaml) end to end, tracked")
+    p.add_argument("--notebook", type=Path, help="run just this notebook with papermill instead")
     p.add_argument("--output", type=Path, help="where to write the executed notebook")
     return parser
 
@@ -169,22 +169,29 @@ def format_run(record) -> str:
     return "\n".join(lines)
 
 
-def demo_notebook() -> Path:
-    """``notebooks/demo.ipynb`` of the project in the cwd, else the copy shipped in the package."""
-    for candidate in (Path.cwd() / "notebooks" / "demo.ipynb",
-                      Path(__file__).resolve().parents[1] / "notebooks" / "demo.ipynb",
-                      Path(__file__).resolve().parent / "_demo" / "demo.ipynb"):
+def demo_file(name: str) -> Path:
+    """``notebooks/<name>`` of the project in the cwd, else of this source checkout."""
+    for candidate in (Path.cwd() / "notebooks" / name, Path(__file__).resolve().parents[1] / "notebooks" / name):
         if candidate.is_file():
             return candidate
-    raise MlopsError("no demo notebook found (looked for notebooks/demo.ipynb)")
+    raise MlopsError(f"no notebooks/{name} here; run the demo from a clone of jupyter_mlops")
 
 
 def cmd_demo(args) -> int:
+    """The demo pipeline end to end (prepare -> a 4-point sweep of train -> evaluate), or one notebook."""
+    if args.notebook is None:
+        spec = demo_file("pipeline.yaml")
+        print(f"running the demo pipeline {spec}", flush=True)
+        code = main(["run", str(spec)])  # the store chosen by --uri stays in effect
+        if code == 0:
+            print("\nlook next: jupyter mlops runs --experiment demo  |  jupyter mlops pipelines  |  "
+                  "jupyter mlops show <run>")
+        return code
     from .api import search_runs
     from .config import get_artifact_root
     from .execute import execute_notebook
 
-    notebook = (args.notebook or demo_notebook()).resolve()
+    notebook = args.notebook.resolve()
     output = args.output or get_artifact_root().parent / "executed" / f"{notebook.stem}-output.ipynb"
     print(f"running {notebook} with papermill -> {output}", flush=True)
     try:

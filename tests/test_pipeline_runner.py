@@ -229,3 +229,23 @@ def test_cli_run_prints_report_and_bad_spec_is_one_line(project, db_path):
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "bad.yaml:2: steps.a.retries" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_run_pipeline_from_a_notebook_shows_a_live_table(project, db_path):
+    """``mlops.run_pipeline`` inside a real kernel: a widget with each step's final status."""
+    from .test_notebooks import execute, running_kernel
+
+    small_chain(project)
+    with running_kernel(project, project, MLOPS_TRACKING_URI=db_path) as kc:
+        result = execute(kc, "import jupyter_mlops as mlops\n"
+                             "r = mlops.run_pipeline('pipeline.yaml', ['make.x=5'], jobs=2)\nprint(r.status)")
+    assert result["status"] == "ok", result["reply"]
+    texts = [m["content"].get("text", "") for m in result["outputs"] if m["msg_type"] == "stream"]
+    assert "FINISHED" in "".join(texts)
+    widgets = [m for m in result["outputs"] if m["msg_type"] == "comm_open"]
+    state = json.dumps([w["content"]["data"]["state"] for w in widgets])
+    assert "HTMLModel" in state
+    updates = [m for m in result["outputs"] if m["msg_type"] == "comm_msg"]
+    last = json.dumps(updates[-1]["content"]["data"])
+    assert last.count("FINISHED") == 3 and "make" in last
+    assert json.loads((project / "left.json").read_text()) == 625

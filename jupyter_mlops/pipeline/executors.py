@@ -30,17 +30,18 @@ def run_on_worker(task: StepTask):
 
 
 class LocalExecutor:
-    """Steps in threads of this process, ``jobs`` at a time, on a pool of ``jobs`` warm kernels."""
+    """Steps in threads of this process, ``jobs`` at a time, on a pool of warm kernels."""
 
     name = "local"
 
     def __init__(self, jobs: int, preload: tuple = ()):
         self.jobs = jobs
-        self.pool = KernelPool(jobs, preload)
+        # One warm kernel per slot plus one: the next step's kernel is ready when a slot frees.
+        self.pool = KernelPool(jobs + 1, preload)
         self._threads = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="mlops-step")
 
     def warm(self, kernel_name: str, count: int) -> None:
-        self.pool.warm(kernel_name, min(count, self.jobs))
+        self.pool.expect(kernel_name, count)
 
     def submit(self, task: StepTask):
         return self._threads.submit(run_task, task, self.pool)
@@ -76,7 +77,8 @@ class DaskExecutor:
         self.preload = preload
 
     def warm(self, kernel_name: str, count: int) -> None:
-        self.client.run(_warm_worker, kernel_name, self.preload)
+        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        self.client.run(_warm_worker, kernel_name, self.preload, -(-count // workers))
 
     def submit(self, task: StepTask):
         return self.client.submit(run_on_worker, task, pure=False)
@@ -103,8 +105,8 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def _warm_worker(kernel_name: str, preload: tuple) -> None:
-    worker_pool(1, preload).warm(kernel_name)
+def _warm_worker(kernel_name: str, preload: tuple, steps: int) -> None:
+    worker_pool(1, preload).expect(kernel_name, steps)
 
 
 def _close_worker_pool() -> None:

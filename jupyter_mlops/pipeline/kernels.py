@@ -96,23 +96,36 @@ def prepare_for_step(km, cwd: str, env: dict[str, str]) -> None:
 
 
 class KernelPool:
-    """Keeps ``size`` warmed kernels ready per kernel name; ``take`` hands one out for one step."""
+    """Keeps up to ``size`` warmed kernels ready per kernel name, never more than the steps still
+    expected to need one; ``take`` hands one out for one step."""
 
     def __init__(self, size: int, preload: tuple[str, ...] = ()):
         self.size = max(1, size)
         self.preload = tuple(preload)
         self._ready: dict[str, queue.Queue] = {}
+        self._expected: dict[str, int] = {}
         self._leased: dict[str, object] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._starters: list[threading.Thread] = []
         atexit.register(self.close)
 
+    def expect(self, kernel_name: str, steps: int) -> None:
+        """``steps`` more steps will need a ``kernel_name`` kernel: never start more than that."""
+        with self._lock:
+            self._expected[kernel_name] = steps
+        self.warm(kernel_name)
+
     def warm(self, kernel_name: str, count: int | None = None) -> None:
-        """Start kernels in the background until ``count`` (default: the pool size) are ready or coming."""
+        """Start kernels in the background until ``count`` (default: the pool size, capped by the
+        expected number of steps) are ready or coming."""
         with self._lock:
             ready = self._ready.setdefault(kernel_name, queue.Queue())
-            missing = (count or self.size) - ready.qsize() - self._starting(kernel_name)
+            target = count or self.size
+            expected = self._expected.get(kernel_name)
+            if count is None and expected is not None:
+                target = min(target, expected)
+            missing = target - ready.qsize() - self._starting(kernel_name)
             for _ in range(max(0, missing)):
                 thread = threading.Thread(target=self._start_into, args=(kernel_name, ready), daemon=True)
                 thread.kernel_name = kernel_name
@@ -138,7 +151,10 @@ class KernelPool:
         """A warmed kernel for one step (waits for one being started); a replacement starts at once."""
         if self._closed:
             raise KernelStartError("the kernel pool is closed")
-        self.warm(kernel_name)
+        self.warm(kernel_name, count=1)  # at least this step's kernel (a retry was not expected)
+        with self._lock:
+            if self._expected.get(kernel_name):
+                self._expected[kernel_name] -= 1
         item = self._ready[kernel_name].get(timeout=START_TIMEOUT * 2)
         if isinstance(item, BaseException):
             raise KernelStartError(f"kernel {kernel_name!r} did not start: {item}") from item

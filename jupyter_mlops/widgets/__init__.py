@@ -1,0 +1,1 @@
+"""ipywidgets views onto the store, for use inside notebooks."""
