@@ -6,7 +6,7 @@ fetched in three flat queries and pivoted in Python, which stays fast at 10k+ ru
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 
 from . import schema as s
 from .filters import parse_filter, parse_order_by, status_expression
@@ -50,33 +50,50 @@ def search_runs(store, experiment=None, filter=None, order_by=None, max_results=
 
     stmt = select_runs(store, experiment, filter, order_by, max_results)
     with store.engine.connect() as conn:
-        runs = conn.execute(stmt).all()
-        ids = {row[0]: i for i, row in enumerate(runs)}
-        frame = {name: [row[j] for row in runs] for j, name in enumerate(ATTRIBUTE_COLUMNS)}
-        if runs:
-            chosen = stmt.with_only_columns(s.runs.c.uuid).order_by(None).limit(None).offset(None)
-            if max_results is not None and len(runs) >= int(max_results):
-                # A LIMIT must stay inside the sub-select, so keep the ordered, limited one.
-                chosen = stmt.with_only_columns(s.runs.c.uuid)
-            chosen = chosen.subquery()
-            for prefix, table in (("params.", s.params), ("metrics.", s.latest_metrics), ("tags.", s.tags)):
-                rows = conn.execute(
-                    select(table.c.run_uuid, table.c.key, table.c.value).join(chosen, chosen.c.uuid == table.c.run_uuid)
-                ).all()
-                _pivot_into(frame, prefix, rows, ids, len(runs), is_metric=prefix == "metrics.")
-    df = pd.DataFrame(frame)
+        runs = raw_rows(conn, stmt)
+        pairs = raw_rows(conn, _values_of(stmt, limited=max_results is not None and len(runs) >= int(max_results))) \
+            if runs else []
+    df = pd.DataFrame.from_records(runs, columns=ATTRIBUTE_COLUMNS)
     for col in ("start_time", "end_time"):
         df[col] = pd.to_datetime(df[col], unit="ms", utc=True)
-    return df
+    if not pairs:
+        return df
+    long = pd.DataFrame.from_records(pairs, columns=["kind", "run_id", "key", "value"])
+    blocks = [df]
+    for kind in ("params.", "metrics.", "tags."):
+        part = long[long["kind"] == kind]
+        if part.empty:
+            continue
+        wide = part.pivot(index="run_id", columns="key", values="value").reindex(df["run_id"])
+        wide = wide[sorted(wide.columns)]
+        wide.columns = [kind + c for c in wide.columns]
+        wide = wide.astype(float) if kind == "metrics." else wide.astype(object).where(wide.notna(), None)
+        blocks.append(wide.reset_index(drop=True))
+    return pd.concat(blocks, axis=1)
 
 
-def _pivot_into(frame: dict, prefix: str, rows, ids: dict, n: int, is_metric: bool) -> None:
-    columns: dict[str, list] = {}
-    missing = float("nan") if is_metric else None
-    for run_id, key, value in rows:
-        col = columns.get(key)
-        if col is None:
-            col = columns[key] = [missing] * n
-        col[ids[run_id]] = missing if value is None else value
-    for key in sorted(columns):
-        frame[prefix + key] = columns[key]
+def _values_of(runs_stmt, limited: bool):
+    """params, latest metrics and tags of the chosen runs in one query. The chosen ids are a CTE,
+    so the filter is evaluated once; ordering only matters when LIMIT cut the list short."""
+    chosen = runs_stmt.with_only_columns(s.runs.c.uuid)
+    if not limited:
+        chosen = chosen.order_by(None).limit(None)
+    chosen = chosen.cte("chosen")
+    return union_all(*(
+        select(literal(kind).label("kind"), t.c.run_uuid, t.c.key, t.c.value).join(chosen, chosen.c.uuid == t.c.run_uuid)
+        for kind, t in (("params.", s.params), ("metrics.", s.latest_metrics), ("tags.", s.tags))
+    ))
+
+
+def raw_rows(conn, stmt) -> list[tuple]:
+    """Rows as plain tuples straight from the DBAPI cursor: no Row objects for 100k+ values."""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
