@@ -252,6 +252,7 @@ def log_and_flush(values: list[float], folder: Path) -> float:
 
 def bench_insert_metrics(cfg: dict, folder: Path, rng) -> float:
     """Pure flush: ``Store.insert_metrics`` on a ready list of tuples, into a fresh store each repetition."""
+    from jupyter_mlops.tracking.schema import run_key
     from jupyter_mlops.tracking.store import open_store
 
     n, ts = cfg["flush_batch"], int(time.time() * 1000)
@@ -262,7 +263,8 @@ def bench_insert_metrics(cfg: dict, folder: Path, rng) -> float:
         store = open_store()
         run_id = uuid.uuid4().hex
         store.create_run(run_id, store.experiment_id("flush"), 10.0, name="flush")
-        batch = [(run_id, "loss", i, v, ts + i // 1000) for i, v in enumerate(values)]
+        key = run_key(run_id)
+        batch = [(key, run_id, "loss", i, v, ts + i // 1000) for i, v in enumerate(values)]
         t0 = time.perf_counter()
         store.insert_metrics(batch)
         times.append(time.perf_counter() - t0)
@@ -410,6 +412,7 @@ def same_result(ours, theirs, ordered: bool) -> str:
 
 
 def fill_ours(params: list[dict], metrics: list[list[float]]) -> None:
+    from jupyter_mlops.tracking.schema import run_key
     from jupyter_mlops.tracking.store import open_store
 
     t0 = time.perf_counter()
@@ -421,7 +424,8 @@ def fill_ours(params: list[dict], metrics: list[list[float]]) -> None:
         run_id = uuid.uuid4().hex
         store.create_run(run_id, exp_id, 10.0, name=f"run-{i}", user="bench")
         store.set_params(run_id, p)
-        points.extend((run_id, f"m{j}", 0, v, ts) for j, v in enumerate(m))
+        key = run_key(run_id)
+        points.extend((key, run_id, f"m{j}", 0, v, ts) for j, v in enumerate(m))
         store.end_run(run_id, "FINISHED")
     store.insert_metrics(points)
     print(f"populated jupyter_mlops with {len(params):,} runs via Store methods in {time.perf_counter() - t0:.1f} s")

@@ -222,7 +222,7 @@ def cmd_run(args) -> int:
         result = runner.run()
     except Stopped as stop:
         progress.close()
-        print(f"jupyter mlops run: stopped; running steps were killed", file=sys.stderr)
+        print("jupyter mlops run: stopped; running steps were killed", file=sys.stderr)
         if stop.args and hasattr(stop.args[0], "states"):
             print_result(stop.args[0])
         return 143

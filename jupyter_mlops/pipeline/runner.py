@@ -38,6 +38,7 @@ class Node:
     outputs: dict[str, Path]
     upstream: tuple[str, ...]
     point: dict | None = None
+    injected: dict | None = None  # what papermill injects, known once the upstream steps are done
 
 
 @dataclass
@@ -157,7 +158,7 @@ class PipelineRunner:
             if self._executor is not None:
                 self._executor.close()
             for name, st in self.states.items():
-                if st.status == "PENDING":
+                if st.status in ("PENDING", "RETRY"):
                     self._record_final(name, "SKIPPED", "the pipeline stopped before it")
             self.writer.flush()
             self.store.end_run(self.run_id, status)
@@ -393,7 +394,7 @@ class PipelineRunner:
         if node.point is not None:
             tags["mlops.sweep_point"] = json.dumps(node.point, sort_keys=True, default=str)
         self.store.set_tags(run_id, tags)
-        params = {k: _text(v) for k, v in getattr(node, "injected", node.parameters).items()
+        params = {k: _text(v) for k, v in (node.injected or node.parameters).items()
                   if k not in ("upstream", "outputs")}
         self.store.set_params(run_id, params)
         return run_id

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..exceptions import InvalidInputError, MlopsError
 from . import artifacts as blobs
+from .schema import run_key
 
 MAX_KEY_LENGTH = 255
 _time = time.time
@@ -69,6 +70,7 @@ class Run:
         self._buffer = writer.buffer
         self._flush_at = writer.flush_at
         self._next_step: dict[str, int] = {}
+        self._key = run_key(uuid)
 
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.name!r} {self.status}>"
@@ -114,7 +116,7 @@ class Run:
         if value != value:  # NaN: SQLite keeps NULL, read back as NaN
             value = None
         buf = self._buffer
-        buf.append((self.id, key, step, value, int(_time() * 1000)))
+        buf.append((self._key, self.id, key, step, value, int(_time() * 1000)))
         if len(buf) >= self._flush_at:
             self._writer.wake()
 

@@ -13,11 +13,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .. import config
 from ..exceptions import RunNotFoundError, StoreError
@@ -93,7 +92,7 @@ class Store:
             self._prepare_sqlite_file()
         self.engine = self._create_engine()
         self._metric_insert_sql = self._positional_insert_sql(
-            "metrics", ("run_uuid", "key", "step", "value", "timestamp")
+            "metrics", ("run_key", "run_uuid", "key", "step", "value", "timestamp")
         )
         self.migrate()
 
@@ -357,17 +356,17 @@ class Store:
             conn.execute(stmt, rows)
 
     def insert_metrics(self, points: list[tuple]) -> None:
-        """Persist ``(run_uuid, key, step, value, timestamp_ms)`` tuples in one transaction."""
+        """Persist ``(run_key, run_uuid, key, step, value, timestamp_ms)`` tuples in one transaction."""
         if not points:
             return
         latest: dict[tuple, tuple] = {}
         for p in points:
-            k = (p[0], p[1])
+            k = (p[1], p[2])
             prev = latest.get(k)
-            if prev is None or p[2] >= prev[2]:
+            if prev is None or p[3] >= prev[3]:
                 latest[k] = p
         rows = [
-            {"run_uuid": p[0], "key": p[1], "step": p[2], "value": p[3], "timestamp": p[4]}
+            {"run_uuid": p[1], "key": p[2], "step": p[3], "value": p[4], "timestamp": p[5]}
             for p in latest.values()
         ]
         stmt, rows = self._upsert(s.latest_metrics, rows, ("run_uuid", "key"), only_if_newer=True)
@@ -500,7 +499,7 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(m.c.step, m.c.value, m.c.timestamp)
-                .where(m.c.run_uuid == uuid, m.c.key == key)
+                .where(m.c.run_key == s.run_key(uuid), m.c.run_uuid == uuid, m.c.key == key)
                 .order_by(m.c.step, m.c.timestamp)
             ).all()
         return [(st, float("nan") if v is None else v, ts) for st, v, ts in rows]
