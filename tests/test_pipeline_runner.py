@@ -249,3 +249,16 @@ def test_run_pipeline_from_a_notebook_shows_a_live_table(project, db_path):
     last = json.dumps(updates[-1]["content"]["data"])
     assert last.count("FINISHED") == 3 and "make" in last
     assert json.loads((project / "left.json").read_text()) == 625
+
+
+def test_dag_as_text_dot_and_png(project, capsys):
+    from jupyter_mlops.cli import main
+
+    spec = small_chain(project)
+    assert main(["dag", str(spec)]) == 0
+    assert "left: square.ipynb  <- make" in capsys.readouterr().out
+    assert main(["dag", str(spec), "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert '"make" -> "left";' in dot and '"make" -> "right";' in dot
+    assert main(["dag", str(spec), "--format", "png", "-o", str(project / "dag.png")]) == 0
+    assert (project / "dag.png").read_bytes()[:4] == b"\x89PNG"

@@ -103,7 +103,9 @@ class KernelPool:
         self.size = max(1, size)
         self.preload = tuple(preload)
         self._ready: dict[str, queue.Queue] = {}
-        self._expected: dict[str, int] = {}
+        self._expected: dict[str, int] = {}  # steps that will still ask for a kernel
+        self._waiting: dict[str, int] = {}  # steps asking right now
+        self._starting: dict[str, int] = {}  # kernels being started
         self._leased: dict[str, object] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -116,46 +118,48 @@ class KernelPool:
             self._expected[kernel_name] = steps
         self.warm(kernel_name)
 
-    def warm(self, kernel_name: str, count: int | None = None) -> None:
-        """Start kernels in the background until ``count`` (default: the pool size, capped by the
-        expected number of steps) are ready or coming."""
+    def warm(self, kernel_name: str) -> None:
+        """Start kernels in the background so that every waiting step gets one and up to ``size``
+        more (no more than the steps still expected) are ready or coming."""
         with self._lock:
             ready = self._ready.setdefault(kernel_name, queue.Queue())
-            target = count or self.size
-            expected = self._expected.get(kernel_name)
-            if count is None and expected is not None:
-                target = min(target, expected)
-            missing = target - ready.qsize() - self._starting(kernel_name)
+            ahead = self.size
+            if kernel_name in self._expected:
+                ahead = min(ahead, self._expected[kernel_name])
+            target = self._waiting.get(kernel_name, 0) + ahead
+            missing = target - ready.qsize() - self._starting.get(kernel_name, 0)
             for _ in range(max(0, missing)):
+                self._starting[kernel_name] = self._starting.get(kernel_name, 0) + 1
                 thread = threading.Thread(target=self._start_into, args=(kernel_name, ready), daemon=True)
-                thread.kernel_name = kernel_name
                 self._starters.append(thread)
                 thread.start()
 
-    def _starting(self, kernel_name: str) -> int:
-        self._starters = [t for t in self._starters if t.is_alive()]
-        return sum(1 for t in self._starters if t.kernel_name == kernel_name)
-
     def _start_into(self, kernel_name: str, ready: queue.Queue) -> None:
         try:
-            km = start_kernel(kernel_name, self.preload)
+            item = start_kernel(kernel_name, self.preload)
         except BaseException as exc:
-            ready.put(exc)
-            return
-        if self._closed:
-            kill(km)
-        else:
-            ready.put(km)
+            item = exc
+        if self._closed and not isinstance(item, BaseException):
+            kill(item)
+        # Counted as ready the moment it stops being counted as starting: nobody waits on a gap.
+        with self._lock:
+            self._starting[kernel_name] -= 1
+            ready.put(item)
 
     def take(self, kernel_name: str):
         """A warmed kernel for one step (waits for one being started); a replacement starts at once."""
         if self._closed:
             raise KernelStartError("the kernel pool is closed")
-        self.warm(kernel_name, count=1)  # at least this step's kernel (a retry was not expected)
         with self._lock:
+            self._waiting[kernel_name] = self._waiting.get(kernel_name, 0) + 1
             if self._expected.get(kernel_name):
                 self._expected[kernel_name] -= 1
-        item = self._ready[kernel_name].get(timeout=START_TIMEOUT * 2)
+        try:
+            self.warm(kernel_name)
+            item = self._ready[kernel_name].get(timeout=START_TIMEOUT * 2)
+        finally:
+            with self._lock:
+                self._waiting[kernel_name] -= 1
         if isinstance(item, BaseException):
             raise KernelStartError(f"kernel {kernel_name!r} did not start: {item}") from item
         lease = uuid.uuid4().hex
