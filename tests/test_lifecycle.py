@@ -101,3 +101,24 @@ def test_context_manager_records_failure(project):
     assert record.status == "FAILED"
     assert record.tags["mlops.error"] == "ValueError: bad data"
     assert mlops.active_run() is None
+
+
+def test_buffer_is_bounded_and_nothing_is_lost(project, db_path):
+    """Past MLOPS_MAX_BUFFERED waiting points, log_metric waits for the writer instead of growing."""
+    script = project / "flood.py"
+    script.write_text(
+        "import jupyter_mlops as mlops\n"
+        "run = mlops.start_run('flood')\n"
+        "biggest = 0\n"
+        "for i in range(300_000):\n"
+        "    mlops.log_metric('x', 1.0, step=i)\n"
+        "    biggest = max(biggest, len(run._buffer))\n"
+        "mlops.end_run()\n"
+        "print(biggest)\n"
+    )
+    env = python_env(MLOPS_TRACKING_URI=db_path, MLOPS_MAX_BUFFERED=60_000)
+    out = subprocess.run([PYTHON, str(script)], env=env, cwd=project, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) <= 60_000
+    con = sqlite3.connect(db_path)
+    assert con.execute("SELECT count(*), count(DISTINCT step) FROM metrics").fetchone() == (300_000, 300_000)

@@ -119,6 +119,8 @@ class Run:
         buf.append((self._key, self.id, key, step, value, int(_time() * 1000)))
         if len(buf) >= self._flush_at:
             self._writer.wake()
+            if len(buf) >= self._writer.max_buffered:
+                self._writer.wait_for_room()
 
     @staticmethod
     def _checked_step(key: str, step) -> int:

@@ -19,22 +19,29 @@ log = logging.getLogger("jupyter_mlops")
 DEFAULT_FLUSH_INTERVAL = float(os.environ.get("MLOPS_FLUSH_INTERVAL", "1.0"))
 DEFAULT_HEARTBEAT_INTERVAL = float(os.environ.get("MLOPS_HEARTBEAT_INTERVAL", "10.0"))
 DEFAULT_FLUSH_AT = 50_000
+# Past this many waiting points (~80 MB) log_metric waits for the writer: memory stays bounded,
+# and the writer, no longer competing for the GIL, catches up at full speed.
+DEFAULT_MAX_BUFFERED = int(os.environ.get("MLOPS_MAX_BUFFERED", "500000"))
 
 
 class MetricWriter:
     """Owns the metric buffer of one process and the thread that empties it into a store."""
 
     def __init__(self, store, flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, flush_at: int = DEFAULT_FLUSH_AT):
+                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, flush_at: int = DEFAULT_FLUSH_AT,
+                 max_buffered: int = DEFAULT_MAX_BUFFERED):
         self.store = store
         self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
         self.flush_at = flush_at
+        self.max_buffered = max(max_buffered, flush_at)
         self.buffer: collections.deque = collections.deque()
         self.live_runs: set[str] = set()
         self.points_written = 0
         self.last_error: BaseException | None = None
-        self._flush_lock = threading.Lock()
+        # Re-entrant: a SIGTERM handler may flush while the interrupted main thread is flushing.
+        self._flush_lock = threading.RLock()
+        self._room = threading.Condition()
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._loop, name="jupyter_mlops-writer", daemon=True)
@@ -43,6 +50,14 @@ class MetricWriter:
     def wake(self) -> None:
         """Ask the thread to flush now; called by ``log_metric`` when the buffer is full."""
         self._wake.set()
+
+    def wait_for_room(self) -> None:
+        """Block the logging thread until the buffer is below ``max_buffered`` again. It never
+        touches the database itself, and gives up while the store is failing (see last_error)."""
+        with self._room:
+            self._wake.set()
+            while len(self.buffer) >= self.max_buffered and not self._stop and self.last_error is None:
+                self._room.wait(timeout=1.0)
 
     def flush(self) -> int:
         """Write every buffered point now; returns how many were written."""
@@ -62,7 +77,9 @@ class MetricWriter:
                 raise
             self.points_written += n
             self.last_error = None
-            return n
+        with self._room:
+            self._room.notify_all()
+        return n
 
     def _loop(self) -> None:
         next_beat = time.monotonic() + self.heartbeat_interval
