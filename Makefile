@@ -8,7 +8,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean postgresql
+
+# Debian's PostgreSQL server, which the tests start a throwaway cluster of (root, or sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +36,7 @@ $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.stamp-runtime
 	$(BIN)/jupyter-mlops demo
 
-test: $(VENV)/.stamp-test
+test: $(VENV)/.stamp-test postgresql
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # ploomber (a peer in bench_pipeline.py) pins jupyter_client<8: it gets a venv of its own.

@@ -30,6 +30,32 @@ def project(tmp_path, monkeypatch):
     config._explicit_uri = None
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL server per test session (per xdist worker)."""
+    import shutil
+    import tempfile
+
+    from .postgres import PostgresServer, wait_ready
+
+    # Not under pytest's root-only temp folder: the server may run as the postgres user.
+    folder = Path(tempfile.mkdtemp(prefix="mlops-pg-"))
+    server = PostgresServer(folder).start()
+    wait_ready(server)
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, project, monkeypatch):
+    """Run a test against the default SQLite file and against a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres")
+        monkeypatch.setenv("MLOPS_TRACKING_URI", server.new_database())
+    return request.param
+
+
 @pytest.fixture
 def db_path(project) -> Path:
     return project / ".mlops" / "mlops.db"

@@ -17,6 +17,9 @@ from jupyter_mlops.tracking import artifacts
 from jupyter_mlops.tracking.store import open_store
 
 
+pytestmark = pytest.mark.usefixtures("backend")
+
+
 def test_context_manager_records_everything(project):
     with mlops.start_run("baseline", experiment="exp", params={"C": 1.0}, tags={"team": "a"}) as run:
         mlops.log_param("model", "svm")

@@ -31,6 +31,9 @@ def test_syntax_errors_name_the_position(text, position, message):
     assert err.value.pointer().splitlines()[1] == " " * position + "^"
 
 
+pytestmark = pytest.mark.usefixtures("backend")
+
+
 def test_order_by_errors():
     with pytest.raises(FilterSyntaxError, match="expected ASC, DESC"):
         parse_order_by(["metrics.auc DOWN"])

@@ -100,3 +100,24 @@ def test_eight_processes_open_a_fresh_store_at_once(project, db_path):
     assert set(counts.values()) == {10000}
     statuses = {s for (s,) in con.execute("SELECT status FROM runs")}
     assert statuses == {"FINISHED"}
+
+
+def test_eight_processes_open_a_fresh_postgresql_store_at_once(project, postgres):
+    """The same race on a real PostgreSQL server: migrations serialised by an advisory lock."""
+    import psycopg
+
+    url = postgres.new_database()
+    env = python_env(MLOPS_TRACKING_URI=url)
+    procs = [
+        subprocess.Popen([PYTHON, str(HELPER), "10000", "--name", f"w{i}"], env=env, cwd=project,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(8)
+    ]
+    results = [p.communicate(timeout=240) for p in procs]
+    assert [(p.returncode, err) for p, (_, err) in zip(procs, results) if p.returncode != 0] == []
+    with psycopg.connect(url) as con:
+        assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
+        counts = dict(con.execute("SELECT run_uuid, count(*) FROM metrics GROUP BY run_uuid").fetchall())
+        statuses = {s for (s,) in con.execute("SELECT status FROM runs")}
+    assert sorted(counts) == sorted(out.strip() for out, _ in results)
+    assert set(counts.values()) == {10000} and statuses == {"FINISHED"}

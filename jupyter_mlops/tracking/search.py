@@ -6,7 +6,7 @@ fetched in three flat queries and pivoted in Python, which stays fast at 10k+ ru
 """
 from __future__ import annotations
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import Text, cast, literal, select, union_all
 
 from . import schema as s
 from .filters import parse_filter, parse_order_by, status_expression
@@ -51,7 +51,8 @@ def search_runs(store, experiment=None, filter=None, order_by=None, max_results=
     stmt = select_runs(store, experiment, filter, order_by, max_results)
     with store.engine.connect() as conn:
         runs = raw_rows(conn, stmt)
-        pairs = raw_rows(conn, _values_of(stmt, limited=max_results is not None and len(runs) >= int(max_results))) \
+        pairs = raw_rows(conn, _values_of(stmt, max_results is not None and len(runs) >= int(max_results),
+                                           store.engine.dialect.name)) \
             if runs else []
     df = pd.DataFrame.from_records(runs, columns=ATTRIBUTE_COLUMNS)
     for col in ("start_time", "end_time"):
@@ -72,15 +73,19 @@ def search_runs(store, experiment=None, filter=None, order_by=None, max_results=
     return pd.concat(blocks, axis=1)
 
 
-def _values_of(runs_stmt, limited: bool):
+def _values_of(runs_stmt, limited: bool, dialect: str):
     """params, latest metrics and tags of the chosen runs in one query. The chosen ids are a CTE,
     so the filter is evaluated once; ordering only matters when LIMIT cut the list short."""
     chosen = runs_stmt.with_only_columns(s.runs.c.uuid)
     if not limited:
         chosen = chosen.order_by(None).limit(None)
     chosen = chosen.cte("chosen")
+    def value(t):
+        # PostgreSQL wants one type per UNION column; its float text round-trips exactly.
+        return cast(t.c.value, Text).label("value") if dialect == "postgresql" and t is s.latest_metrics else t.c.value
+
     return union_all(*(
-        select(literal(kind).label("kind"), t.c.run_uuid, t.c.key, t.c.value).join(chosen, chosen.c.uuid == t.c.run_uuid)
+        select(literal(kind).label("kind"), t.c.run_uuid, t.c.key, value(t)).join(chosen, chosen.c.uuid == t.c.run_uuid)
         for kind, t in (("params.", s.params), ("metrics.", s.latest_metrics), ("tags.", s.tags))
     ))
 
