@@ -25,7 +25,7 @@ ORIGINAL_LOGREG_FIT = LogisticRegression.fit
 
 
 @pytest.fixture
-def autologged(project):
+def autologged(project, backend):
     mlops.autolog()
     yield project
     mlops.autolog(disable=True)

@@ -13,7 +13,7 @@ from .conftest import NOTEBOOKS, PYTHON, ROOT, python_env
 
 
 @pytest.fixture
-def two_runs(project):
+def two_runs(project, backend):
     with mlops.start_run("alpha", experiment="cli", params={"model": "rf"}) as a:
         mlops.log_metric("auc", 0.9)
     with mlops.start_run("beta", experiment="cli", params={"model": "svm"}) as b:
