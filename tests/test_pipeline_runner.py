@@ -262,3 +262,17 @@ def test_dag_as_text_dot_and_png(project, capsys):
     assert '"make" -> "left";' in dot and '"make" -> "right";' in dot
     assert main(["dag", str(spec), "--format", "png", "-o", str(project / "dag.png")]) == 0
     assert (project / "dag.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_pipeline_on_postgresql_then_cached(project, postgres, monkeypatch):
+    """Steps in kernels write to the same PostgreSQL store as the runner; the cache works there too."""
+    monkeypatch.setenv("MLOPS_TRACKING_URI", postgres.new_database())
+    spec = small_chain(project)
+    first = PipelineRunner(load_spec(spec), jobs=2).run()
+    assert first.ok, first.failures()
+    assert open_store().latest_metric(first.states["right"].run_id, "result") == 81.0
+    assert open_store().engine.dialect.name == "postgresql"
+    again = PipelineRunner(load_spec(spec), jobs=2)
+    second = again.run()
+    assert second.ok and again._executor is None
+    assert set(steps_of(second.run_id).values()) == {"CACHED"}
