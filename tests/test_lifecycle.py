@@ -1,11 +1,15 @@
 """Runs end properly however their process ends: SIGTERM, SIGKILL, exit, uncaught errors."""
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
+from sqlalchemy import text
 
 import jupyter_mlops as mlops
 from jupyter_mlops.tracking.store import open_store
@@ -16,9 +20,20 @@ HELPER = Path(__file__).parent / "helpers" / "log_points.py"
 FLUSH_INTERVAL = 0.5
 
 
+def store_uri(db_path: Path) -> str:
+    """The store the test's ``backend`` chose: a PostgreSQL URL in the environment, or the SQLite file."""
+    return os.environ.get("MLOPS_TRACKING_URI") or str(db_path)
+
+
+def query(sql: str, **params) -> list[tuple]:
+    """Plain SQL against the test's store, whichever back end it is."""
+    with open_store().engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
 def start_writer(project: Path, db_path: Path, heartbeat: float = 10.0):
     ready = project / "ready"
-    env = python_env(MLOPS_TRACKING_URI=db_path, MLOPS_FLUSH_INTERVAL=FLUSH_INTERVAL,
+    env = python_env(MLOPS_TRACKING_URI=store_uri(db_path), MLOPS_FLUSH_INTERVAL=FLUSH_INTERVAL,
                      MLOPS_HEARTBEAT_INTERVAL=heartbeat)
     proc = subprocess.Popen([PYTHON, str(HELPER), "1000000", "--rate", "2000", "--ready", str(ready)],
                             env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -31,18 +46,18 @@ def start_writer(project: Path, db_path: Path, heartbeat: float = 10.0):
     return proc, ready.read_text()
 
 
-def steps_logged(db_path: Path, run_id: str) -> list[int]:
-    con = sqlite3.connect(db_path)
-    return [s for (s,) in con.execute("SELECT step FROM metrics WHERE run_uuid = ? ORDER BY step", (run_id,))]
+def steps_logged(run_id: str) -> list[int]:
+    return [s for (s,) in query("SELECT step FROM metrics WHERE run_uuid = :r ORDER BY step", r=run_id)]
 
 
+@pytest.mark.usefixtures("backend")
 def test_sigterm_loses_no_points_and_marks_killed(project, db_path):
     proc, run_id = start_writer(project, db_path)
     time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGTERM  # still dies of the signal
-    steps = steps_logged(db_path, run_id)
+    steps = steps_logged(run_id)
     assert len(steps) > 1000
     assert steps == list(range(len(steps)))  # every point up to the last one logged, no gap
     # The last point was logged just before the signal; the helper logs 2000 points/s.
@@ -51,20 +66,19 @@ def test_sigterm_loses_no_points_and_marks_killed(project, db_path):
     assert record.metrics["value"] == steps[-1]
 
 
+@pytest.mark.usefixtures("backend")
 def test_sigkill_loses_at_most_one_flush_interval_and_shows_crashed(project, db_path):
     proc, run_id = start_writer(project, db_path, heartbeat=0.25)
     time.sleep(2.0)
     killed_at_ms = time.time() * 1000
     proc.kill()
     proc.communicate(timeout=30)
-    con = sqlite3.connect(db_path)
-    last_ts, count, last_step = con.execute(
-        "SELECT max(timestamp), count(*), max(step) FROM metrics WHERE run_uuid = ?", (run_id,)
-    ).fetchone()
+    (last_ts, count, last_step), = query(
+        "SELECT max(timestamp), count(*), max(step) FROM metrics WHERE run_uuid = :r", r=run_id)
     assert count == last_step + 1  # what was written has no holes
     # Points logged in the last flush interval may be lost, nothing older.
     assert killed_at_ms - last_ts <= FLUSH_INTERVAL * 1000 + 300
-    status = con.execute("SELECT status FROM runs WHERE uuid = ?", (run_id,)).fetchone()[0]
+    (status,), = query("SELECT status FROM runs WHERE uuid = :r", r=run_id)
     assert status == "RUNNING"  # the process could not say anything...
     time.sleep(0.25 * 4 + 2.5)
     assert mlops.get_run(run_id).status == "CRASHED"  # ...but its silence is read as a crash
