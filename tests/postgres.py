@@ -48,9 +48,13 @@ class PostgresServer:
         if self.as_postgres:
             shutil.chown(self.folder, "postgres", "postgres")
         self._run(pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Start the (already initialised) server again, on the same port."""
         self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "server.log"), "-w", "start",
                   "-o", f"-p {self.port} -h 127.0.0.1 -k {self.folder} -c fsync=off -c max_connections=200")
-        return self
 
     def stop(self) -> None:
         try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,30 @@ def test_eight_processes_open_a_fresh_postgresql_store_at_once(project, postgres
         statuses = {s for (s,) in con.execute("SELECT status FROM runs")}
     assert sorted(counts) == sorted(out.strip() for out, _ in results)
     assert set(counts.values()) == {10000} and statuses == {"FINISHED"}
+
+
+def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
+    """The server goes away for a while: log_metric keeps working, the writer retries, nothing is lost."""
+    import psycopg
+
+    url = postgres.new_database()
+    ready = project / "ready"
+    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2)
+    proc = subprocess.Popen([PYTHON, str(HELPER), "4000", "--rate", "1000", "--ready", str(ready)], env=env,
+                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        postgres.stop()
+        time.sleep(1.5)
+    finally:
+        postgres.resume()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "could not write metrics yet" in err  # the outage was noticed and reported
+    with psycopg.connect(url) as con:
+        count, steps = con.execute("SELECT count(*), count(DISTINCT step) FROM metrics").fetchone()
+        status = con.execute("SELECT status FROM runs").fetchone()[0]
+    assert (count, steps, status) == (4000, 4000, "FINISHED")
