@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "dot", "png"), default="text")
     p.add_argument("--output", "-o", type=Path, help="file for --format png (default: <spec>.png)")
 
+    sub.add_parser("doctor", help="show the store, artifacts and kernel in use, and what is misconfigured")
+
     p = sub.add_parser("demo", help="run the demo pipeline (notebooks/pipeline.yaml) end to end, tracked")
     p.add_argument("--notebook", type=Path, help="run just this notebook with papermill instead")
     p.add_argument("--output", type=Path, help="where to write the executed notebook")
@@ -254,7 +256,14 @@ def cmd_dag(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from .doctor import run
+
+    return run()
+
+
 COMMANDS = {
+    "doctor": cmd_doctor,
     "run": cmd_run,
     "pipelines": cmd_pipelines,
     "dag": cmd_dag,

@@ -60,18 +60,23 @@ def project_settings(start: Path | None = None) -> dict:
 
 def get_tracking_uri() -> str:
     """The store URI in effect, always as an SQLAlchemy URL."""
+    return tracking_uri_and_source()[0]
+
+
+def tracking_uri_and_source() -> tuple[str, str]:
+    """The store URI in effect and where it was set (for ``jupyter mlops doctor``)."""
     if _explicit_uri:
-        return normalize_uri(_explicit_uri)
+        return normalize_uri(_explicit_uri), "set_tracking_uri() / --uri"
     if os.environ.get(ENV_URI):
-        return normalize_uri(os.environ[ENV_URI])
+        return normalize_uri(os.environ[ENV_URI]), f"the {ENV_URI} environment variable"
     settings = project_settings()
     if settings.get("tracking_uri"):
         uri = str(settings["tracking_uri"])
         if "://" not in uri and not os.path.isabs(uri):
             # A relative path in pyproject.toml is relative to that file, not to the cwd.
             uri = str(Path(settings["_pyproject"]).parent / uri)
-        return normalize_uri(uri)
-    return normalize_uri(os.path.join(DEFAULT_DIR, DEFAULT_DB))
+        return normalize_uri(uri), f"[tool.jupyter_mlops] in {settings['_pyproject']}"
+    return normalize_uri(os.path.join(DEFAULT_DIR, DEFAULT_DB)), "the default (./.mlops/mlops.db)"
 
 
 def normalize_uri(uri: str) -> str:

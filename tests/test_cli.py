@@ -86,3 +86,16 @@ def test_demo_reports_a_failing_notebook(project):
                           env=python_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert "undefined_name" in proc.stderr
+
+
+def test_doctor_reports_the_store_and_problems(project, capsys, monkeypatch):
+    assert main(["doctor"]) == 0
+    report = capsys.readouterr().out
+    assert "tracking store  sqlite:///" in report and "from the default" in report
+    assert "schema version 1" in report and report.count("PROBLEM") == 0
+    monkeypatch.setenv("MLOPS_TRACKING_URI", "postgresql://me:secret@127.0.0.1:1/nowhere")
+    assert main(["doctor"]) == 1
+    report = capsys.readouterr().out
+    assert "secret" not in report and "me:***@127.0.0.1:1" in report
+    problem = [line for line in report.splitlines() if line.startswith("PROBLEM")]
+    assert len(problem) == 1 and "check that the server runs" in problem[0]
