@@ -103,8 +103,8 @@ def test_eight_processes_open_a_fresh_store_at_once(project, db_path):
     assert statuses == {"FINISHED"}
 
 
-def test_eight_processes_open_a_fresh_postgresql_store_at_once(project, postgres):
-    """The same race on a real PostgreSQL server: migrations serialised by an advisory lock."""
+def test_sixteen_processes_open_a_fresh_postgresql_store_at_once(project, postgres):
+    """The same race with 16 writers on a real PostgreSQL server: migrations serialised by an advisory lock."""
     import psycopg
 
     url = postgres.new_database()
@@ -112,7 +112,7 @@ def test_eight_processes_open_a_fresh_postgresql_store_at_once(project, postgres
     procs = [
         subprocess.Popen([PYTHON, str(HELPER), "10000", "--name", f"w{i}"], env=env, cwd=project,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for i in range(8)
+        for i in range(16)
     ]
     results = [p.communicate(timeout=240) for p in procs]
     assert [(p.returncode, err) for p, (_, err) in zip(procs, results) if p.returncode != 0] == []
