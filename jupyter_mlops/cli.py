@@ -207,6 +207,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from .pipeline.progress import ConsoleProgress
     from .pipeline.report import print_result
     from .pipeline.runner import PipelineRunner, Stopped
     from .pipeline.spec import load_spec
@@ -215,11 +216,9 @@ def cmd_run(args) -> int:
     force = None
     if args.force:
         force = True if "*" in args.force else set(args.force)
-    from .pipeline.progress import ConsoleProgress
-
-    progress = ConsoleProgress(total=len(spec.steps) + (len(spec.sweep.points()) - 1 if spec.sweep else 0))
     runner = PipelineRunner(spec, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler, force=force,
-                            from_step=args.from_step, fail_fast=args.fail_fast, progress=progress)
+                            from_step=args.from_step, fail_fast=args.fail_fast)
+    runner.progress = progress = ConsoleProgress(total=len(runner.nodes))  # sweep points are nodes too
     try:
         result = runner.run()
     except Stopped as stop:

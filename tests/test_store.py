@@ -19,6 +19,17 @@ from .conftest import PYTHON, python_env
 HELPER = Path(__file__).parent / "helpers" / "log_points.py"
 
 
+def run_writers(count: int, env: dict, cwd) -> list[tuple[int, str, str]]:
+    """Start ``count`` processes at once, each logging 10k points; ``(exit code, stdout, stderr)`` of each."""
+    procs = [
+        subprocess.Popen([PYTHON, str(HELPER), "10000", "--name", f"w{i}"], env=env, cwd=cwd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(count)
+    ]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+
+
 def test_default_store_is_sqlite_wal_in_project_folder(project, db_path):
     with mlops.start_run("first"):
         mlops.log_metric("m", 1.0)
@@ -83,20 +94,13 @@ def test_unwritable_path_is_named(project):
 
 def test_eight_processes_open_a_fresh_store_at_once(project, db_path):
     """Acceptance 2: no errors, no lost points, an intact file."""
-    env = python_env(MLOPS_TRACKING_URI=db_path)
-    procs = [
-        subprocess.Popen([PYTHON, str(HELPER), "10000", "--name", f"w{i}"], env=env, cwd=project,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for i in range(8)
-    ]
-    results = [p.communicate(timeout=240) for p in procs]
-    errors = [(p.returncode, err) for p, (_, err) in zip(procs, results) if p.returncode != 0 or "Error" in err]
-    assert errors == []
+    results = run_writers(8, python_env(MLOPS_TRACKING_URI=db_path), project)
+    assert [(code, err) for code, _, err in results if code != 0 or "Error" in err] == []
     con = sqlite3.connect(db_path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
     counts = dict(con.execute("SELECT run_uuid, count(*) FROM metrics GROUP BY run_uuid").fetchall())
-    run_ids = [out.strip() for out, _ in results]
+    run_ids = [out.strip() for _, out, _ in results]
     assert sorted(counts) == sorted(run_ids)
     assert set(counts.values()) == {10000}
     statuses = {s for (s,) in con.execute("SELECT status FROM runs")}
@@ -108,19 +112,13 @@ def test_sixteen_processes_open_a_fresh_postgresql_store_at_once(project, postgr
     import psycopg
 
     url = postgres.new_database()
-    env = python_env(MLOPS_TRACKING_URI=url)
-    procs = [
-        subprocess.Popen([PYTHON, str(HELPER), "10000", "--name", f"w{i}"], env=env, cwd=project,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for i in range(16)
-    ]
-    results = [p.communicate(timeout=240) for p in procs]
-    assert [(p.returncode, err) for p, (_, err) in zip(procs, results) if p.returncode != 0] == []
+    results = run_writers(16, python_env(MLOPS_TRACKING_URI=url), project)
+    assert [(code, err) for code, _, err in results if code != 0] == []
     with psycopg.connect(url) as con:
         assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
         counts = dict(con.execute("SELECT run_uuid, count(*) FROM metrics GROUP BY run_uuid").fetchall())
         statuses = {s for (s,) in con.execute("SELECT status FROM runs")}
-    assert sorted(counts) == sorted(out.strip() for out, _ in results)
+    assert sorted(counts) == sorted(out.strip() for _, out, _ in results)
     assert set(counts.values()) == {10000} and statuses == {"FINISHED"}
 
 

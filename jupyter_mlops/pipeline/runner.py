@@ -175,9 +175,9 @@ class PipelineRunner:
         while True:
             progressed = self._schedule()
             if not self._running:
-                waiting = [s.retry_at for s in self.states.values() if s.status == "RETRY"]
-                if waiting:
-                    time.sleep(max(0.0, min(waiting) - time.monotonic()))
+                delay = self._next_retry_in()
+                if delay is not None:
+                    time.sleep(delay)
                     continue
                 if not progressed:
                     return
