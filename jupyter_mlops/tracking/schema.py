@@ -154,14 +154,107 @@ datasets = Table(
 )
 
 
+# --- Registry (migration 2): approvals, model versions, aliases, the audit log. ---
+
+# The current decision on a run; its history is in the audit log. One row per run makes two
+# racing approvals of the same run idempotent.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("run_uuid", String(32), ForeignKey("runs.uuid"), primary_key=True),
+    Column("decision", String(16), nullable=False),  # "approved" | "rejected"
+    Column("actor", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON object: the run's latest metrics at that moment
+    Column("created_at", BigInteger, nullable=False),
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# A version's manifest digest and trusted skops types live here, never only in the package,
+# so a tampered package cannot vouch for itself.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(255), ForeignKey("registered_models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("run_uuid", String(32), ForeignKey("runs.uuid"), nullable=False),
+    Column("package_uri", Text, nullable=False),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("trusted_types", Text, nullable=False),  # JSON list of type names skops may load
+    Column("model_format", String(32), nullable=False),  # "skops" | "pickle" (explicit opt-in)
+    Column("signature", Text, nullable=False),  # JSON
+    Column("metrics", Text, nullable=False),  # JSON: the run's metrics at export
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_model_versions_run", "run_uuid"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(255), ForeignKey("registered_models.name"), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Append-only: every approval, rejection, export, alias change, retraining decision.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(512), nullable=False),  # a run id, or "name/version", or "name@alias"
+    Column("details", Text, nullable=False),  # JSON object
+    Index("ix_audit_log_subject", "subject"),
+)
+
+# Sampled requests and predictions of a served model, for monitoring (written in batches).
+prediction_log = Table(
+    "prediction_log",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("features", Text, nullable=False),  # JSON object: column -> value
+    Column("prediction", Text, nullable=False),  # JSON value
+    Index("ix_prediction_log_model", "name", "version", "created_at"),
+)
+
+
 def _initial_schema(conn) -> None:
     v1 = [schema_version, experiments, environments, runs, params, tags, metrics, latest_metrics, artifacts, datasets]
     metadata.create_all(conn, tables=v1, checkfirst=True)
+
+
+def _registry_schema(conn) -> None:
+    v2 = [approvals, registered_models, model_versions, model_aliases, model_version_tags, audit_log, prediction_log]
+    metadata.create_all(conn, tables=v2, checkfirst=True)
 
 
 # (version, function) in order. A migration runs inside the store's migration lock, exactly
 # once per store; never edit one that has shipped, append a new one instead.
 MIGRATIONS = [
     (1, _initial_schema),
+    (2, _registry_schema),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
