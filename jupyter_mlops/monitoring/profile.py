@@ -74,7 +74,7 @@ def profile_dataframe(df: pd.DataFrame, *, target: str | None = None, sample_siz
             columns[str(name)] = _datetime(series)
     return {
         "version": PROFILE_VERSION,
-        "rows": int(len(df)),
+        "rows": len(df),
         "target": None if target is None else str(target),
         "dtypes": {name: column["dtype"] for name, column in columns.items()},
         "columns": columns,
