@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..exceptions import InvalidInputError
 from . import stattests
-from .profile import check_profile, column_kind, load_profile
+from .profile import as_profile, column_kind
 from .sources import CHUNK_ROWS, iter_chunks
 from .summaries import CategoricalSummary, NumericalSummary
 
@@ -140,15 +140,6 @@ class DriftResult:
         share = "n/a" if self.drift_share is None else f"{self.drift_share:.0%}"
         return (f"DriftResult(dataset_drift={self.dataset_drift}, drift_share={share}, "
                 f"drifted={self.drifted_columns})")
-
-
-def as_profile(reference) -> dict:
-    """A profile dict, or a path to one (JSON)."""
-    if isinstance(reference, dict):
-        return check_profile(reference)
-    if isinstance(reference, str) or hasattr(reference, "__fspath__"):
-        return load_profile(reference)
-    raise InvalidInputError(f"reference must be a profile dict or a path to a profile JSON, got {type(reference).__name__}")
 
 
 def detect_drift(reference, current, *, columns: list[str] | None = None, thresholds: DriftThresholds | None = None,

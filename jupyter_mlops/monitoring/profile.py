@@ -205,3 +205,12 @@ def check_profile(profile, source: str = "profile") -> dict:
         if not isinstance(column, dict) or column.get("kind") not in ("numerical", "categorical", "datetime"):
             raise InvalidInputError(f"{source}: column {name!r} has no valid 'kind'")
     return profile
+
+
+def as_profile(reference) -> dict:
+    """A profile dict, or a path to one (JSON)."""
+    if isinstance(reference, dict):
+        return check_profile(reference)
+    if isinstance(reference, str) or hasattr(reference, "__fspath__"):
+        return load_profile(reference)
+    raise InvalidInputError(f"reference must be a profile dict or a path to a profile JSON, got {type(reference).__name__}")
