@@ -77,6 +77,8 @@ class DriftResult:
     reference_rows: int
     current_rows: int
     performance: dict | None = None
+    reference_label: str = "profile"
+    run_id: str | None = None  # the monitoring run, when the result was recorded
 
     @property
     def tested(self) -> list[ColumnDrift]:
@@ -112,6 +114,7 @@ class DriftResult:
             "drifted_columns": self.drifted_columns,
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
+            "reference": self.reference_label,
             "thresholds": asdict(self.thresholds),
             "columns": [c.to_dict() for c in self.columns],
             "performance": self.performance,
@@ -130,6 +133,27 @@ class DriftResult:
         for key, value in (self.performance or {}).get("change", {}).items():
             values[f"performance.{key}_change"] = value
         return {key: float(value) for key, value in values.items() if value is not None}
+
+    def describe(self) -> str:
+        """Plain-text summary: the verdict, then one line per column."""
+        if self.dataset_drift is None:
+            head = "not enough data to decide"
+        else:
+            head = (f"{'DATASET DRIFT' if self.dataset_drift else 'no dataset drift'}: {len(self.drifted_columns)} of "
+                    f"{len(self.tested)} tested columns drifted ({self.drift_share:.0%})")
+        lines = [f"{head}; reference {self.reference_label} ({self.reference_rows} rows), current {self.current_rows} rows"]
+        for c in self.columns:
+            number = "" if c.score is None else f"{'p' if c.test in P_VALUE_TESTS else 'd'}={c.score:.4g}"
+            lines.append(f"  {c.column:24s} {c.status:15s} {c.test or '':13s} {number:12s} {c.reason}".rstrip())
+        performance = self.performance or {}
+        for name, value in performance.get("current", {}).items():
+            change = performance["change"].get(name)
+            lines.append(f"  performance {name} = {value:.4g}" + ("" if change is None else f" ({change:+.4g} vs reference)"))
+        if performance and performance.get("status") != "ok":
+            lines.append(f"  performance: {performance.get('status')}")
+        if self.run_id:
+            lines.append(f"recorded as monitoring run {self.run_id}")
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         from .report import render_html

@@ -28,6 +28,13 @@ def iter_chunks(current, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]
             f"current data must be a DataFrame, a .csv/.parquet path or DataFrame chunks, got {type(current).__name__}")
 
 
+def read_all(source) -> pd.DataFrame:
+    """The whole of ``source`` as one DataFrame, for checks that need every row at once."""
+    chunks = list(iter_chunks(source))
+    # a CSV's header-only first chunk would turn every concatenated column into object
+    return pd.concat([c for c in chunks if len(c)] or chunks[:1], ignore_index=True)
+
+
 def _frame_chunks(df: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFrame]:
     if len(df) <= chunk_rows:
         yield df

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..exceptions import InvalidInputError
 from .profile import as_profile, category_key, column_kind
-from .sources import iter_chunks
+from .sources import read_all
 
 RULES = ("not enough data", "missing column", "unknown column", "dtype", "missing share", "range", "unseen category")
 EXAMPLES = 5
@@ -89,7 +89,7 @@ def validate(data, against, *, missing_margin: float = 0.05, range_margin: float
     ``range_margin``: how far beyond the reference min/max values may go, as a share of its range.
     """
     profile = as_profile(against)
-    df = (data if isinstance(data, pd.DataFrame) else _read(data)).rename(columns=str)
+    df = (data if isinstance(data, pd.DataFrame) else read_all(data)).rename(columns=str)
     result = ValidationResult(rows=len(df), columns=list(df.columns))
     fail = result.failures.append
     reference = profile["columns"]
@@ -109,12 +109,6 @@ def validate(data, against, *, missing_margin: float = 0.05, range_margin: float
             if name not in reference:
                 fail(ValidationFailure(name, "unknown column", "not in the reference data"))
     return result
-
-
-def _read(source) -> pd.DataFrame:
-    chunks = list(iter_chunks(source))
-    # a CSV's header-only first chunk would turn every concatenated column into object
-    return pd.concat([c for c in chunks if len(c)] or chunks[:1], ignore_index=True)
 
 
 def _check_column(name: str, reference: dict, series: pd.Series, missing_margin: float, range_margin: float):
