@@ -210,3 +210,25 @@ def verify(ref_or_path):
 
 def _run_id(run) -> str:
     return run if isinstance(run, str) else getattr(run, "id", None) or getattr(run, "run_id")
+
+
+def validate(data, against, **options):
+    """Check ``data`` (DataFrame or CSV/Parquet path) against a reference profile (dict or JSON path).
+
+    Returns a result with ``.passed`` and ``.failures`` (column, rule, message); options:
+    ``missing_margin``, ``range_margin``, ``allow_unknown_columns``, ``require_target``.
+    """
+    from .monitoring.validation import validate as _validate
+
+    return _validate(data, against, **options)
+
+
+def monitor(reference, current, target: str | None = None, predictions=None, **options):
+    """Drift of ``current`` against a model ("name@alias") or a profile, recorded as a monitoring run.
+
+    With ``target`` and ``predictions`` (column names or arrays) performance metrics too. In a
+    notebook the result shows as the HTML report; ``.describe()`` gives it as text.
+    """
+    from .monitoring.monitor import monitor as _monitor
+
+    return _monitor(reference, current, target=target, predictions=predictions, **options)
