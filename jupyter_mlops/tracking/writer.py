@@ -2,9 +2,14 @@
 
 ``log_metric`` only appends a tuple to a deque (thread-safe, no lock, no I/O). One daemon
 thread per process drains it every ``flush_interval`` seconds, or sooner when the buffer
-passes ``flush_at`` points, with one ``executemany`` per batch; it also beats the heartbeat
-of the runs this process has open. ``flush()`` drains synchronously (used by ``end_run``,
-at interpreter exit and on SIGTERM).
+passes ``flush_at`` points, in one transaction of multi-row INSERTs per batch; it also beats
+the heartbeat of the runs this process has open. ``flush()`` drains synchronously (used by
+``end_run``, at interpreter exit and on SIGTERM).
+
+Batches are large on purpose. While a user's loop logs at full speed it holds the GIL, and the
+writer gets it back only every switch interval (5 ms), longer on a loaded machine; many small
+batches then cost more in waiting than in writing. Half the buffer bound per batch measured
+best here (see benchmarks/bench_tracking.py).
 """
 from __future__ import annotations
 
@@ -18,8 +23,7 @@ log = logging.getLogger("jupyter_mlops")
 
 DEFAULT_FLUSH_INTERVAL = float(os.environ.get("MLOPS_FLUSH_INTERVAL", "1.0"))
 DEFAULT_HEARTBEAT_INTERVAL = float(os.environ.get("MLOPS_HEARTBEAT_INTERVAL", "10.0"))
-DEFAULT_FLUSH_AT = 50_000
-# Past this many waiting points (~80 MB) log_metric waits for the writer: memory stays bounded,
+# Past this many waiting points (~50 MB) log_metric waits for the writer: memory stays bounded,
 # and the writer, no longer competing for the GIL, catches up at full speed.
 DEFAULT_MAX_BUFFERED = int(os.environ.get("MLOPS_MAX_BUFFERED", "500000"))
 
@@ -28,13 +32,13 @@ class MetricWriter:
     """Owns the metric buffer of one process and the thread that empties it into a store."""
 
     def __init__(self, store, flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, flush_at: int = DEFAULT_FLUSH_AT,
+                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, flush_at: int | None = None,
                  max_buffered: int = DEFAULT_MAX_BUFFERED):
         self.store = store
         self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
-        self.flush_at = flush_at
-        self.max_buffered = max(max_buffered, flush_at)
+        self.max_buffered = max(max_buffered, 1)
+        self.flush_at = min(flush_at or max(self.max_buffered // 2, 1), self.max_buffered)
         self.buffer: collections.deque = collections.deque()
         self.live_runs: set[str] = set()
         self.points_written = 0
