@@ -110,7 +110,7 @@ def _cast(series, dtype: str):
     target = np.dtype(dtype) if dtype not in ("string", "category") else None
     if target is None or target.kind not in "biuf":
         return series.astype(dtype)
-    if series.dtype == object:
+    if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         converted = pd.to_numeric(series, errors="coerce")
         if (converted.isna() & series.notna()).any():
             raise InputSchemaError(f"column {name!r} must be {dtype}; it holds non-numeric values", name)
