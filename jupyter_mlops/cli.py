@@ -195,10 +195,17 @@ def cmd_demo(args) -> int:
         spec = demo_file("pipeline.yaml")
         print(f"running the demo pipeline {spec}", flush=True)
         code = main(["run", str(spec)])  # the store chosen by --uri stays in effect
-        if code == 0:
-            print("\nlook next: jupyter mlops runs --experiment demo  |  jupyter mlops pipelines  |  "
-                  "jupyter mlops show <run>")
-        return code
+        if code != 0:
+            return code
+        from .demo import MODEL_NAME, register_best
+
+        done = register_best()
+        print(f"\napproved run {done['run_id'][:8]} (best of the sweep), exported {done['ref']} -> "
+              f"{done['package']}\n{MODEL_NAME}@production verified (MANIFEST sha256 {done['digest'][:16]})")
+        print("\nlook next: jupyter mlops runs --experiment demo  |  jupyter mlops pipelines  |  "
+              f"jupyter mlops show <run>  |  python -c \"import jupyter_mlops as m; "
+              f"print(m.load_model('{MODEL_NAME}@production'))\"")
+        return 0
     from .api import search_runs
     from .config import get_artifact_root
     from .execute import execute_notebook

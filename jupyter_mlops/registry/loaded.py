@@ -21,7 +21,7 @@ class InputSchemaError(InvalidInputError):
         super().__init__(message)
 
 
-@dataclass
+@dataclass(repr=False)
 class PackagedModel:
     name: str | None
     version: int | None
@@ -52,6 +52,10 @@ class PackagedModel:
             lineage=lineage, metrics=lineage.get("metrics", {}),
             reference_profile=read("reference_profile.json"), input_example=read("model/input_example.json"),
         )
+
+    def __repr__(self) -> str:
+        return (f"<PackagedModel {self.ref} {type(self.estimator).__name__} runtime={self.runtime} "
+                f"inputs={len(self.input_columns)} path={self.path}>")
 
     @property
     def ref(self) -> str:
