@@ -60,6 +60,10 @@ def test_performance_against_reference_metrics(project, profile_file):
     regression = mlops.monitor(profile_file, current.assign(y=current["score"] * 2), target="y",
                                predictions=current["score"].to_numpy() * 2 + 0.5, record=False)
     assert regression.performance["current"] == {"rmse": pytest.approx(0.5), "mae": pytest.approx(0.5)}
+    from jupyter_mlops.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="performance needs predictions with the target"):
+        mlops.monitor(profile_file, current, target="label", record=False)
 
 
 def test_report_html_file_and_notebook_view(project, profile_file):

@@ -181,12 +181,10 @@ def detect_drift(reference, current, *, columns: list[str] | None = None, thresh
     thresholds = thresholds or DriftThresholds()
     names = _columns(profile, columns)
     summaries, problems = {}, {}
-    seen_columns: set[str] | None = None
-    rows = 0
+    rows, chunks = 0, 0
     for chunk in iter_chunks(current, chunk_rows):
         chunk = chunk.rename(columns=str)
-        seen_columns = set(chunk.columns) if seen_columns is None else seen_columns & set(chunk.columns)
-        rows += len(chunk)
+        rows, chunks = rows + len(chunk), chunks + 1
         for name in names:
             if name in problems:
                 continue
@@ -201,7 +199,7 @@ def detect_drift(reference, current, *, columns: list[str] | None = None, thresh
             if name not in summaries:
                 summaries[name] = _summary(reference_column, thresholds)
             summaries[name].update(chunk[name])
-    if seen_columns is None:  # an iterable with no chunks at all
+    if not chunks:  # an iterable with no chunks at all
         problems = {name: (NOT_ENOUGH_DATA, "the current data has no rows") for name in names}
     results = [_verdict(name, profile["columns"][name], summaries.get(name), problems.get(name), thresholds)
                for name in names]

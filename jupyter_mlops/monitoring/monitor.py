@@ -118,39 +118,41 @@ def monitor(reference, current, *, target: str | None = None, predictions=None, 
     ref = resolve_reference(reference, store)
     prediction_column = predictions if isinstance(predictions, str) else None
     scoring_model = ref.model if target is not None and predictions is None else None
+    if target is not None and predictions is None and scoring_model is None:
+        raise InvalidInputError("performance needs predictions with the target: pass predictions=COLUMN or an "
+                                "array, or monitor a registered model, which then predicts")
     collector = _Collector(iter_chunks(current, chunk_rows), target, prediction_column, scoring_model)
     if columns is None:
         skip = {ref.profile.get("target"), target, prediction_column}
         columns = [name for name in ref.profile["columns"] if name not in skip]
     result = detect_drift(ref.profile, collector, columns=columns, thresholds=thresholds, chunk_rows=chunk_rows)
     if target is not None:
-        if predictions is None and scoring_model is None:
-            raise InvalidInputError("performance needs predictions with the target: pass predictions=COLUMN or an "
-                                    "array, or monitor a registered model, which then predicts")
         if scoring_model is not None:
-            predicted, scores = collector.column(PREDICTED), collector.column(SCORES) if scores is None else scores
+            predicted = collector.column(PREDICTED)
+            scores = collector.column(SCORES) if scores is None else scores
         else:
             predicted = collector.column(prediction_column) if prediction_column else np.asarray(predictions)
         current_metrics = performance_metrics(collector.column(target), predicted, scores)
         result.performance = compare(current_metrics, reference_metrics if reference_metrics is not None else ref.metrics)
     result.reference_label = ref.label
-    result.run_id = record_run(result, ref, current) if record else None
-    if html is not None:
+    if record or html is not None:
         from .report import render_html
 
-        Path(html).write_text(render_html(result, title=f"Drift report: {ref.label}"), encoding="utf-8")
+        page = render_html(result, title=f"Drift report: {ref.label}")
+        if html is not None:
+            Path(html).write_text(page, encoding="utf-8")
+        result.run_id = record_run(result, ref, current, page, store) if record else None
     return result
 
 
-def record_run(result: DriftResult, ref: Reference, current) -> str:
+def record_run(result: DriftResult, ref: Reference, current, page: str, store=None) -> str:
     """Store the result as a finished run of its own, leaving any active run of the caller alone."""
     from ..tracking import capture, lifecycle
     from ..tracking.run import Run
     from ..tracking.store import open_store
-    from .report import render_html
 
     lifecycle.flush()
-    store = open_store()
+    store = store or open_store()
     writer = lifecycle.writer_for(store)
     experiment = lifecycle.current_experiment()
     run_id = uuid.uuid4().hex
@@ -169,7 +171,7 @@ def record_run(result: DriftResult, ref: Reference, current) -> str:
         run.log_params({"current": source, "current_rows": result.current_rows,
                         **{f"threshold.{k}": v for k, v in result.to_dict()["thresholds"].items()}})
         run.log_metrics(result.metrics())
-        run.log_artifact(render_html(result, title=f"Drift report: {ref.label}"), "drift_report.html")
+        run.log_artifact(page, "drift_report.html")
         run.log_artifact(json.dumps(result.to_dict(), indent=1, default=str), "drift.json")
     return run_id
 
