@@ -305,7 +305,8 @@ class PipelineRunner:
             env[config.ENV_ARTIFACTS] = os.environ[config.ENV_ARTIFACTS]
         task = StepTask(node=name, notebook=str(node.step.notebook), output=str(self.executed_dir / f"{name}.ipynb"),
                         parameters=node.injected, env=env, cwd=str(Path(node.step.notebook).parent),
-                        kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload))
+                        kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload),
+                        validate=dict(node.step.validate) if node.step.validate else None)
         if self.progress:
             self.progress.started(name, st.attempt)
         self._running[self.executor().submit(task)] = name
