@@ -10,7 +10,7 @@ import json
 
 from sqlalchemy import select
 
-from .exceptions import MlopsError
+from .pipeline import results
 from .registry import approval, package, versions
 from .tracking import schema as s
 from .tracking.store import open_store
@@ -18,28 +18,9 @@ from .tracking.store import open_store
 MODEL_NAME = "cancer-clf"
 
 
-def best_run_of_latest_pipeline(store, experiment: str = "demo") -> str:
-    """The run holding the sweep's best model in the newest pipeline run of ``experiment``."""
-    r, t, e = s.runs, s.tags, s.experiments
-    with store.engine.connect() as conn:
-        pipeline = conn.execute(
-            select(r.c.uuid).join(e, e.c.id == r.c.experiment_id).join(t, t.c.run_uuid == r.c.uuid)
-            .where(e.c.name == experiment, t.c.key == "mlops.kind", t.c.value == "pipeline")
-            .order_by(r.c.start_time.desc()).limit(1)).scalar()
-        if pipeline is None:
-            raise MlopsError(f"no pipeline run in experiment {experiment!r}; run the demo pipeline first")
-        steps = conn.execute(select(r.c.uuid).where(r.c.parent_uuid == pipeline)).scalars().all()
-    for step in steps:
-        tags = store.tags_of(step)
-        result = tags.get("mlops.cached_from", step)
-        if store.tags_of(result).get("best") == "true":
-            return result
-    raise MlopsError(f"pipeline run {pipeline} has no sweep point tagged best")
-
-
 def register_best(store=None) -> dict:
     store = store or open_store()
-    run_id = best_run_of_latest_pipeline(store)
+    run_id = results.model_run(store, results.latest_pipeline_run(store, "demo"))
     approval.approve(run_id, by="demo", reason="best cv_auc of the demo sweep")
     with store.engine.connect() as conn:
         existing = conn.execute(select(s.model_versions.c.version).where(
