@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from .. import config
 from ..exceptions import RunNotFoundError, StoreError
 from . import schema as s
+from . import summaries
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -400,18 +401,19 @@ class Store:
         return stmt.on_conflict_do_update(index_elements=list(keys), set_=changing), rows
 
     def set_params(self, uuid: str, values: dict[str, str]) -> None:
-        self._set_pairs(s.params, uuid, values)
+        self._set_pairs("params", uuid, values)
 
     def set_tags(self, uuid: str, values: dict[str, str]) -> None:
-        self._set_pairs(s.tags, uuid, values)
+        self._set_pairs("tags", uuid, values)
 
-    def _set_pairs(self, table, uuid: str, values: dict[str, str]) -> None:
+    def _set_pairs(self, kind: str, uuid: str, values: dict[str, str]) -> None:
         if not values:
             return
         rows = [{"run_uuid": uuid, "key": k, "value": v} for k, v in values.items()]
-        stmt, rows = self._upsert(table, rows, ("run_uuid", "key"))
+        stmt, rows = self._upsert(summaries.KINDS[kind], rows, ("run_uuid", "key"))
         with self._write() as conn:
             conn.execute(stmt, rows)
+            summaries.refresh(conn, kind, [uuid])
 
     def insert_metrics(self, points: list[tuple]) -> None:
         """Persist ``(run_key, run_uuid, key, step, value, timestamp_ms)`` tuples in one transaction,
@@ -432,6 +434,7 @@ class Store:
             if whole < len(points):
                 conn.exec_driver_sql(self._metric_insert_sql, points[whole:])
             conn.exec_driver_sql(self._latest_upsert_sql, latest)
+            summaries.refresh(conn, "metrics", [p[0] for p in latest])
 
     def add_artifact(self, uuid: str, path: str, sha256: str, size: int, media_type: str) -> None:
         row = {
