@@ -83,6 +83,18 @@ def test_summaries_follow_every_write(project):
     assert summaries_by_run()[run.id] == {"params.lr": "0.2", "metrics.loss": 0.7, "tags.a": "3", "tags.b": "2"}
 
 
+def test_a_repeated_search_sees_every_change(project):
+    """Summaries parsed by one search are reused by the next, by their content: never stale."""
+    with mlops.start_run("a", params={"p": "1"}) as run:
+        mlops.log_metric("m", 0.5)
+    first = mlops.search_runs()
+    pd.testing.assert_frame_equal(mlops.search_runs(), first, check_exact=True)
+    open_store().set_params(run.id, {"p": "2"})
+    open_store().insert_metrics([(schema.run_key(run.id), run.id, "m", 1, 0.25, 0)])
+    again = mlops.search_runs()
+    assert again["params.p"].tolist() == ["2"] and again["metrics.m"].tolist() == [0.25]
+
+
 def test_runs_from_before_summaries_are_summarised_by_the_migration(project):
     """A store written by a version without summaries: migration 3 fills them from the tables."""
     with mlops.start_run("old", params={"p": "1"}, tags={"t": "x"}):
