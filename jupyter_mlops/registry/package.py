@@ -8,6 +8,7 @@ Package layout (a folder under ``<artifact root>/packages/NAME/VERSION``, option
     model/model.skops        the estimator (skops; pickle only with an explicit unsafe opt-in)
     model/signature.json     input columns and dtypes, output
     model/input_example.json
+    model/model.onnx         when the model converts and agrees with scikit-learn (serving/onnx_export.py)
     requirements.txt         pinned from the run's captured environment; environment.json: all of it
     lineage.json             run, params, metrics, datasets, git, approval, pipeline upstream
     lineage/notebooks/...    the executed notebooks of the run and its pipeline upstream steps
@@ -76,7 +77,8 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
         def finish(version: int) -> dict:
             (staging / "package.json").write_text(json.dumps(
                 {"format_version": FORMAT_VERSION, "name": name, "version": version, "run_id": run_id,
-                 "model_file": built["model_file"], "model_format": built["model_format"]}, indent=1))
+                 "model_file": built["model_file"], "model_format": built["model_format"],
+                 "onnx": built["onnx"].to_dict()}, indent=1))
             card_title = f"{name}/{version}"
             (staging / "README.md").write_text(model_card.markdown(card_title, built["lineage"], built["signature"]))
             (staging / "model_card.html").write_text(model_card.to_html(card_title, built["lineage"], built["signature"]))
@@ -93,6 +95,8 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
                   "signature": json.dumps(built["signature"]), "metrics": json.dumps(run.metrics, sort_keys=True)}
         record = versions.register_version(
             store, name, run_id, lambda v: str(root / name / str(v)), fields, actor, finish=finish, place=place)
+        versions.set_version_tag(name, record["version"], "mlops.onnx", built["onnx"].tag, store=store)
+        record["tags"]["mlops.onnx"] = built["onnx"].tag
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -134,10 +138,14 @@ def _build(store, run, decision: dict, staging: Path, trust: list[str], unsafe_p
     if model_format == "skops":
         (staging / "MLmodel").write_text(_yaml(mlflow_format.mlmodel(
             MODEL_SKOPS, signature, trusted, python_version, env["packages"].get("scikit-learn", "unknown"))))
+    from ..serving import onnx_export
+
+    onnx = onnx_export.add_to_package(staging, trusted) if model_format == "skops" else \
+        onnx_export.skipped("not converted: pickle models are not converted")
     lineage = _lineage(store, run, decision, staging)
     (staging / "lineage.json").write_text(json.dumps(lineage, indent=1, sort_keys=True, default=str))
     return {"model_file": model_file, "model_format": model_format, "trusted_types": trusted,
-            "signature": signature, "lineage": lineage}
+            "signature": signature, "lineage": lineage, "onnx": onnx}
 
 
 def _trusted_types(model_path: Path, trust: list[str]) -> list[str]:
