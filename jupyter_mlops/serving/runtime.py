@@ -92,8 +92,9 @@ class OnnxRuntime:
     def predict_proba(self, X):
         if not self.has_proba:
             raise InvalidInputError("this model has no predict_proba")
-        # float32 sums stray ~1e-7 outside [0, 1]; a probability never does.
-        return np.clip(self.run(X)[1], 0.0, 1.0).astype(np.float64)
+        # float32 sums stray ~1e-7 outside [0, 1], and float32 holds ~7 digits: 0.98 arrives as
+        # 0.9800000190734863. Clip and round to what the model actually computed.
+        return np.round(np.clip(self.run(X)[1].astype(np.float64), 0.0, 1.0), 7)
 
     @staticmethod
     def argmax_labels(probabilities, classes):
