@@ -196,6 +196,19 @@ def load_model(ref, runtime: str | None = None, unsafe_pickle: bool = False):
     return package.load_model(ref, runtime=runtime, unsafe_pickle=unsafe_pickle)
 
 
+def predict(model, data, output=None, chunk_size: int | None = None, runtime: str | None = None,
+            probabilities: bool = False, keep_input: bool = False):
+    """Score ``data`` (DataFrame, .csv or .parquet path) with ``model`` ("name@alias" or a loaded model).
+
+    Returns a DataFrame with a ``prediction`` column (``proba_<class>`` with ``probabilities``), or,
+    with ``output`` (.parquet / .csv), writes that file chunk by chunk and returns a summary."""
+    from .serving import DEFAULT_CHUNK_ROWS
+    from .serving.batch import predict as score
+
+    return score(model, data, output=output, chunk_size=chunk_size or DEFAULT_CHUNK_ROWS, runtime=runtime,
+                 probabilities=probabilities, keep_input=keep_input)
+
+
 def set_alias(name: str, version: int, alias: str, by: str | None = None) -> dict:
     from .registry import versions
 

@@ -302,7 +302,8 @@ def test_sampled_predictions_are_written_to_the_prediction_log(served):
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with db.engine.connect() as conn:
-            rows = conn.execute(select(s.prediction_log).order_by(s.prediction_log.c.id.desc()).limit(3)).mappings().all()
+            newest = select(s.prediction_log).order_by(s.prediction_log.c.id.desc()).limit(3)
+            rows = conn.execute(newest).mappings().all()
             total = conn.execute(select(func.count()).select_from(s.prediction_log)).scalar()
         if rows and json.loads(rows[0]["features"]) == X.iloc[-1].to_dict():
             break
@@ -310,7 +311,8 @@ def test_sampled_predictions_are_written_to_the_prediction_log(served):
     assert [json.loads(r["prediction"]) for r in reversed(rows)] == out["predictions"]
     assert [json.loads(r["features"]) for r in reversed(rows)] == X.to_dict("records")
     assert {(r["name"], r["version"]) for r in rows} == {("cancer", 1)}
-    written = served["onnx"].metrics()['mlops_prediction_log_rows_total{model="cancer/1",runtime="onnx",outcome="written"}']
+    labels = 'model="cancer/1",runtime="onnx"'
+    written = served["onnx"].metrics()[f'mlops_prediction_log_rows_total{{{labels},outcome="written"}}']
     assert written <= total
 
 

@@ -51,12 +51,12 @@ class ServerMetrics:
         for path in PATHS:
             if not self.latency_count[path]:
                 continue
+            name, where = "mlops_request_duration_seconds", f'{self.labels},path="{path}"'
             for bound, count in zip(BUCKETS, self.buckets[path]):
-                out.append(f'mlops_request_duration_seconds_bucket{{{self.labels},path="{path}",le="{bound:g}"}} {count}')
-            out.append(f'mlops_request_duration_seconds_bucket{{{self.labels},path="{path}",le="+Inf"}} '
-                       f'{self.latency_count[path]}')
-            out.append(f'mlops_request_duration_seconds_sum{{{self.labels},path="{path}"}} {self.latency_sum[path]:.6f}')
-            out.append(f'mlops_request_duration_seconds_count{{{self.labels},path="{path}"}} {self.latency_count[path]}')
+                out.append(f'{name}_bucket{{{where},le="{bound:g}"}} {count}')
+            out.append(f'{name}_bucket{{{where},le="+Inf"}} {self.latency_count[path]}')
+            out.append(f"{name}_sum{{{where}}} {self.latency_sum[path]:.6f}")
+            out.append(f"{name}_count{{{where}}} {self.latency_count[path]}")
         out += ["# HELP mlops_prediction_errors_total Refused or failed predictions by reason.",
                 "# TYPE mlops_prediction_errors_total counter"]
         for reason, count in sorted(self.errors.items()):

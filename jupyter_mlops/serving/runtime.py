@@ -39,7 +39,8 @@ class SklearnRuntime:
                 return X
             import pandas as pd
 
-            return pd.DataFrame({c: X[:, i].astype(d, copy=False) for i, (c, d) in enumerate(zip(self.columns, self.dtypes))})
+            return pd.DataFrame({c: X[:, i].astype(d, copy=False)
+                                 for i, (c, d) in enumerate(zip(self.columns, self.dtypes))})
         return X if self.wants_frame else X.to_numpy()
 
     @property
