@@ -55,6 +55,7 @@ bench: $(VENV)/.stamp-bench .venv-ploomber/.stamp .venv-evidently/.stamp
 	$(BIN)/python benchmarks/bench_tracking.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_serving.py
 
 clean:
 	rm -rf $(VENV) .venv-ploomber .venv-evidently .mlops .pytest_cache notebooks/build
