@@ -50,9 +50,10 @@ def free_port() -> int:
 def prepare(folder: Path) -> dict:
     """Train, log, approve, export, verify and load; returns the package and the timings."""
     sys.path.insert(0, str(ROOT))
-    import jupyter_mlops as mlops
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
+
+    import jupyter_mlops as mlops
 
     mlops.set_tracking_uri(folder / "mlops.db")
     data = load_breast_cancer(as_frame=True)
@@ -213,8 +214,9 @@ def report(info: dict, results: dict, args) -> None:
           f"(target <= 1 s); load_model: {info['load_s']:.3f} s on {info['runtime_after_load']}")
     if base:
         sk, ox = results["ours (sklearn)"], results["ours (onnx)"]
-        print(f"targets: sklearn runtime {sk['req_s'] / base:.1f}x mlflow (>= 3x), onnx {ox['req_s'] / base:.1f}x (>= 10x), "
-              f"onnx p50 {ox['p50_ms']:.2f} ms (<= 3 ms), mlflow p50 {results['mlflow serve']['p50_ms']:.2f} ms")
+        print(f"targets: sklearn runtime {sk['req_s'] / base:.1f}x mlflow (>= 3x), "
+              f"onnx {ox['req_s'] / base:.1f}x (>= 10x), onnx p50 {ox['p50_ms']:.2f} ms (<= 3 ms), "
+              f"mlflow p50 {results['mlflow serve']['p50_ms']:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,8 @@ def test_a_million_rows_in_bounded_memory(project, tmp_path):
     rng = np.random.default_rng(1)
     train = pd.DataFrame({f"f{i}": rng.normal(size=5000) for i in range(cols)})
     train["y"] = (train["f0"] + train["f1"] > 0).astype(int)
-    model = RandomForestClassifier(n_estimators=10, max_depth=8, random_state=0).fit(train.drop(columns="y"), train["y"])
+    model = RandomForestClassifier(n_estimators=10, max_depth=8, random_state=0)
+    model.fit(train.drop(columns="y"), train["y"])
     export(model, train, "y", name="big")
     reports = {}
     for rows in (200_000, 1_000_000):

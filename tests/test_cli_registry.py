@@ -41,7 +41,8 @@ def test_approve_export_alias_list_verify_and_audit(trained, capsys):
     assert main(["versions", "cancer"]) == 0
     assert "accuracy=0.97" in capsys.readouterr().out
 
-    for target in ("cancer@production", version["package_uri"], str(Path(version["package_uri"]).parent / "cancer-1.zip")):
+    folder = Path(version["package_uri"])
+    for target in ("cancer@production", str(folder), str(folder.parent / "cancer-1.zip")):
         assert main(["verify", target]) == 0
         assert "OK (manifest sha256" in capsys.readouterr().out
 
