@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import config
 from ..tracking import capture
-from ..tracking.artifacts import media_type_of, put_bytes, sha256_file
+from ..tracking.artifacts import media_type_of, sha256_file
 from ..tracking.lifecycle import writer_for
 from ..tracking.store import open_store
 from . import cache
@@ -431,7 +431,7 @@ class PipelineRunner:
             self.progress.finished(name, st)
 
     def _store_artifact(self, run_id: str, name: str, data: bytes) -> None:
-        sha, size = put_bytes(self.store.artifact_root, data)
+        sha, size = self.store.artifacts.put_bytes(data)
         self.store.add_artifact(run_id, name, sha, size, media_type_of(name))
 
     def _sweep_table(self) -> list[dict]:
