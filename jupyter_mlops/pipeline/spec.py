@@ -175,6 +175,7 @@ class PipelineSpec:
     parameters: dict
     steps: dict  # name -> Step, in topological order (ties: file order)
     sweep: Sweep | None
+    overrides: tuple = ()  # the ``-p`` overrides applied, in order (recorded so a run can be repeated)
 
     def order(self) -> list[str]:
         return list(self.steps)
@@ -218,7 +219,8 @@ class PipelineSpec:
                 if param in values:
                     values[param] = value
         steps = {name: replace(step, parameters=_ReadOnlyDict(per_step[name])) for name, step in self.steps.items()}
-        return replace(self, parameters=_ReadOnlyDict(pipeline), steps=_ReadOnlyDict(steps))
+        return replace(self, parameters=_ReadOnlyDict(pipeline), steps=_ReadOnlyDict(steps),
+                       overrides=self.overrides + tuple(str(t) for t in overrides))
 
     def _parse_override(self, text: str) -> tuple[str | None, str, Any]:
         key, equals, raw = str(text).partition("=")
