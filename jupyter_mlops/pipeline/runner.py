@@ -317,8 +317,11 @@ class PipelineRunner:
             "MLOPS_NOTEBOOK_PATH": str(node.step.notebook),
             "MLOPS_EXPERIMENT": self.spec.name,
         }
-        if os.environ.get(config.ENV_ARTIFACTS):
-            env[config.ENV_ARTIFACTS] = os.environ[config.ENV_ARTIFACTS]
+        # Where artifacts go travels with the task (workers may be elsewhere); credentials do not:
+        # each worker uses its own (environment, instance role, ~/.aws).
+        for name_ in (config.ENV_ARTIFACTS, "MLOPS_S3_ENDPOINT_URL"):
+            if os.environ.get(name_):
+                env[name_] = os.environ[name_]
         task = StepTask(node=name, notebook=str(node.step.notebook), output=str(self.executed_dir / f"{name}.ipynb"),
                         parameters=node.injected, env=env, cwd=str(Path(node.step.notebook).parent),
                         kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload),
