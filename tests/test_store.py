@@ -57,19 +57,20 @@ def test_postgresql_uri_uses_psycopg_and_masks_password():
     assert mask_password("postgresql+psycopg://u:secret@db/mlops") == "postgresql+psycopg://u:***@db/mlops"
 
 
-def test_migrations_run_once_and_are_idempotent(project, db_path):
+def test_migrations_run_once_and_are_idempotent(backend):
     first = open_store()
     again = Store(first.uri)  # a second opening in the same process
     assert again.migrate() == schema.LATEST_VERSION
-    con = sqlite3.connect(db_path)
-    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
+    with first.engine.connect() as conn:
+        versions = conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version").scalars().all()
+    assert versions == [v for v, _ in schema.MIGRATIONS]
+    again.dispose()
 
 
-def test_newer_schema_is_refused(project, db_path):
-    open_store()
-    con = sqlite3.connect(db_path)
-    con.execute("INSERT INTO schema_version VALUES (999, 0)")
-    con.commit()
+def test_newer_schema_is_refused(backend):
+    store = open_store()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO schema_version VALUES (999, 0)")
     with pytest.raises(StoreError, match="schema version 999"):
         Store(config.get_tracking_uri())
 

@@ -21,7 +21,7 @@ class InputSchemaError(InvalidInputError):
         super().__init__(message)
 
 
-@dataclass
+@dataclass(repr=False)
 class PackagedModel:
     name: str | None
     version: int | None
@@ -57,6 +57,10 @@ class PackagedModel:
             reference_profile=read("reference_profile.json"), input_example=read("model/input_example.json"),
             runtime=engine.name, runtime_note=note, engine=engine,
         )
+
+    def __repr__(self) -> str:
+        return (f"<PackagedModel {self.ref} {type(self.estimator).__name__} runtime={self.runtime} "
+                f"inputs={len(self.input_columns)} path={self.path}>")
 
     @property
     def ref(self) -> str:

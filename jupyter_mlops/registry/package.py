@@ -47,7 +47,8 @@ BASE_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas", "jobli
 COVERED_MODULES = {"sklearn", "skops", "numpy", "scipy", "pandas", "joblib", "threadpoolctl", "builtins", "collections"}
 
 
-def packages_root(store) -> Path:
+def staging_root(store) -> Path:
+    """Local folder where packages are built before they move (or upload) into the artifact store."""
     return store.artifact_root / "packages"
 
 
@@ -70,7 +71,7 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
                                    f"`jupyter mlops approve {run_id[:8]} --by NAME --reason TEXT` (mlops.approve)")
     run = store.get_run(run_id)
     actor = by or capture.current_user() or "unknown"
-    root = packages_root(store)
+    root = staging_root(store)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".export-{name}-", dir=root))
     try:
@@ -87,27 +88,31 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
             return {"manifest_digest": manifest.write_manifest(staging)}
 
         def place(version: int) -> None:
-            final = root / name / str(version)
-            if final.exists():  # left by an export that died before its version was committed
-                shutil.rmtree(final)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            staging.rename(final)
+            store.artifacts.put_package(staging, name, version)
 
         fields = {"trusted_types": json.dumps(built["trusted_types"]), "model_format": built["model_format"],
                   "signature": json.dumps(built["signature"]), "metrics": json.dumps(run.metrics, sort_keys=True)}
         record = versions.register_version(
-            store, name, run_id, lambda v: str(root / name / str(v)), fields, actor, finish=finish, place=place)
+            store, name, run_id, lambda v: store.artifacts.package_uri(name, v), fields, actor, finish=finish, place=place)
         versions.set_version_tag(name, record["version"], "mlops.onnx", built["onnx"].tag, store=store)
         record["tags"]["mlops.onnx"] = built["onnx"].tag
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     if zip:
-        record["zip"] = str(zip_package(record))
+        record["zip"] = str(zip_package(record, store))
     return record
 
 
-def zip_package(record: dict) -> Path:
+def zip_package(record: dict, store=None) -> Path:
+    """``NAME-VERSION.zip`` beside a local package, or in the local staging folder for a remote one."""
+    store = store or open_store()
+    if store.artifacts.is_remote:
+        folder = store.artifacts.fetch_package(record["package_uri"])
+        try:
+            return safe_zip.make_zip(folder, staging_root(store) / f"{record['name']}-{record['version']}.zip")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
     folder = Path(record["package_uri"])
     return safe_zip.make_zip(folder, folder.parent / f"{record['name']}-{record['version']}.zip")
 
@@ -191,6 +196,7 @@ def _lineage(store, run, decision: dict, staging: Path) -> dict:
         for step, sibling in _upstream_runs(store, run):
             upstream.append({"step": step, "run_id": sibling.uuid, "status": sibling.status,
                              "params": sibling.params, "notebooks": _copy_notebooks(store, sibling, staging, step),
+                             "datasets": _datasets(sibling),
                              "outputs": json.loads(sibling.tags.get("mlops.outputs", "{}"))})
     hidden = ("mlops.traceback",)
     return {
@@ -200,10 +206,14 @@ def _lineage(store, run, decision: dict, staging: Path) -> dict:
         "git_commit": run.git_commit, "git_dirty": run.git_dirty, "environment_hash": run.environment_hash,
         "params": run.params, "metrics": run.metrics,
         "tags": {k: v for k, v in run.tags.items() if k not in hidden},
-        "datasets": [{k: d[k] for k in ("name", "fingerprint", "rows", "columns")} for d in run.datasets],
+        "datasets": _datasets(run),
         "notebooks": notebooks, "pipeline_run_id": run.parent_uuid, "upstream": upstream,
         "approval": {k: decision[k] for k in ("actor", "reason", "created_at", "metrics")},
     }
+
+
+def _datasets(run) -> list[dict]:
+    return [{k: d[k] for k in ("name", "fingerprint", "rows", "columns")} for d in run.datasets]
 
 
 def _upstream_runs(store, run):
@@ -242,8 +252,11 @@ def _copy_notebooks(store, run, staging: Path, label: str) -> list[str]:
 
 
 def _copy_blob(store, art: dict, target: Path) -> None:
-    source = blobs.blob_path(store.artifact_root, art["sha256"])
-    if not source.is_file() or blobs.sha256_file(source) != art["sha256"]:
+    try:
+        source = store.artifacts.local_path(art["sha256"])
+    except (OSError, FileNotFoundError):
+        source = None
+    if source is None or not source.is_file() or blobs.sha256_file(source) != art["sha256"]:
         raise PackageVerificationError(f"artifact {art['path']!r} of the run is missing or damaged in the "
                                        f"artifact store ({source})", art["path"])
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -253,7 +266,7 @@ def _copy_blob(store, art: dict, target: Path) -> None:
 def _json_artifact(store, files: dict, logical: str):
     if logical not in files:
         return None
-    return json.loads(blobs.read_bytes(store.artifact_root, files[logical]["sha256"]))
+    return json.loads(store.artifacts.read_bytes(files[logical]["sha256"]))
 
 
 def _yaml(document: dict) -> str:
@@ -311,7 +324,7 @@ class _opened:
     """Context manager: ``(folder, registry record or None)`` for a reference, folder or zip."""
 
     def __init__(self, ref_or_path, store):
-        self.ref_or_path, self.store, self.tmp = ref_or_path, store, None
+        self.ref_or_path, self.store, self.tmp, self.fetched = ref_or_path, store, None, None
 
     def __enter__(self):
         target = Path(str(self.ref_or_path))
@@ -321,6 +334,9 @@ class _opened:
                 target = safe_zip.extract(target, Path(self.tmp.name))
             return target, self._record_for(target)
         record = versions.get_version(str(self.ref_or_path), store=self.store)
+        if self.store.artifacts.is_remote and "://" in record["package_uri"]:
+            self.fetched = self.store.artifacts.fetch_package(record["package_uri"])
+            return self.fetched, record
         return Path(record["package_uri"]), record
 
     def _record_for(self, folder: Path) -> dict | None:
@@ -333,6 +349,8 @@ class _opened:
     def __exit__(self, *exc):
         if self.tmp is not None:
             self.tmp.cleanup()
+        if self.fetched is not None:
+            shutil.rmtree(self.fetched, ignore_errors=True)
 
 
 # -- load --------------------------------------------------------------------------------------
@@ -347,5 +365,7 @@ def load_model(ref_or_path, runtime: str | None = None, unsafe_pickle: bool = Fa
         model = PackagedModel.open(folder, record, runtime=runtime, unsafe_pickle=unsafe_pickle)
     if Path(str(ref_or_path)).is_file():
         model.path = str(ref_or_path)  # the zip: its unpacked copy is gone
+    elif record is not None and "://" in record["package_uri"]:
+        model.path = record["package_uri"]  # the remote package: its downloaded copy is gone
     return model
 

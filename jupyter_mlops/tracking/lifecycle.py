@@ -202,7 +202,7 @@ def _snapshot_source(run: Run) -> None:
     if not path.is_file():
         return
     try:
-        sha, size = blobs.put_file(run.store.artifact_root, path)
+        sha, size = run.store.artifacts.put_file(path)
     except OSError as exc:
         log.warning("jupyter_mlops: could not snapshot %s: %s", path, exc)
         return

@@ -87,7 +87,8 @@ class Store:
     def __init__(self, uri: str):
         self.uri = uri
         self.db_path = config.sqlite_path(uri)
-        self.artifact_root = config.get_artifact_root(uri)
+        self.artifact_root = config.get_artifact_root(uri)  # local: the store itself, else scratch space
+        self._artifacts = None
         if self.db_path is not None:
             self._prepare_sqlite_file()
         self.engine = self._create_engine()
@@ -259,6 +260,15 @@ class Store:
             if isinstance(exc, IntegrityError):
                 raise
             raise self._explain(exc) from exc
+
+    @property
+    def artifacts(self):
+        """The artifact store (local folder or fsspec URL), opened on first use."""
+        if self._artifacts is None:
+            from .artifact_store import open_artifact_store
+
+            self._artifacts = open_artifact_store(config.get_artifact_uri(self.uri), self.artifact_root)
+        return self._artifacts
 
     @contextlib.contextmanager
     def writing(self):
