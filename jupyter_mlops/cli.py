@@ -139,7 +139,7 @@ def _serving_commands(sub) -> None:
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: MLOPS_SERVE_TOKEN)")
     p.add_argument("--max-body-bytes", type=_size, default=DEFAULT_MAX_BODY_BYTES, metavar="SIZE",
                    help="largest request body, e.g. 10MiB (default), 512KiB, 1000000")
-    p.add_argument("--log-predictions", type=float, default=0.0, metavar="RATE",
+    p.add_argument("--log-predictions", type=_rate, default=0.0, metavar="RATE",
                    help="share of requests (0-1] written with their predictions to the prediction_log table")
 
     p = sub.add_parser("predict", help="score a CSV or Parquet file, chunk by chunk")
@@ -150,6 +150,16 @@ def _serving_commands(sub) -> None:
     p.add_argument("--runtime", choices=("sklearn", "onnx"))
     p.add_argument("--probabilities", action="store_true", help="add a proba_<class> column per class")
     p.add_argument("--keep-input", action="store_true", help="copy the input columns into the output")
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share of requests between 0 and 1, got {text!r}")
+    return value
 
 
 def _size(text: str) -> int:

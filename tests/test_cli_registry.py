@@ -92,3 +92,11 @@ def test_rejected_and_gated(trained, capsys, project):
     (project / "pyproject.toml").write_text('[tool.jupyter_mlops.approval]\nrequire = ["metrics.accuracy >= 0.99"]\n')
     assert main(["approve", trained, "--by", "ana"]) == 1
     assert "fails the approval gate 'metrics.accuracy >= 0.99'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--log-predictions", "1.5"), ("--max-body-bytes", "ten"),
+                                               ("--runtime", "tensorrt")])
+def test_serve_refuses_bad_options_before_loading_anything(capsys, option, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "m", option, value])
+    assert exit_.value.code == 2 and option in capsys.readouterr().err
