@@ -68,7 +68,7 @@ def prepare(folder: Path) -> dict:
     assert mlops.verify("forest/1").ok
     verify_s = time.perf_counter() - start
     start = time.perf_counter()
-    loaded = mlops.load_model("forest/1")
+    loaded = mlops.load_model("forest/1", runtime="auto")
     load_s = time.perf_counter() - start
     onnx = json.loads((Path(record["package_uri"]) / "package.json").read_text())["onnx"]
     row = data.data.iloc[[0]]

@@ -190,7 +190,10 @@ def export(run_id, name: str, by: str | None = None, zip: bool = False, trust=No
 
 
 def load_model(ref, runtime: str | None = None, unsafe_pickle: bool = False):
-    """``"name@alias"``, ``"name/3"``, ``"name"`` (latest), a package folder or ``.zip``: verified, then loaded."""
+    """``"name@alias"``, ``"name/3"``, ``"name"`` (latest), a package folder or ``.zip``: verified, then loaded.
+
+    ``runtime``: ``"sklearn"`` (default: exactly the notebook's model), ``"onnx"``, or ``"auto"``
+    (ONNX Runtime when the package has a checked model.onnx, as serving and batch scoring use)."""
     from .registry import package
 
     return package.load_model(ref, runtime=runtime, unsafe_pickle=unsafe_pickle)

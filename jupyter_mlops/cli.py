@@ -521,7 +521,7 @@ def cmd_serve(args) -> int:
     from .registry.package import load_model
     from .serving.app import serve
 
-    model = load_model(args.ref, runtime=args.runtime)
+    model = load_model(args.ref, runtime=args.runtime or "auto")
     token = args.token or os.environ.get("MLOPS_SERVE_TOKEN") or None
     where = f"http://{args.host}:{args.port}"
     print(f"serving {model.ref} on {where} ({model.runtime_note}); docs at {where}/docs", flush=True)

@@ -59,6 +59,7 @@ def test_api_predict_on_a_dataframe_and_a_loaded_model(cancer, tmp_path):
     model, X = cancer
     scored = mlops.predict("m", X, chunk_size=100)
     assert list(scored.columns) == ["prediction"] and scored["prediction"].tolist() == model.predict(X).tolist()
+    assert mlops.predict("m", X.iloc[:3], output=tmp_path / "o.csv")["runtime"] == "onnx"  # batch: auto
     loaded = mlops.load_model("m", runtime="sklearn")
     again = mlops.predict(loaded, X.iloc[:10], probabilities=True)
     assert np.allclose(again[["proba_0", "proba_1"]], model.predict_proba(X.iloc[:10]))
@@ -106,7 +107,7 @@ import jupyter_mlops as mlops
 from jupyter_mlops.serving.batch import predict
 uri, source, out, chunk = sys.argv[1:5]
 mlops.set_tracking_uri(uri)
-model = mlops.load_model("big")
+model = mlops.load_model("big", runtime="auto")
 
 def rss_mb():
     with open("/proc/self/status") as status:

@@ -333,11 +333,12 @@ def test_load_model_runtime_choice_and_notes(project):
     assert set(info["onnx"]["seconds"]) == {"load", "convert", "check"}
     assert versions.get_version("m/1")["tags"]["mlops.onnx"].startswith("written: matches scikit-learn")
 
-    default, sk = mlops.load_model("m"), mlops.load_model("m", runtime="sklearn")
-    assert (default.runtime, sk.runtime) == ("onnx", "sklearn")
-    assert np.array_equal(default.predict(data.data), sk.predict(data.data))
-    assert np.allclose(default.predict_proba(data.data), sk.predict_proba(data.data), rtol=0, atol=1e-5)
-    with pytest.raises(InvalidInputError, match="runtime must be one of sklearn, onnx"):
+    auto, sk = mlops.load_model("m", runtime="auto"), mlops.load_model("m")
+    assert (auto.runtime, sk.runtime, mlops.load_model("m", runtime="onnx").runtime) == ("onnx", "sklearn", "onnx")
+    assert np.array_equal(auto.predict(data.data), sk.predict(data.data))
+    assert np.allclose(auto.predict_proba(data.data), sk.predict_proba(data.data), rtol=0, atol=1e-5)
+    assert np.array_equal(sk.predict_proba(data.data), model.predict_proba(data.data))  # in process: exact
+    with pytest.raises(InvalidInputError, match="runtime must be one of sklearn, onnx, auto"):
         mlops.load_model("m", runtime="tensorrt")
 
 
@@ -354,7 +355,7 @@ def test_a_model_with_text_columns_has_no_onnx_and_says_why(project):
                           LogisticRegression()).fit(frame[["city", "age"]], frame["y"])
     record = _exported(model, frame, "y", "cities")
     assert "only numeric inputs are converted; column 'city'" in record["tags"]["mlops.onnx"]
-    loaded = mlops.load_model("cities")
+    loaded = mlops.load_model("cities", runtime="auto")
     assert loaded.runtime == "sklearn" and "column 'city'" in loaded.runtime_note
     assert np.array_equal(loaded.predict(frame[["city", "age"]]), model.predict(frame[["city", "age"]]))
     with pytest.raises(InvalidInputError, match="runtime 'onnx' is not available for cities/1"):
@@ -368,7 +369,7 @@ def test_export_without_skl2onnx_installed_still_works(project, monkeypatch):
     model = RandomForestClassifier(n_estimators=5, random_state=0).fit(data.data, data.target)
     record = _exported(model, data.frame, "target", "plain")
     assert "skl2onnx is not installed" in record["tags"]["mlops.onnx"]
-    loaded = mlops.load_model("plain")
+    loaded = mlops.load_model("plain", runtime="auto")
     assert loaded.runtime == "sklearn" and "skl2onnx is not installed" in loaded.runtime_note
     assert mlops.verify("plain").ok
 

@@ -66,7 +66,7 @@ def _loaded(model, runtime):
     if isinstance(model, str):
         from ..registry.package import load_model
 
-        return load_model(model, runtime=runtime)
+        return load_model(model, runtime=runtime or "auto")
     if runtime is not None and runtime != model.runtime:
         raise InvalidInputError(f"{model.ref} is loaded on the {model.runtime} runtime; load it with "
                                 f"runtime={runtime!r} or pass its reference instead")

@@ -1,8 +1,10 @@
 """One ``predict`` over two engines: the scikit-learn estimator, or ONNX Runtime on ``model.onnx``.
 
-The engine is chosen when a package is opened: ONNX Runtime when the package holds a checked
-``model/model.onnx`` and onnxruntime imports, scikit-learn otherwise (the reason is kept as
-``runtime_note`` and logged). Asking for ``onnx`` explicitly when it cannot run is an error
+The engine is chosen when a package is opened. ``auto`` (what serving and batch scoring use):
+ONNX Runtime when the package holds a checked ``model/model.onnx`` and onnxruntime imports,
+scikit-learn otherwise, the reason kept as ``runtime_note`` and logged. ``sklearn`` (the default
+of ``load_model`` in a notebook, which should give exactly the probabilities the notebook's own
+model gives, not float32 ones within 1e-5). ``onnx``: ONNX Runtime or an error saying why not,
 rather than a silent fallback.
 
 Both engines take the input already checked against the signature: a DataFrame in signature
@@ -17,7 +19,7 @@ import numpy as np
 
 from ..exceptions import InvalidInputError
 
-RUNTIMES = ("sklearn", "onnx")
+RUNTIMES = ("sklearn", "onnx", "auto")
 # ONNX sums in float32, so scikit-learn's exact ties come out ~1e-7 apart; within this they are
 # ties again and, as in scikit-learn, the first class wins.
 TIE = 1e-6
@@ -93,9 +95,8 @@ class OnnxRuntime:
     def predict_proba(self, X):
         if not self.has_proba:
             raise InvalidInputError("this model has no predict_proba")
-        # float32 sums stray ~1e-7 outside [0, 1], and float32 holds ~7 digits: 0.98 arrives as
-        # 0.9800000190734863. Clip and round to what the model actually computed.
-        return np.round(np.clip(self.run(X)[1].astype(np.float64), 0.0, 1.0), 7)
+        # float32 sums stray ~1e-7 outside [0, 1]; a probability never does.
+        return np.clip(self.run(X)[1], 0.0, 1.0).astype(np.float64)
 
     @staticmethod
     def argmax_labels(probabilities, classes):
@@ -109,8 +110,9 @@ def choose(folder: Path, info: dict, estimator, signature: dict, requested: str 
     if requested not in (None, *RUNTIMES):
         raise InvalidInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {requested!r}")
     sklearn = SklearnRuntime(estimator, signature)
-    if requested == "sklearn":
-        return sklearn, "scikit-learn, as asked"
+    if requested in (None, "sklearn"):
+        return sklearn, "scikit-learn" + ("" if requested else " (the default in process; runtime='auto' or 'onnx' "
+                                                             "for ONNX Runtime)")
     onnx_info = info.get("onnx") or {}
     problem, engine = None, None
     if not onnx_info.get("file"):
