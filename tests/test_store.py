@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -148,3 +149,30 @@ def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
         count, steps = con.execute("SELECT count(*), count(DISTINCT step) FROM metrics").fetchone()
         status = con.execute("SELECT status FROM runs").fetchone()[0]
     assert (count, steps, status) == (4000, 4000, "FINISHED")
+
+
+def test_postgresql_down_until_the_run_ends_reports_the_lost_count(project, postgres):
+    """The server stays away past the end of the run: the process still ends normally and says how
+    many points it could not write."""
+    url = postgres.new_database()
+    ready = project / "ready"
+    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2)
+    proc = subprocess.Popen([PYTHON, str(HELPER), "1500", "--rate", "1000", "--ready", str(ready)], env=env,
+                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        postgres.stop()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        postgres.resume()
+    assert proc.returncode == 0, err
+    lost = re.search(r"(\d+) metric points could not be written", err)
+    assert lost, err
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        stored = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    assert stored + int(lost.group(1)) == 1500  # every point is either stored or counted as lost
