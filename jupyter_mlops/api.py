@@ -229,14 +229,16 @@ def _run_id(run) -> str:
 
 
 def validate(data, against, **options):
-    """Check ``data`` (DataFrame or CSV/Parquet path) against a reference profile (dict or JSON path).
+    """Check ``data`` (DataFrame or CSV/Parquet path) against a profile (dict, JSON path) or a model ("name@alias").
 
     Returns a result with ``.passed`` and ``.failures`` (column, rule, message); options:
     ``missing_margin``, ``range_margin``, ``allow_unknown_columns``, ``require_target``.
     """
+    from .monitoring.monitor import resolve_reference
     from .monitoring.validation import validate as _validate
 
-    return _validate(data, against, **options)
+    # A registered model ("name@alias") is validated against its package's reference profile.
+    return _validate(data, resolve_reference(against).profile, **options)
 
 
 def monitor(reference, current, target: str | None = None, predictions=None, **options):

@@ -239,3 +239,11 @@ def test_racing_approvals_of_one_run_are_idempotent(backend):
     assert len(set(actors)) == 1  # every caller sees the one decision that won
     assert len(audit.audit_log(action="approve")) == 1
     assert mlops.approve(run_id, by="late")["actor"] == actors[0]
+
+
+def test_validate_against_a_registered_model(approved):
+    run_id, _, X = approved
+    mlops.export(run_id, name="m")
+    assert mlops.validate(X, against="m").passed
+    result = mlops.validate(X.drop(columns="mean radius"), against="m/1")
+    assert not result.passed and any(f.column == "mean radius" for f in result.failures)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -123,19 +124,25 @@ def test_sixteen_processes_open_a_fresh_postgresql_store_at_once(project, postgr
     assert set(counts.values()) == {10000} and statuses == {"FINISHED"}
 
 
+def start_steady_writer(project, url: str, points: int) -> subprocess.Popen:
+    """A child logging ``points`` at 1000 per second into ``url``, returned once its run has started."""
+    ready = project / "ready"
+    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2)
+    proc = subprocess.Popen([PYTHON, str(HELPER), str(points), "--rate", "1000", "--ready", str(ready)], env=env,
+                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    return proc
+
+
 def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
     """The server goes away for a while: log_metric keeps working, the writer retries, nothing is lost."""
     import psycopg
 
     url = postgres.new_database()
-    ready = project / "ready"
-    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2)
-    proc = subprocess.Popen([PYTHON, str(HELPER), "4000", "--rate", "1000", "--ready", str(ready)], env=env,
-                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_steady_writer(project, url, points=4000)
     try:
-        while not ready.exists():
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
         time.sleep(0.5)
         postgres.stop()
         time.sleep(1.5)
@@ -148,3 +155,24 @@ def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
         count, steps = con.execute("SELECT count(*), count(DISTINCT step) FROM metrics").fetchone()
         status = con.execute("SELECT status FROM runs").fetchone()[0]
     assert (count, steps, status) == (4000, 4000, "FINISHED")
+
+
+def test_postgresql_down_until_the_run_ends_reports_the_lost_count(project, postgres):
+    """The server stays away past the end of the run: the process still ends normally and says how
+    many points it could not write."""
+    url = postgres.new_database()
+    proc = start_steady_writer(project, url, points=1500)
+    try:
+        time.sleep(0.3)
+        postgres.stop()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        postgres.resume()
+    assert proc.returncode == 0, err
+    lost = re.search(r"(\d+) metric points could not be written", err)
+    assert lost, err
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        stored = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    assert stored + int(lost.group(1)) == 1500  # every point is either stored or counted as lost
