@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# jp_fetch, jp_serverapp...: a real Jupyter Server per test, for the REST API tests.
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
