@@ -229,6 +229,13 @@ class ApprovalHandler(MlopsHandler):
         self.reply(record)
 
 
+class PendingApprovalsHandler(MlopsHandler):
+    @tornado.web.authenticated
+    async def get(self):
+        limit = self.int_argument("limit", 50)
+        self.reply({"runs": await self.call(registry_views.pending_approvals, self.store, limit)})
+
+
 class ModelsHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self):
@@ -290,6 +297,7 @@ def routes() -> list[tuple[str, type]]:
         (rf"runs/{RUN}/artifacts/(?P<path>.*)", ArtifactHandler),
         (rf"runs/{RUN}/notebook", NotebookHandler),
         (rf"runs/{RUN}/approval", ApprovalHandler),
+        (r"approvals/pending", PendingApprovalsHandler),
         (r"diff", DiffHandler),
         (r"pipelines", PipelinesHandler),
         (rf"pipelines/{RUN}", PipelineHandler),

@@ -35,6 +35,34 @@ def decide(store, run_id: str, decision: str, actor: str, reason: str) -> dict:
     return _clean(act(run_id, actor, reason, store=store))
 
 
+def pending_approvals(store, limit: int = 50) -> list[dict]:
+    """Runs that logged a model (a ``.skops`` artifact) and have no approval decision yet, newest first."""
+    from sqlalchemy import exists, select
+
+    from ..tracking import schema as s
+    from ..tracking.filters import status_expression
+
+    r, e, a, ap, lm = s.runs, s.experiments, s.artifacts, s.approvals, s.latest_metrics
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(r.c.uuid, r.c.name, e.c.name.label("experiment"), r.c.start_time, status_expression().label("status"))
+            .join(e, e.c.id == r.c.experiment_id)
+            .where(exists().where(a.c.run_uuid == r.c.uuid, a.c.media_type == "application/x-skops"))
+            .where(~exists().where(ap.c.run_uuid == r.c.uuid))
+            .where(r.c.status == "FINISHED")
+            .order_by(r.c.start_time.desc())
+            .limit(int(limit))
+        ).mappings().all()
+        ids = [row["uuid"] for row in rows]
+        metrics: dict[str, dict] = {}
+        if ids:
+            for run_id, key, value in conn.execute(select(lm.c.run_uuid, lm.c.key, lm.c.value).where(lm.c.run_uuid.in_(ids))):
+                metrics.setdefault(run_id, {})[key] = value
+    return _clean([{"run_id": row["uuid"], "name": row["name"], "experiment": row["experiment"],
+                    "start_time": row["start_time"], "status": row["status"], "metrics": metrics.get(row["uuid"], {})}
+                   for row in rows])
+
+
 def models(store) -> list[dict]:
     from ..registry import versions
 
