@@ -14,6 +14,42 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
 
+def _is_server_test(request) -> bool:
+    return request.module.__name__.rsplit(".", 1)[-1].startswith("test_server_")
+
+
+# pytest-jupyter's autouse fixtures set and close an event loop and clean up a ServerApp around
+# every test. Only its own server tests need that; elsewhere (Playwright's sync API runs a loop
+# of its own) they are no-ops.
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop(request):
+    if not _is_server_test(request):
+        yield None
+        return
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop(prefer_selector_loop=True)
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup(request, jp_asyncio_loop):
+    yield
+    if not _is_server_test(request):
+        return
+    from jupyter_server.serverapp import ServerApp
+
+    app = ServerApp.instance()
+    try:
+        jp_asyncio_loop.run_until_complete(app._cleanup())
+    except (RuntimeError, SystemExit):
+        pass
+    if hasattr(app, "kernel_manager"):
+        app.kernel_manager.context.destroy()
+    ServerApp.clear_instance()
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A clean project folder as cwd, with the store at ``<project>/.mlops/mlops.db``."""

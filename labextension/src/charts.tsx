@@ -202,7 +202,12 @@ export function DagView(props: {
   const width = 20 + (Object.keys(columns).length || 1) * (boxW + gapX);
   const height = 20 + Math.max(1, ...Object.values(columns).map(c => c.length)) * (boxH + gapY);
   return (
-    <svg className="jp-mlops-dag" width={width} height={height}>
+    <svg
+      className="jp-mlops-dag"
+      viewBox={`0 0 ${width} ${height}`}
+      width="100%"
+      style={{ maxWidth: width }}
+    >
       <defs>
         <marker id="jp-mlops-arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">
           <path d="M0,0 L8,4 L0,8 z" fill="#777" />
