@@ -61,11 +61,18 @@ test: $(VENV)/.stamp-test jupyter_mlops/labextension/package.json postgresql chr
 	.venv-ploomber/bin/python -m pip --disable-pip-version-check -q install -e . ploomber
 	touch $@
 
-bench: $(VENV)/.stamp-bench .venv-ploomber/.stamp
+# Evidently 0.7 (the peer in bench_drift.py) needs pandas < 3: it gets a venv of its own too.
+.venv-evidently/.stamp:
+	$(PYTHON) -m venv .venv-evidently
+	.venv-evidently/bin/python -m pip --disable-pip-version-check -q install "evidently==0.7.*" "pandas<3" pyarrow
+	touch $@
+
+bench: $(VENV)/.stamp-bench .venv-ploomber/.stamp .venv-evidently/.stamp
 	$(BIN)/python benchmarks/bench_tracking.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_drift.py
 	$(BIN)/python benchmarks/bench_server.py
 
 clean:
-	rm -rf $(VENV) .venv-ploomber .mlops .pytest_cache notebooks/build test-artifacts \
+	rm -rf $(VENV) .venv-ploomber .venv-evidently .mlops .pytest_cache notebooks/build test-artifacts \
 	  jupyter_mlops/labextension labextension/lib labextension/node_modules labextension/tsconfig.tsbuildinfo

@@ -13,9 +13,10 @@ __version__ = "0.1.0"
 
 _API = {
     "start_run", "end_run", "active_run", "log_metric", "log_metrics", "log_param", "log_params",
-    "set_tag", "set_tags", "log_artifact", "log_dataset", "get_run", "get_metric_history",
+    "set_tag", "set_tags", "log_artifact", "log_dataset", "log_model", "get_run", "get_metric_history",
     "search_runs", "list_experiments", "set_experiment", "set_tracking_uri", "get_tracking_uri",
-    "flush", "autolog", "run_pipeline",
+    "flush", "autolog", "run_pipeline", "approve", "reject", "export", "load_model", "set_alias", "verify",
+    "validate", "monitor",
 }
 __all__ = sorted(_API | {"load_ipython_extension", "unload_ipython_extension", "__version__"})
 

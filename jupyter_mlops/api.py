@@ -68,6 +68,15 @@ def log_artifact(obj, name: str | None = None) -> str:
     return _run().log_artifact(obj, name)
 
 
+def log_model(model, input_example=None, training_data=None, target: str | None = None) -> str:
+    """Store a fitted model with skops (never pickle), its signature and a profile of ``training_data``.
+
+    The run can then be approved and exported as a model package; returns the model file's sha256."""
+    from .tracking.models import log_model as store_model
+
+    return store_model(_run(), model, input_example=input_example, training_data=training_data, target=target)
+
+
 def log_dataset(df, name: str) -> dict:
     """Record a dataset's fingerprint, shape and schema, so later runs can tell whether the data changed."""
     return _run().log_dataset(df, name)
@@ -157,3 +166,69 @@ def autolog(disable: bool = False) -> None:
     from .tracking import autolog as _autolog
 
     _autolog.enable(disable=disable)
+
+
+# -- registry ------------------------------------------------------------------------------------
+def approve(run_id, by: str | None = None, reason: str = "") -> dict:
+    """Approve a finished run for export, after the gates in ``[tool.jupyter_mlops.approval]``."""
+    from .registry import approval
+
+    return approval.approve(_run_id(run_id), by=by, reason=reason)
+
+
+def reject(run_id, by: str | None = None, reason: str = "") -> dict:
+    from .registry import approval
+
+    return approval.reject(_run_id(run_id), by=by, reason=reason)
+
+
+def export(run_id, name: str, by: str | None = None, zip: bool = False, trust=None, unsafe_pickle: bool = False) -> dict:
+    """Package an approved run as the next version of model ``name``; returns the version record."""
+    from .registry import package
+
+    return package.export(_run_id(run_id), name, by=by, zip=zip, trust=trust, unsafe_pickle=unsafe_pickle)
+
+
+def load_model(ref, runtime: str | None = None, unsafe_pickle: bool = False):
+    """``"name@alias"``, ``"name/3"``, ``"name"`` (latest), a package folder or ``.zip``: verified, then loaded."""
+    from .registry import package
+
+    return package.load_model(ref, runtime=runtime, unsafe_pickle=unsafe_pickle)
+
+
+def set_alias(name: str, version: int, alias: str, by: str | None = None) -> dict:
+    from .registry import versions
+
+    return versions.set_alias(name, version, alias, by=by)
+
+
+def verify(ref_or_path):
+    from .registry import package
+
+    return package.verify(ref_or_path)
+
+
+def _run_id(run) -> str:
+    return run if isinstance(run, str) else getattr(run, "id", None) or getattr(run, "run_id")
+
+
+def validate(data, against, **options):
+    """Check ``data`` (DataFrame or CSV/Parquet path) against a reference profile (dict or JSON path).
+
+    Returns a result with ``.passed`` and ``.failures`` (column, rule, message); options:
+    ``missing_margin``, ``range_margin``, ``allow_unknown_columns``, ``require_target``.
+    """
+    from .monitoring.validation import validate as _validate
+
+    return _validate(data, against, **options)
+
+
+def monitor(reference, current, target: str | None = None, predictions=None, **options):
+    """Drift of ``current`` against a model ("name@alias") or a profile, recorded as a monitoring run.
+
+    With ``target`` and ``predictions`` (column names or arrays) performance metrics too. In a
+    notebook the result shows as the HTML report; ``.describe()`` gives it as text.
+    """
+    from .monitoring.monitor import monitor as _monitor
+
+    return _monitor(reference, current, target=target, predictions=predictions, **options)

@@ -57,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="show the store, artifacts and kernel in use, and what is misconfigured")
 
+    p = sub.add_parser("monitor", help="drift (and performance) of new data against a model or a profile")
+    p.add_argument("reference", help="model reference (name, name/3, name@alias) or a profile JSON file")
+    p.add_argument("current", type=Path, help="the new data: .csv or .parquet")
+    p.add_argument("--target", help="column with the known outcomes (needs --predictions)")
+    p.add_argument("--predictions", help="column with the model's predictions")
+    p.add_argument("--html", type=Path, help="also write the HTML report here")
+    p.add_argument("--no-record", action="store_true", help="do not store the result as a monitoring run")
+    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the dataset drifts")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
     p = sub.add_parser("demo", help="run the demo pipeline (notebooks/pipeline.yaml) end to end, tracked")
     p.add_argument("--notebook", type=Path, help="run just this notebook with papermill instead")
     p.add_argument("--output", type=Path, help="where to write the executed notebook")
@@ -255,6 +265,15 @@ def cmd_dag(args) -> int:
     return 0
 
 
+def cmd_monitor(args) -> int:
+    from .monitoring.monitor import monitor
+
+    result = monitor(args.reference, args.current, target=args.target, predictions=args.predictions,
+                     record=not args.no_record, html=args.html)
+    print(json.dumps(result.to_dict(), indent=1, default=str) if args.format == "json" else result.describe())
+    return EXIT_FAILED if args.fail_on_drift and result.dataset_drift else 0
+
+
 def cmd_doctor(args) -> int:
     from .doctor import run
 
@@ -270,6 +289,7 @@ COMMANDS = {
     "runs": cmd_runs,
     "show": cmd_show,
     "demo": cmd_demo,
+    "monitor": cmd_monitor,
 }
 
 

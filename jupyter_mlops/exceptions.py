@@ -33,3 +33,27 @@ class RunNotFoundError(MlopsError, LookupError):
 
 class NoActiveRunError(MlopsError):
     """A ``log_*`` call came with no run active and none could be started."""
+
+
+class RegistryError(MlopsError):
+    """A registry operation (approve, export, alias, load) cannot be done as asked."""
+
+
+class InvalidNameError(RegistryError, InvalidInputError):
+    """A model name, alias or reference is malformed (e.g. holds a path separator)."""
+
+
+class ModelNotFoundError(RegistryError, LookupError):
+    """No registered model, version or alias matches the reference."""
+
+
+class ApprovalRefusedError(RegistryError):
+    """An approval failed a gate, or an export was asked for a run that is not approved."""
+
+
+class PackageVerificationError(RegistryError):
+    """A model package does not match its manifest or its registry record; names the file."""
+
+    def __init__(self, message: str, path: str | None = None):
+        self.path = path
+        super().__init__(message)

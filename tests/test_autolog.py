@@ -78,7 +78,8 @@ def test_pipeline_in_an_active_run_records_once_and_leaves_the_run_open(autologg
     assert "n_estimators" not in record.params  # the forest's own fit was not recorded
     assert record.metrics["training_roc_auc"] > 0.9
     assert len(mlops.get_metric_history(run.id, "training_accuracy")) == 1
-    assert [a["path"] for a in record.artifacts if a["path"].startswith("model/")] == ["model/model.skops"]
+    model_files = sorted(a["path"] for a in record.artifacts if a["path"].startswith("model/"))
+    assert model_files == ["model/input_example.json", "model/model.skops", "model/signature.json"]
 
 
 def test_grid_search_records_one_run_with_the_best_params(autologged):

@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import math
-import pydoc
 import threading
 
 from . import lifecycle
 
 log = logging.getLogger("jupyter_mlops")
 
-MODEL_ARTIFACT = "model/model.skops"
 _ORIGINAL = "__mlops_autolog_original__"
 
 _patched: dict[type, object] = {}  # class -> its own original ``fit``
@@ -244,21 +241,14 @@ def _once(compute):
 
 # -- the model -----------------------------------------------------------------------------
 def _log_model(run, estimator, args, kwargs) -> None:
-    import skops.io as sio
+    from ..exceptions import InvalidInputError
+    from .models import log_model
 
-    name = type(estimator).__name__
+    features = args[0] if args else kwargs.get("X")
     try:
-        data = sio.dumps(estimator)
-        untrusted = sio.get_untrusted_types(data=data)
-    except Exception as exc:
-        return _model_error(run, f"skops cannot store {name}: {exc}")
-    # skops stores functions by reference; a lambda or a nested function cannot be found on load.
-    missing = [t for t in untrusted if pydoc.locate(t) is None]
-    if missing:
-        return _model_error(run, f"{name} refers to {', '.join(missing)}, which cannot be imported when "
-                                 "loading; use functions defined at the top level of a module")
-    run.log_artifact(data, name=MODEL_ARTIFACT)
-    run.set_tag("mlops.model_untrusted_types", json.dumps(untrusted))
+        log_model(run, estimator, input_example=features, training_data=None)
+    except InvalidInputError as exc:
+        _model_error(run, str(exc))
 
 
 def _model_error(run, message: str) -> None:

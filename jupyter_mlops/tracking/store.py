@@ -260,6 +260,25 @@ class Store:
                 raise
             raise self._explain(exc) from exc
 
+    @contextlib.contextmanager
+    def writing(self):
+        """A read-then-write transaction for modules built on the store (registry, monitoring).
+
+        On SQLite it is taken exclusively up front: a deferred transaction that read before
+        another process committed could not write afterwards (SQLITE_BUSY_SNAPSHOT)."""
+        try:
+            with self._transaction() as conn:
+                yield conn
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise self._explain(exc) from exc
+
+    def insert_if_absent(self, conn, table, row: dict, keys: tuple[str, ...]) -> bool:
+        """Insert ``row`` unless a row with the same ``keys`` exists; True when this call inserted it."""
+        stmt = self._dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+        return conn.execute(stmt, row).rowcount == 1
+
     # -- writes ----------------------------------------------------------------------------
     def experiment_id(self, name: str) -> int:
         """The id of experiment ``name``, created on first use (race-free across processes)."""
@@ -328,7 +347,7 @@ class Store:
                 .values(heartbeat=now_ms())
             )
 
-    def _upsert(self, table, rows: list[dict], keys: tuple[str, ...], only_if_newer: bool = False):
+    def _dialect_insert(self, table):
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
@@ -336,7 +355,10 @@ class Store:
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:  # pragma: no cover - only SQLite and PostgreSQL are supported
             raise StoreError(f"unsupported database {dialect!r}; use SQLite or PostgreSQL")
-        stmt = dialect_insert(table)
+        return dialect_insert(table)
+
+    def _upsert(self, table, rows: list[dict], keys: tuple[str, ...], only_if_newer: bool = False):
+        stmt = self._dialect_insert(table)
         changing = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         where = (stmt.excluded.step >= table.c.step) if only_if_newer else None
         return stmt.on_conflict_do_update(index_elements=list(keys), set_=changing, where=where), rows

@@ -1,0 +1,1 @@
+"""Monitoring: reference profiles, data validation, drift tests and reports."""

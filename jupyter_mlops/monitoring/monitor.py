@@ -1,0 +1,149 @@
+"""``mlops.monitor``: drift (and performance when outcomes are known) recorded as a monitoring run.
+
+The reference is a profile (dict or JSON path) or a registered model ("name", "name/3",
+"name@alias"), whose package carries the profile of its training data and its metrics. The
+result is stored as a run tagged ``mlops.kind=monitor`` (and ``mlops.model=name/version``) with
+the drift numbers as metrics and the HTML report as an artifact, so the model's page can list them.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import InvalidInputError
+from .drift import DriftResult, DriftThresholds, detect_drift
+from .performance import compare, performance_metrics
+from .profile import check_profile, load_profile
+from .sources import CHUNK_ROWS, iter_chunks
+
+
+@dataclass
+class Reference:
+    """Where the reference came from: its profile, and the model and metrics when it is a model."""
+
+    profile: dict
+    label: str
+    model: object | None = None
+    metrics: dict | None = None
+
+    @property
+    def model_tag(self) -> str | None:
+        if self.model is None:
+            return None
+        return f"{self.model.name}/{self.model.version}"
+
+
+def resolve_reference(reference, store=None) -> Reference:
+    """A profile dict, a profile JSON path, a loaded model package, or a registry reference."""
+    if isinstance(reference, dict):
+        return Reference(check_profile(reference), "profile")
+    if hasattr(reference, "reference_profile"):  # a PackagedModel
+        return _from_model(reference)
+    if not isinstance(reference, (str, Path)):
+        raise InvalidInputError(f"reference must be a profile, a profile path or a model reference, "
+                                f"got {type(reference).__name__}")
+    path = Path(reference)
+    if path.is_file() or path.suffix.lower() == ".json":
+        return Reference(load_profile(path), str(path))
+    try:
+        from ..registry.package import load_model
+    except ImportError:
+        raise InvalidInputError(f"no profile file {reference!r}, and this version has no model registry "
+                                "to look it up in") from None
+    return _from_model(load_model(str(reference), store=store))
+
+
+def _from_model(model) -> Reference:
+    profile = model.reference_profile
+    if not profile:
+        raise InvalidInputError(f"model {model.name}/{model.version} has no reference profile to monitor against")
+    return Reference(check_profile(profile), f"{model.name}/{model.version}", model, dict(model.metrics or {}))
+
+
+class _Collector:
+    """Pass chunks through to the drift fold, keeping the target and prediction columns on the way."""
+
+    def __init__(self, chunks, target: str | None, predictions: str | None):
+        self.chunks, self.target, self.predictions = chunks, target, predictions
+        self.kept: dict[str, list] = {name: [] for name in (target, predictions) if name}
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            for name, parts in self.kept.items():
+                if len(chunk) and name not in chunk.columns:
+                    raise InvalidInputError(f"column {name!r} is not in the current data (columns: {list(chunk.columns)})")
+                if name in chunk.columns:
+                    parts.append(chunk[name].to_numpy())
+            yield chunk
+
+    def column(self, name: str) -> np.ndarray:
+        parts = self.kept.get(name) or []
+        return np.concatenate(parts) if parts else np.empty(0)
+
+
+def monitor(reference, current, *, target: str | None = None, predictions=None, scores=None,
+            reference_metrics: dict | None = None, thresholds: DriftThresholds | None = None,
+            columns: list[str] | None = None, record: bool = True, html: str | Path | None = None,
+            chunk_rows: int = CHUNK_ROWS, store=None) -> DriftResult:
+    """Drift of ``current`` against ``reference``, plus performance when ``target`` and predictions are known.
+
+    ``predictions``: a column of ``current`` or an array aligned with it; ``scores``: probabilities
+    for ROC AUC (array). ``record=False`` skips the monitoring run; ``html`` also writes the report there.
+    """
+    ref = resolve_reference(reference, store)
+    prediction_column = predictions if isinstance(predictions, str) else None
+    collector = _Collector(iter_chunks(current, chunk_rows), target, prediction_column)
+    if columns is None:
+        skip = {ref.profile.get("target"), target, prediction_column}
+        columns = [name for name in ref.profile["columns"] if name not in skip]
+    result = detect_drift(ref.profile, collector, columns=columns, thresholds=thresholds, chunk_rows=chunk_rows)
+    if target is not None:
+        if predictions is None:
+            raise InvalidInputError("performance needs predictions with the target: pass predictions=COLUMN or an array")
+        predicted = collector.column(prediction_column) if prediction_column else np.asarray(predictions)
+        current_metrics = performance_metrics(collector.column(target), predicted, scores)
+        result.performance = compare(current_metrics, reference_metrics if reference_metrics is not None else ref.metrics)
+    result.reference_label = ref.label
+    result.run_id = record_run(result, ref, current) if record else None
+    if html is not None:
+        from .report import render_html
+
+        Path(html).write_text(render_html(result, title=f"Drift report: {ref.label}"), encoding="utf-8")
+    return result
+
+
+def record_run(result: DriftResult, ref: Reference, current) -> str:
+    """Store the result as a finished run of its own, leaving any active run of the caller alone."""
+    from ..tracking import capture, lifecycle
+    from ..tracking.run import Run
+    from ..tracking.store import open_store
+    from .report import render_html
+
+    lifecycle.flush()
+    store = open_store()
+    writer = lifecycle.writer_for(store)
+    experiment = lifecycle.current_experiment()
+    run_id = uuid.uuid4().hex
+    name = f"monitor {ref.label}"
+    store.create_run(run_id, store.experiment_id(experiment), writer.heartbeat_interval, name=name,
+                     user=capture.current_user())
+    writer.live_runs.add(run_id)
+    run = Run(run_id, store, writer, name, experiment)
+    with run:
+        tags = {"mlops.kind": "monitor", "mlops.reference": ref.label,
+                "mlops.dataset_drift": str(result.dataset_drift).lower()}
+        if ref.model_tag:
+            tags["mlops.model"] = ref.model_tag
+        run.set_tags(tags)
+        source = str(current) if isinstance(current, (str, Path)) else type(current).__name__
+        run.log_params({"current": source, "current_rows": result.current_rows,
+                        **{f"threshold.{k}": v for k, v in result.to_dict()["thresholds"].items()}})
+        run.log_metrics(result.metrics())
+        run.log_artifact(render_html(result, title=f"Drift report: {ref.label}"), "drift_report.html")
+        run.log_artifact(json.dumps(result.to_dict(), indent=1, default=str), "drift.json")
+    return run_id
+

@@ -1,0 +1,111 @@
+"""Approving or rejecting a run: the human decision that lets a run become a model version.
+
+The record keeps who decided, when, why, and the run's metrics at that moment (they can still
+change later if the run is attached again). Gates from ``[tool.jupyter_mlops.approval]`` are
+filter-language rules the run must match, checked by the same SQL as ``search_runs``.
+"""
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select, update
+
+from .. import config
+from ..exceptions import ApprovalRefusedError, FilterSyntaxError, InvalidInputError
+from ..tracking import capture
+from ..tracking import schema as s
+from ..tracking.search import select_runs
+from ..tracking.store import now_ms, open_store
+from . import audit
+
+APPROVED, REJECTED = "approved", "rejected"
+
+
+def approve(run_id: str, by: str | None = None, reason: str = "", store=None) -> dict:
+    """Approve a finished run after checking the project's gates; approving twice is a no-op."""
+    store = store or open_store()
+    run_id = store.resolve_run_id(run_id)
+    run = store.get_run(run_id)
+    if run.status != "FINISHED":
+        raise ApprovalRefusedError(f"run {run_id} is {run.status}: only a FINISHED run can be approved")
+    failed = failing_gate(store, run_id)
+    if failed:
+        rule, where = failed
+        raise ApprovalRefusedError(f"run {run_id} fails the approval gate {rule!r} ({where}); "
+                                   f"its metrics: {_brief(run.metrics)}")
+    return _decide(store, run_id, APPROVED, by, reason, run.metrics)
+
+
+def reject(run_id: str, by: str | None = None, reason: str = "", store=None) -> dict:
+    """Record that a run must not be exported (an approved run can be rejected later, and back)."""
+    store = store or open_store()
+    run_id = store.resolve_run_id(run_id)
+    if not str(reason).strip():
+        raise InvalidInputError("reject: give a reason, so the next reader knows what was wrong")
+    return _decide(store, run_id, REJECTED, by, reason, store.get_run(run_id).metrics)
+
+
+def get_approval(run_id: str, store=None) -> dict | None:
+    store = store or open_store()
+    run_id = store.resolve_run_id(run_id)
+    with store.engine.connect() as conn:
+        return _read(conn, run_id)
+
+
+def gate_rules() -> tuple[list[str], str]:
+    """The ``require`` rules of ``[tool.jupyter_mlops.approval]`` and where they come from."""
+    settings = config.project_settings()
+    rules = settings.get("approval", {}).get("require", [])
+    where = f"[tool.jupyter_mlops.approval] require in {settings.get('_pyproject', 'pyproject.toml')}"
+    if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+        raise InvalidInputError(f"{where}: expected a list of filter strings, got {rules!r}")
+    return rules, where
+
+
+def failing_gate(store, run_id: str) -> tuple[str, str] | None:
+    """The first gate rule the run does not match, with where it is configured; None when all pass."""
+    rules, where = gate_rules()
+    for rule in rules:
+        try:
+            stmt = select_runs(store, filter=rule).where(s.runs.c.uuid == run_id)
+        except FilterSyntaxError as exc:
+            raise InvalidInputError(f"{where}: {exc}") from exc
+        with store.engine.connect() as conn:
+            if conn.execute(stmt).first() is None:
+                return rule, where
+    return None
+
+
+def _decide(store, run_id: str, decision: str, by: str | None, reason: str, metrics: dict) -> dict:
+    actor = by or capture.current_user() or "unknown"
+    row = {"run_uuid": run_id, "decision": decision, "actor": actor, "reason": str(reason),
+           "metrics": json.dumps(metrics, sort_keys=True), "created_at": now_ms()}
+    with store.writing() as conn:
+        current = _read(conn, run_id)
+        if current and current["decision"] == decision:
+            return current  # idempotent: the first decision stands
+        if current is None:
+            if not store.insert_if_absent(conn, s.approvals, row, ("run_uuid",)):
+                # Another process decided between our read and our insert.
+                current = _read(conn, run_id)
+                if current["decision"] == decision:
+                    return current
+                conn.execute(update(s.approvals).where(s.approvals.c.run_uuid == run_id).values(**row))
+        else:
+            conn.execute(update(s.approvals).where(s.approvals.c.run_uuid == run_id).values(**row))
+        audit.append(conn, actor, "approve" if decision == APPROVED else "reject", run_id,
+                     reason=str(reason), metrics=metrics)
+        return _read(conn, run_id)
+
+
+def _read(conn, run_id: str) -> dict | None:
+    a = s.approvals
+    row = conn.execute(select(a).where(a.c.run_uuid == run_id)).mappings().first()
+    if row is None:
+        return None
+    return {"run_id": row["run_uuid"], "decision": row["decision"], "actor": row["actor"],
+            "reason": row["reason"], "metrics": json.loads(row["metrics"]), "created_at": row["created_at"]}
+
+
+def _brief(metrics: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items())) or "none"

@@ -1,0 +1,339 @@
+"""Export an approved run into a versioned model package; verify a package; load it back.
+
+Package layout (a folder under ``<artifact root>/packages/NAME/VERSION``, optionally zipped)::
+
+    MANIFEST                 sha256 of every other file (its own digest is kept by the registry)
+    package.json             name, version, run id, format version, model file and format
+    MLmodel, python_env.yaml MLflow's format, so mlflow.pyfunc.load_model works on the folder
+    model/model.skops        the estimator (skops; pickle only with an explicit unsafe opt-in)
+    model/signature.json     input columns and dtypes, output
+    model/input_example.json
+    requirements.txt         pinned from the run's captured environment; environment.json: all of it
+    lineage.json             run, params, metrics, datasets, git, approval, pipeline upstream
+    lineage/notebooks/...    the executed notebooks of the run and its pipeline upstream steps
+    README.md, model_card.html
+    reference_profile.json   per-column statistics of the training data, for monitoring
+
+What makes a package trustworthy lives in the registry, not in the package: the manifest's
+digest and the skops types to trust (see GHSA-w582-9x45-8mpx, where MLflow read them from
+inside the package it was checking).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from ..exceptions import ApprovalRefusedError, InvalidInputError, PackageVerificationError
+from ..tracking import artifacts as blobs
+from ..tracking import capture
+from ..tracking import models as logged
+from ..tracking.store import open_store
+from . import approval, manifest, mlflow_format, model_card, safe_zip, versions
+from .names import check_name
+
+FORMAT_VERSION = 1
+MODEL_SKOPS = "model/model.skops"
+MODEL_PICKLE = "model/model.pkl"
+# Module prefixes whose types an export trusts by default; anything else must be named in ``trust``.
+DEFAULT_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "skops.", "builtins.", "collections.")
+# What loading a scikit-learn model with skops needs, besides the modules its types come from.
+BASE_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas", "joblib", "threadpoolctl")
+
+
+def packages_root(store) -> Path:
+    return store.artifact_root / "packages"
+
+
+# -- export ------------------------------------------------------------------------------------
+def export(run_id: str, name: str, by: str | None = None, zip: bool = False, trust: list[str] | None = None,
+           unsafe_pickle: bool = False, store=None) -> dict:
+    """Make the next version of model ``name`` from the approved run ``run_id``; returns the version.
+
+    ``trust`` names extra skops types to trust beyond scikit-learn/numpy/scipy; ``unsafe_pickle``
+    allows exporting a run whose model was only logged as pickle (loading it runs arbitrary code).
+    """
+    store = store or open_store()
+    check_name(name)
+    run_id = store.resolve_run_id(run_id)
+    decision = approval.get_approval(run_id, store=store)
+    if decision is None or decision["decision"] != approval.APPROVED:
+        why = "is not approved" if decision is None else \
+            f"was rejected by {decision['actor']} ({decision['reason']})"
+        raise ApprovalRefusedError(f"run {run_id} {why}; only approved runs are exported. Approve it with "
+                                   f"`jupyter mlops approve {run_id[:8]} --by NAME --reason TEXT` (mlops.approve)")
+    run = store.get_run(run_id)
+    actor = by or capture.current_user() or "unknown"
+    root = packages_root(store)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".export-{name}-", dir=root))
+    try:
+        built = _build(store, run, decision, staging, trust or [], unsafe_pickle)
+
+        def finish(version: int) -> dict:
+            (staging / "package.json").write_text(json.dumps(
+                {"format_version": FORMAT_VERSION, "name": name, "version": version, "run_id": run_id,
+                 "model_file": built["model_file"], "model_format": built["model_format"]}, indent=1))
+            card_title = f"{name}/{version}"
+            (staging / "README.md").write_text(model_card.markdown(card_title, built["lineage"], built["signature"]))
+            (staging / "model_card.html").write_text(model_card.to_html(card_title, built["lineage"], built["signature"]))
+            return {"manifest_digest": manifest.write_manifest(staging)}
+
+        def place(version: int) -> None:
+            final = root / name / str(version)
+            if final.exists():  # left by an export that died before its version was committed
+                shutil.rmtree(final)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            staging.rename(final)
+
+        fields = {"trusted_types": json.dumps(built["trusted_types"]), "model_format": built["model_format"],
+                  "signature": json.dumps(built["signature"]), "metrics": json.dumps(run.metrics, sort_keys=True)}
+        record = versions.register_version(
+            store, name, run_id, lambda v: str(root / name / str(v)), fields, actor, finish=finish, place=place)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    if zip:
+        record["zip"] = str(zip_package(record))
+    return record
+
+
+def zip_package(record: dict) -> Path:
+    folder = Path(record["package_uri"])
+    return safe_zip.make_zip(folder, folder.parent / f"{record['name']}-{record['version']}.zip")
+
+
+def _build(store, run, decision: dict, staging: Path, trust: list[str], unsafe_pickle: bool) -> dict:
+    files = {a["path"]: a for a in run.artifacts}
+    if logged.MODEL_ARTIFACT in files:
+        model_file, model_format = MODEL_SKOPS, "skops"
+        _copy_blob(store, files[logged.MODEL_ARTIFACT], staging / MODEL_SKOPS)
+        trusted = _trusted_types(staging / MODEL_SKOPS, trust)
+    elif MODEL_PICKLE in files and unsafe_pickle:
+        model_file, model_format, trusted = MODEL_PICKLE, "pickle", []
+        _copy_blob(store, files[MODEL_PICKLE], staging / MODEL_PICKLE)
+    else:
+        hint = " (it has a pickle model: pass unsafe_pickle=True / --unsafe-pickle to accept it)" \
+            if MODEL_PICKLE in files else ""
+        raise InvalidInputError(f"run {run.uuid} has no model to export{hint}: log one in the notebook with "
+                                "mlops.log_model(model, training_data=df) or mlops.autolog()")
+    signature = _json_artifact(store, files, logged.SIGNATURE_ARTIFACT) or {"inputs": [], "outputs": []}
+    for logical in (logged.SIGNATURE_ARTIFACT, logged.EXAMPLE_ARTIFACT):
+        if logical in files:
+            _copy_blob(store, files[logical], staging / logical)
+    if logged.PROFILE_ARTIFACT in files:
+        _copy_blob(store, files[logged.PROFILE_ARTIFACT], staging / "reference_profile.json")
+    env = (store.environment(run.environment_hash) if run.environment_hash else None) or _current_environment()
+    python_version = env["python_version"].split()[0]
+    (staging / "requirements.txt").write_text(_requirements(env["packages"], trusted))
+    (staging / "environment.json").write_text(json.dumps(env, indent=1, sort_keys=True, default=str))
+    (staging / "python_env.yaml").write_text(_yaml(mlflow_format.python_env(python_version, env["packages"].get("pip"))))
+    if model_format == "skops":
+        (staging / "MLmodel").write_text(_yaml(mlflow_format.mlmodel(
+            MODEL_SKOPS, signature, trusted, python_version, env["packages"].get("scikit-learn", "unknown"))))
+    lineage = _lineage(store, run, decision, staging)
+    (staging / "lineage.json").write_text(json.dumps(lineage, indent=1, sort_keys=True, default=str))
+    return {"model_file": model_file, "model_format": model_format, "trusted_types": trusted,
+            "signature": signature, "lineage": lineage}
+
+
+def _trusted_types(model_path: Path, trust: list[str]) -> list[str]:
+    """Types the model needs trusted: must be importable and come from a trusted module or ``trust``."""
+    import skops.io as sio
+
+    needed = sio.get_untrusted_types(file=str(model_path))  # reads the schema only; runs nothing
+    refused = [t for t in needed if not t.startswith(DEFAULT_TRUSTED_PREFIXES) and t not in trust]
+    if refused:
+        raise InvalidInputError(f"the model holds types outside scikit-learn, numpy and scipy: {', '.join(refused)}; "
+                                "if you trust them, export with trust=[...] (--trust TYPE)")
+    return sorted(needed)
+
+
+def _requirements(installed: dict, trusted: list[str]) -> str:
+    wanted = list(BASE_REQUIREMENTS)
+    top_modules = {t.split(".")[0] for t in trusted}
+    for module, dists in metadata.packages_distributions().items():
+        if module in top_modules:
+            wanted.extend(dists)
+    lookup = {k.lower().replace("_", "-"): (k, v) for k, v in installed.items()}
+    lines = ["# Pinned from the environment captured with the run; environment.json lists all of it."]
+    for dist in dict.fromkeys(wanted):
+        found = lookup.get(dist.lower().replace("_", "-"))
+        lines.append(f"{found[0]}=={found[1]}" if found else dist)
+    return "\n".join(lines) + "\n"
+
+
+def _current_environment() -> dict:
+    env = capture.environment()
+    return {"python_version": env["python_version"], "platform": env["platform"], "packages": env["packages"],
+            "note": "not captured with the run: the exporting process's environment"}
+
+
+def _lineage(store, run, decision: dict, staging: Path) -> dict:
+    notebooks = _copy_notebooks(store, run, staging, run.tags.get("mlops.step") or run.name or "run")
+    upstream = []
+    if run.parent_uuid and run.tags.get("mlops.kind") == "step":
+        for step, sibling in _upstream_runs(store, run):
+            upstream.append({"step": step, "run_id": sibling.uuid, "status": sibling.status,
+                             "params": sibling.params, "notebooks": _copy_notebooks(store, sibling, staging, step),
+                             "outputs": json.loads(sibling.tags.get("mlops.outputs", "{}"))})
+    hidden = ("mlops.traceback",)
+    return {
+        "run_id": run.uuid, "run_name": run.name, "experiment": run.experiment, "status": run.status,
+        "start_time": run.start_time, "end_time": run.end_time, "user": run.user,
+        "source_path": run.source_path, "source_hash": run.source_hash,
+        "git_commit": run.git_commit, "git_dirty": run.git_dirty, "environment_hash": run.environment_hash,
+        "params": run.params, "metrics": run.metrics,
+        "tags": {k: v for k, v in run.tags.items() if k not in hidden},
+        "datasets": [{k: d[k] for k in ("name", "fingerprint", "rows", "columns")} for d in run.datasets],
+        "notebooks": notebooks, "pipeline_run_id": run.parent_uuid, "upstream": upstream,
+        "approval": {k: decision[k] for k in ("actor", "reason", "created_at", "metrics")},
+    }
+
+
+def _upstream_runs(store, run):
+    """The latest successful run of each step upstream of ``run`` in the same pipeline run (transitively)."""
+    from sqlalchemy import select
+
+    from ..tracking import schema as s
+
+    with store.engine.connect() as conn:
+        siblings = conn.execute(select(s.runs.c.uuid).where(s.runs.c.parent_uuid == run.parent_uuid)
+                                .order_by(s.runs.c.start_time)).scalars().all()
+    by_step = {}
+    for uuid_ in siblings:
+        record = store.get_run(uuid_)
+        if record.status in ("FINISHED", "CACHED") and "mlops.step" in record.tags:
+            by_step[record.tags["mlops.step"]] = record
+    wanted, seen = list(json.loads(run.tags.get("mlops.upstream", "[]"))), set()
+    while wanted:
+        step = wanted.pop(0)
+        if step in seen or step not in by_step:
+            continue
+        seen.add(step)
+        yield step, by_step[step]
+        wanted.extend(json.loads(by_step[step].tags.get("mlops.upstream", "[]")))
+
+
+def _copy_notebooks(store, run, staging: Path, label: str) -> list[str]:
+    copied = []
+    for art in run.artifacts:
+        if art["path"].endswith(".ipynb"):
+            rel = f"lineage/notebooks/{label}/{Path(art['path']).name}"
+            if not (staging / rel).exists():
+                _copy_blob(store, art, staging / rel)
+                copied.append(rel)
+    return copied
+
+
+def _copy_blob(store, art: dict, target: Path) -> None:
+    source = blobs.blob_path(store.artifact_root, art["sha256"])
+    if not source.is_file() or blobs.sha256_file(source) != art["sha256"]:
+        raise PackageVerificationError(f"artifact {art['path']!r} of the run is missing or damaged in the "
+                                       f"artifact store ({source})", art["path"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def _json_artifact(store, files: dict, logical: str):
+    if logical not in files:
+        return None
+    return json.loads(blobs.read_bytes(store.artifact_root, files[logical]["sha256"]))
+
+
+def _yaml(document: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+# -- verify ------------------------------------------------------------------------------------
+@dataclass
+class VerifyResult:
+    """Whether a package matches its registry record; ``problems`` name each file that does not."""
+
+    ref: str | None
+    path: str
+    digest: str | None = None
+    ok: bool = False
+    problems: list[str] = field(default_factory=list)
+    record: dict | None = None
+
+    def raise_for_problems(self) -> None:
+        if not self.ok:
+            first = self.problems[0] if self.problems else "unknown problem"
+            raise PackageVerificationError(f"package {self.ref or self.path} failed verification: "
+                                           + "; ".join(self.problems), first.split(":")[0])
+
+
+def verify(ref_or_path, store=None) -> VerifyResult:
+    """Check a registered reference, a package folder or a ``.zip`` against the registry."""
+    store = store or open_store()
+    with _opened(ref_or_path, store) as (folder, record):
+        return _verify_folder(folder, record)
+
+
+def _verify_folder(folder: Path, record: dict | None) -> VerifyResult:
+    result = VerifyResult(ref=record["ref"] if record else None, path=str(folder), record=record)
+    try:
+        result.digest = manifest.manifest_digest(folder)
+        problems = manifest.check_files(folder)
+    except PackageVerificationError as exc:
+        result.problems.append(f"{exc.path}: {exc}")
+        return result
+    result.problems += [f"{rel}: {why}" for rel, why in problems]
+    if record is None:
+        result.problems.append("package.json: names no version registered in this store "
+                               "(integrity alone cannot show who made it)")
+    elif record["manifest_digest"] != result.digest:
+        result.problems.append(f"MANIFEST: digest {result.digest[:12]} differs from the registry's "
+                               f"{record['manifest_digest'][:12]} for {record['ref']}")
+    result.ok = not result.problems
+    return result
+
+
+class _opened:
+    """Context manager: ``(folder, registry record or None)`` for a reference, folder or zip."""
+
+    def __init__(self, ref_or_path, store):
+        self.ref_or_path, self.store, self.tmp = ref_or_path, store, None
+
+    def __enter__(self):
+        target = Path(str(self.ref_or_path))
+        if isinstance(self.ref_or_path, Path) or target.exists():
+            if target.is_file():
+                self.tmp = tempfile.TemporaryDirectory(prefix="mlops-package-")
+                target = safe_zip.extract(target, Path(self.tmp.name))
+            return target, self._record_for(target)
+        record = versions.get_version(str(self.ref_or_path), store=self.store)
+        return Path(record["package_uri"]), record
+
+    def _record_for(self, folder: Path) -> dict | None:
+        try:
+            info = json.loads((folder / "package.json").read_text())
+            return versions.get_version(f"{check_name(info['name'])}/{int(info['version'])}", store=self.store)
+        except Exception:
+            return None
+
+    def __exit__(self, *exc):
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+# -- load --------------------------------------------------------------------------------------
+def load_model(ref_or_path, runtime: str | None = None, unsafe_pickle: bool = False, store=None):
+    """Verify, then load: the model behind ``name``, ``name/3``, ``name@alias``, a folder or a zip."""
+    from .loaded import PackagedModel
+
+    store = store or open_store()
+    with _opened(ref_or_path, store) as (folder, record):
+        result = _verify_folder(folder, record)
+        result.raise_for_problems()
+        model = PackagedModel.open(folder, record, runtime=runtime, unsafe_pickle=unsafe_pickle)
+    if Path(str(ref_or_path)).is_file():
+        model.path = str(ref_or_path)  # the zip: its unpacked copy is gone
+    return model
+

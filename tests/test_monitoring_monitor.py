@@ -1,0 +1,136 @@
+"""mlops.monitor / jupyter mlops monitor: a monitoring run in the store, the report, bad input as one line."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import jupyter_mlops as mlops
+from jupyter_mlops.monitoring.profile import profile_dataframe, save_profile
+
+from .conftest import PYTHON, python_env
+from .test_monitoring_drift import SHIFTED, generate
+
+
+@pytest.fixture
+def profile_file(project):
+    return save_profile(profile_dataframe(generate(3000, seed=1)), project / "reference.json")
+
+
+def test_monitor_records_a_run_with_metrics_and_report(backend, project, profile_file):
+    current = generate(4000, seed=2, shift=True)
+    with mlops.start_run("training") as training:
+        result = mlops.monitor(profile_file, current)
+        assert mlops.active_run() is training  # the monitoring run leaves the caller's run alone
+    assert set(result.drifted_columns) == SHIFTED and result.run_id
+    record = mlops.get_run(result.run_id)
+    assert record.tags["mlops.kind"] == "monitor" and record.tags["mlops.dataset_drift"] == "false"
+    assert record.status == "FINISHED"
+    assert record.metrics["drift.share"] == pytest.approx(0.3)
+    assert record.metrics["drift.drifted_columns"] == 3
+    assert record.metrics["drift.income.wasserstein"] == pytest.approx(result["income"].statistic)
+    names = {artifact["path"] for artifact in record.artifacts}
+    assert {"drift_report.html", "drift.json"} <= names
+    found = mlops.search_runs(filter="tags.mlops.kind = 'monitor'")
+    assert found["run_id"].tolist() == [result.run_id]
+
+
+def test_performance_against_reference_metrics(project, profile_file):
+    from sklearn.linear_model import LogisticRegression
+
+    data = generate(4000, seed=2)
+    features = data[["age", "tenure", "score"]].fillna(0)
+    label = (data["score"] + 0.1 * data["tenure"] > 0.8).astype(int)
+    model = LogisticRegression().fit(features.iloc[:2000], label.iloc[:2000])
+    current = data.iloc[2000:].assign(label=label.iloc[2000:], predicted=model.predict(features.iloc[2000:]))
+    scores = model.predict_proba(features.iloc[2000:])[:, 1]
+    result = mlops.monitor(profile_file, current, target="label", predictions="predicted", scores=scores,
+                           reference_metrics={"accuracy": 0.99, "f1": 0.5}, record=False)
+    performance = result.performance
+    assert performance["rows"] == 2000 and result.run_id is None
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    assert performance["current"]["accuracy"] == accuracy_score(current["label"], current["predicted"])
+    assert performance["current"]["f1"] == f1_score(current["label"], current["predicted"])
+    assert performance["current"]["roc_auc"] == roc_auc_score(current["label"], scores)
+    assert performance["change"]["accuracy"] == pytest.approx(performance["current"]["accuracy"] - 0.99)
+    assert "label" not in [c.column for c in result.columns]
+    regression = mlops.monitor(profile_file, current.assign(y=current["score"] * 2), target="y",
+                               predictions=current["score"].to_numpy() * 2 + 0.5, record=False)
+    assert regression.performance["current"] == {"rmse": pytest.approx(0.5), "mae": pytest.approx(0.5)}
+
+
+def test_report_html_file_and_notebook_view(project, profile_file):
+    current = generate(4000, seed=2, shift=True)
+    result = mlops.monitor(profile_file, current, record=False, html=project / "report.html")
+    page = (project / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "no dataset drift: 3 of 10 tested columns drifted" in page
+    assert page.count("data:image/png;base64,") == 10
+    fragment = result._repr_html_()
+    assert "<html>" not in fragment and "income" in fragment
+    assert "income" in result.describe() and "wasserstein" in result.describe()  # 3000 reference rows
+
+
+def test_validate_is_public(project, profile_file):
+    result = mlops.validate(generate(100, seed=3).drop(columns="age"), against=profile_file)
+    assert [(f.column, f.rule) for f in result.failures] == [("age", "missing column")]
+
+
+def run_cli(capsys, *args):
+    """``jupyter mlops ARGS`` in this process (the project folder is the cwd)."""
+    from jupyter_mlops.cli import main
+
+    capsys.readouterr()
+    code = main([str(arg) for arg in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
+def test_cli_monitor_reports_and_records(project, profile_file, capsys):
+    current = generate(3000, seed=2, shift=True)
+    current.to_csv(project / "current.csv", index=False)
+    out = run_cli(capsys, "monitor", profile_file, "current.csv", "--html", "report.html")
+    assert out.returncode == 0, out.stderr
+    assert "no dataset drift: 3 of 10 tested columns drifted (30%)" in out.stdout
+    assert "recorded as monitoring run" in out.stdout and (project / "report.html").exists()
+    flagged = run_cli(capsys, "monitor", profile_file, "current.csv", "--no-record", "--fail-on-drift")
+    assert flagged.returncode == 0  # 30% < 50%: no dataset drift
+    shifted = generate(3000, seed=2, shift=True).assign(age=lambda d: d["age"] + 30, region="north",
+                                                         tenure=lambda d: d["tenure"] * 3)
+    shifted.to_parquet(project / "shifted.parquet")
+    failed = run_cli(capsys, "monitor", profile_file, "shifted.parquet", "--no-record", "--fail-on-drift")
+    assert failed.returncode == 1 and "DATASET DRIFT" in failed.stdout
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("nowhere.csv", None, "current data file nowhere.csv does not exist"),
+    ("empty.csv", "", "empty.csv: cannot read as CSV"),
+    ("data.xlsx", "x", "unsupported file type .xlsx"),
+    ("bad.parquet", "x", "bad.parquet: not a readable Parquet"),
+])
+def test_cli_bad_files_give_one_line_not_a_traceback(project, profile_file, capsys, name, content, message):
+    if content is not None:
+        (project / name).write_text(content)
+    out = run_cli(capsys, "monitor", profile_file, name, "--no-record")
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_cli_awkward_data_gives_verdicts_not_a_traceback(project, profile_file, capsys):
+    awkward = generate(50, seed=4).drop(columns=["plan"]).assign(age=np.nan, score="high")
+    awkward.to_csv(project / "awkward.csv", index=False)
+    # the real command, as a user runs it: verdicts with reasons on stdout, no traceback
+    out = subprocess.run([PYTHON, "-m", "jupyter_mlops", "monitor", str(profile_file), "awkward.csv", "--no-record"],
+                         capture_output=True, text=True, cwd=project, env=python_env(), timeout=120, check=False)
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    assert "column missing from the current data" in out.stdout and "every current value is missing" in out.stdout
+    assert "reference is numerical (float64), current is" in out.stdout
+    pd.DataFrame(columns=awkward.columns).to_csv(project / "header_only.csv", index=False)
+    out = run_cli(capsys, "monitor", profile_file, "header_only.csv", "--no-record")
+    assert out.returncode == 0 and "not enough data to decide" in out.stdout
+    out = run_cli(capsys, "monitor", "no-such-profile.json", "awkward.csv")
+    assert out.returncode == 2 and "cannot read profile no-such-profile.json" in out.stderr
+    out = run_cli(capsys, "monitor", profile_file, "awkward.csv", "--target", "churn", "--predictions", "p")
+    assert out.returncode == 2 and "column 'churn' is not in the current data" in out.stderr
