@@ -34,7 +34,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_tracking as bt  # noqa: E402  (shared seeded data and store fillers)
+import bench_tracking as bt
 
 PAGE_SIZE = 50
 REPS = 20
@@ -57,7 +57,7 @@ def start_server(store: Path, folder: Path):
     port, token = free_port(), uuid.uuid4().hex
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
     env["MLOPS_TRACKING_URI"] = str(store)
-    log = open(folder / "server.log", "w+")
+    log = open(folder / "server.log", "w+")  # noqa: SIM115  (read and truncated between queries, closed at exit)
     argv = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folder}", "--ServerApp.log_level=DEBUG",
             "--ServerApp.jpserver_extensions={'jupyter_mlops.server': True}"]
@@ -99,14 +99,14 @@ def server_times(url: str, token: str, log, query: dict) -> tuple[list[float], l
 
 def mlflow_times(n: int, params, metrics, folder: Path):
     try:
-        mlflow, client, exp_id = bt.use_mlflow(folder / "mlflow")
+        _, client, exp_id = bt.use_mlflow(folder / "mlflow")
     except ImportError:
         return None
     bt.fill_mlflow(client, exp_id, params, metrics)
     results = {}
     for label, _, kwargs in QUERIES:
-        median, times, runs = bt.median_time(
-            lambda: client.search_runs([exp_id], max_results=PAGE_SIZE, **kwargs), REPS)
+        median, _, runs = bt.median_time(
+            lambda kwargs=kwargs: client.search_runs([exp_id], max_results=PAGE_SIZE, **kwargs), REPS)
         results[label] = (median * 1e3, len(runs))
     return results
 

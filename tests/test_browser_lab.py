@@ -56,7 +56,7 @@ class Lab:
         self.root, self.env = root, env
         self.port, self.token = free_port(), uuid.uuid4().hex
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(root.parent / "lab.log", "wb")
+        self.log = open(root.parent / "lab.log", "wb")  # noqa: SIM115  (the server's output until stop())
         self.proc = subprocess.Popen(
             [str(BIN / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import time
 import urllib.parse
 from http.cookies import SimpleCookie
 
@@ -14,10 +11,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from tornado.httpclient import HTTPClientError
 
 import jupyter_mlops as mlops
+from jupyter_mlops.registry.approval import get_approval
 from jupyter_mlops.tracking.store import open_store
-
-from .conftest import ROOT
-from .test_pipeline_runner import write_notebook
 
 
 @pytest.fixture
@@ -250,7 +245,8 @@ async def test_post_with_a_login_cookie_needs_the_xsrf_token(runs, http_server_c
     response = await http_server_client.fetch(url, method="POST", body=body, headers={"Cookie": session["cookie"]},
                                               raise_error=False)
     assert response.code == 403 and b"_xsrf" in response.body
-    assert open_store().get_run(runs["a"]).tags.get("approved") is None
+    assert get_approval(runs["a"], store=open_store()) is None
     response = await http_server_client.fetch(url, method="POST", body=body, raise_error=False,
                                               headers={"Cookie": session["cookie"], "X-XSRFToken": session["xsrf"]})
-    assert response.code != 403
+    assert response.code == 200
+    assert get_approval(runs["a"], store=open_store())["reason"] == "good enough"

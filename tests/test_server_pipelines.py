@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -96,7 +97,7 @@ async def test_rerun_starts_the_runner_without_blocking_the_server(failed_pipeli
             break
         await asyncio.sleep(0.1)
     else:
-        pytest.fail("the re-run pipeline did not finish within 60 s; log: " + open(started["log"]).read())
+        pytest.fail("the re-run pipeline did not finish within 60 s; log: " + Path(started["log"]).read_text())
     rerun = newer[0]
     assert rerun["status"] == "FAILED"  # same spec, same failing cell
     statuses = {s["node"]: s["status"] for s in rerun["steps"]}

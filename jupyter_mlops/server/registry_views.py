@@ -9,7 +9,8 @@ import json
 import math
 from pathlib import Path
 
-MODEL_CARD_NAMES = ("MODEL_CARD.md", "model_card.md", "README.md")
+# The package's model card (registry/model_card.py writes it as README.md).
+MODEL_CARD_NAMES = ("README.md",)
 
 
 def _clean(value):
@@ -36,18 +37,18 @@ def decide(store, run_id: str, decision: str, actor: str, reason: str) -> dict:
 
 
 def pending_approvals(store, limit: int = 50) -> list[dict]:
-    """Runs that logged a model (a ``.skops`` artifact) and have no approval decision yet, newest first."""
+    """Finished runs that logged a model (``mlops.log_model``) and have no approval decision yet, newest first."""
     from sqlalchemy import exists, select
 
     from ..tracking import schema as s
-    from ..tracking.filters import status_expression
+    from ..tracking.models import MODEL_ARTIFACT
 
     r, e, a, ap, lm = s.runs, s.experiments, s.artifacts, s.approvals, s.latest_metrics
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(r.c.uuid, r.c.name, e.c.name.label("experiment"), r.c.start_time, status_expression().label("status"))
+            select(r.c.uuid, r.c.name, e.c.name.label("experiment"), r.c.start_time)
             .join(e, e.c.id == r.c.experiment_id)
-            .where(exists().where(a.c.run_uuid == r.c.uuid, a.c.media_type == "application/x-skops"))
+            .where(exists().where(a.c.run_uuid == r.c.uuid, a.c.path == MODEL_ARTIFACT))
             .where(~exists().where(ap.c.run_uuid == r.c.uuid))
             .where(r.c.status == "FINISHED")
             .order_by(r.c.start_time.desc())
@@ -59,7 +60,7 @@ def pending_approvals(store, limit: int = 50) -> list[dict]:
             for run_id, key, value in conn.execute(select(lm.c.run_uuid, lm.c.key, lm.c.value).where(lm.c.run_uuid.in_(ids))):
                 metrics.setdefault(run_id, {})[key] = value
     return _clean([{"run_id": row["uuid"], "name": row["name"], "experiment": row["experiment"],
-                    "start_time": row["start_time"], "status": row["status"], "metrics": metrics.get(row["uuid"], {})}
+                    "start_time": row["start_time"], "metrics": metrics.get(row["uuid"], {})}
                    for row in rows])
 
 
@@ -118,9 +119,9 @@ def set_alias(store, name: str, version: int, alias: str, actor: str) -> None:
 
 
 def audit(store, subject: str | None, limit: int) -> list[dict]:
-    from ..registry import approval
+    from ..registry import audit as log
 
-    entries = approval.audit_log(subject=subject, limit=limit, store=store)
+    entries = log.audit_log(subject=subject, limit=limit, store=store)
     for entry in entries:
         if isinstance(entry.get("details"), str):
             try:

@@ -34,7 +34,7 @@ async def start(spec: Path, store_uri: str) -> dict:
     log_path = Path(tempfile.gettempdir()) / f"jupyter-mlops-rerun-{os.getpid()}-{time.time_ns()}.log"
     env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_RUN_ID", "MLOPS_PARENT_RUN_ID")}
     env[config.ENV_URI] = store_uri
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb") as log:  # noqa: ASYNC230  (creating an empty local file does not block)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "jupyter_mlops", "run", str(spec),
             cwd=str(spec.parent), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
