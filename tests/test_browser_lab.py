@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from playwright.sync_api import expect
 
 from .conftest import ROOT
 
@@ -36,9 +37,22 @@ with mlops.start_run(run_name, experiment="browser", params={"C": C, "model": "l
 """
 
 
-def write_train_notebook(path: Path) -> None:
+MODELS = """\
+import jupyter_mlops as mlops
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+X, y = load_iris(return_X_y=True, as_frame=True)
+for name, C in (("iris-baseline", 1.0), ("iris-candidate", 0.1)):
+    with mlops.start_run(name, experiment="models", params={"C": C}):
+        model = LogisticRegression(C=C, max_iter=300).fit(X, y)
+        mlops.log_metric("accuracy", model.score(X, y))
+        mlops.log_model(model, training_data=X)
+"""
+
+
+def write_train_notebook(path: Path, steps: int = 20) -> None:
     nb = new_notebook(cells=[new_code_cell("C = 1.0\nrun_name = 'default'", metadata={"tags": ["parameters"]}),
-                             new_code_cell(TRAIN)],
+                             new_code_cell(TRAIN.replace("range(20)", f"range({steps})"))],
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, path)
 
@@ -185,11 +199,36 @@ def open_tab(page, name: str):
 
 @pytest.fixture(scope="session")
 def notebook_runs(lab_env):
-    """The same notebook executed twice (papermill, a real kernel) with a different C."""
+    """A notebook executed (papermill, a real kernel), edited, and executed again with another C."""
     root, env = lab_env
     write_train_notebook(root / "train.ipynb")
     execute(root / "train.ipynb", env, C=1.0, run_name="small-C")
+    write_train_notebook(root / "train.ipynb", steps=30)
     execute(root / "train.ipynb", env, C=10.0, run_name="large-C")
+
+
+@pytest.fixture(scope="session")
+def model_runs(lab_env):
+    """Two runs that logged a model; the first approved and exported as iris v1, the second undecided."""
+    from jupyter_mlops.registry import approval, package
+    from jupyter_mlops.tracking.store import open_store
+
+    root, env = lab_env
+    nb = new_notebook(cells=[new_code_cell(MODELS)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, root / "models.ipynb")
+    execute(root / "models.ipynb", env)
+    store = open_store(env["MLOPS_TRACKING_URI"])
+    runs = {r["name"]: r["run_id"] for r in lab_api_runs(store, "experiment = 'models'")}
+    approval.approve(runs["iris-baseline"], by="alice", reason="baseline", store=store)
+    package.export(runs["iris-baseline"], "iris", by="alice", store=store)
+    return store, runs
+
+
+def lab_api_runs(store, filter: str) -> list[dict]:
+    from jupyter_mlops.server.queries import runs_page
+
+    return runs_page(store, filter=filter)["runs"]
 
 
 def test_a_run_a_notebook_just_logged_shows_up(page, lab, notebook_runs):
@@ -229,8 +268,10 @@ def test_compare_two_runs_highlights_the_changed_parameter(page, lab, notebook_r
     view.wait_for()
     changed = view.locator("table.jp-mlops-param-diff tr.jp-mlops-differs")
     changed.first.wait_for()
-    assert changed.count() == 1 and changed.get_attribute("data-param") == "C"
-    assert changed.locator("td").all_inner_texts()[1:] in (["1.0", "10.0"], ["10.0", "1.0"])
+    # C, and run_name: papermill's injected parameters are logged as params too.
+    assert {changed.nth(i).get_attribute("data-param") for i in range(changed.count())} == {"C", "run_name"}
+    c_row = view.locator('table.jp-mlops-param-diff tr[data-param="C"]')
+    assert c_row.locator("td").all_inner_texts()[1:] in (["1.0", "10.0"], ["10.0", "1.0"])
     same = view.locator('table.jp-mlops-param-diff tr[data-param="model"]')
     assert same.get_attribute("class") == ""
     view.locator('svg.jp-mlops-chart[data-metric="loss"] polyline').nth(1).wait_for()
@@ -241,8 +282,10 @@ def test_compare_two_runs_highlights_the_changed_parameter(page, lab, notebook_r
     panel.locator(".jp-mlops-diff").click()
     diff = page.locator(".jp-mlops-nbdiff")
     diff.wait_for()
-    assert diff.locator(".jp-mlops-cell").count() >= 1  # the injected parameters differ between the runs
-    assert "C = 10.0" in diff.inner_text() or "C = 1.0" in diff.inner_text()
+    changed = diff.locator('.jp-mlops-cell[data-op="changed"]')
+    assert changed.count() == 1  # the training cell edited between the two runs; the rest is hidden as equal
+    assert changed.locator(".jp-mlops-del").all_inner_texts() == ["-    for step in range(20):"]
+    assert changed.locator(".jp-mlops-add").all_inner_texts() == ["+    for step in range(30):"]
     page.screenshot(path=str(ARTIFACTS / "notebook-diff.png"))
 
 
@@ -272,4 +315,35 @@ def test_demo_pipeline_dag_with_step_statuses(page, lab, demo_pipeline):
     notebook.wait_for()  # written to mlops-snapshots/<run>/ and opened as a notebook
     tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")
     assert tab.inner_text().strip().startswith("evaluate.ipynb")
-    assert "test_auc" in notebook.inner_text()
+    expect(notebook).to_contain_text("test_auc")  # the executed evaluate step, with its outputs
+
+
+def test_approve_a_run_and_set_an_alias_from_the_models_panel(page, lab, model_runs):
+    from jupyter_mlops.registry import approval, versions
+
+    store, runs = model_runs
+    panel = open_tab(page, "Models")
+    panel.get_by_title("refresh").click()
+    candidate = panel.locator(f'.jp-mlops-candidate[data-run="{runs["iris-candidate"]}"]')
+    candidate.wait_for()
+    # The exported run is decided already; the demo pipeline's trained models wait too.
+    assert panel.locator(f'.jp-mlops-candidate[data-run="{runs["iris-baseline"]}"]').count() == 0
+    page.screenshot(path=str(ARTIFACTS / "models.png"))
+
+    candidate.locator(".jp-mlops-reason").fill("smaller C generalises better")
+    candidate.locator(".jp-mlops-approve").click()
+    candidate.wait_for(state="detached")
+    record = approval.get_approval(runs["iris-candidate"], store=store)
+    assert record["decision"] == "approved" and record["reason"] == "smaller C generalises better"
+
+    detail = panel.locator('.jp-mlops-version-detail[data-version="1"]')
+    detail.wait_for()
+    assert "approved" in detail.inner_text() and "alice" in detail.inner_text()
+    assert "iris/1" in detail.locator(".jp-mlops-card").inner_text()  # the model card
+    detail.locator(".jp-mlops-verify").click()
+    detail.locator('[data-verify="ok"]').wait_for()
+    detail.locator(".jp-mlops-alias-input").fill("production")
+    detail.locator(".jp-mlops-set-alias").click()
+    panel.locator('.jp-mlops-model-list tr[data-model="iris"]', has_text="@production").wait_for()
+    assert versions.get_version("iris@production", store=store)["version"] == 1
+    page.screenshot(path=str(ARTIFACTS / "models-after.png"))

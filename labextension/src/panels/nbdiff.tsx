@@ -46,7 +46,10 @@ export function NotebookDiffView(props: { a: string; b: string }): JSX.Element {
             </div>
             {c.op === 'changed' ? (
               <pre className="jp-mlops-udiff">
-                {(c.source_diff ?? '').split('\n').map((line, j) => (
+                {(c.source_diff ?? '')
+                  .split('\n')
+                  .filter(line => !line.startsWith('--- ') && !line.startsWith('+++ '))
+                  .map((line, j) => (
                   <div
                     key={j}
                     className={line.startsWith('+') ? 'jp-mlops-add' : line.startsWith('-') ? 'jp-mlops-del' : ''}
