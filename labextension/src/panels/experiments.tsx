@@ -6,6 +6,7 @@ import * as React from 'react';
 
 import { IRunsPage, IRunRow, fmt, requestAPI, short, when } from '../api';
 import { StatusBadge } from '../charts';
+import { RefreshBar } from '../components';
 import { IPanelSettings, IViewActions } from './common';
 
 /** A sort key in the filter language; odd metric / param names are quoted with backticks. */
@@ -85,7 +86,7 @@ export function ExperimentsPanel(props: {
 
   return (
     <div className="jp-mlops-panel jp-mlops-experiments">
-      <div className="jp-mlops-toolbar">
+      <RefreshBar onRefresh={() => setTick(t => t + 1)} error={error}>
         <select
           value={experiment}
           onChange={e => {
@@ -101,10 +102,7 @@ export function ExperimentsPanel(props: {
             </option>
           ))}
         </select>
-        <button className="jp-mlops-button" onClick={() => setTick(t => t + 1)} title="refresh">
-          ⟳
-        </button>
-      </div>
+      </RefreshBar>
       <form
         className="jp-mlops-filter"
         onSubmit={e => {
@@ -120,7 +118,6 @@ export function ExperimentsPanel(props: {
           onChange={e => setDraft(e.target.value)}
         />
       </form>
-      {error && <div className="jp-mlops-error">{error}</div>}
       <div className="jp-mlops-toolbar">
         <button
           className="jp-mlops-button jp-mlops-compare"

@@ -15,6 +15,7 @@ import {
   short,
   when
 } from '../api';
+import { RefreshBar, SelectableRow } from '../components';
 import { IPanelSettings } from './common';
 
 interface ICandidate {
@@ -205,22 +206,17 @@ export function ModelsPanel(props: { settings: IPanelSettings }): JSX.Element {
   const current = versions.find(v => v.version === version);
   return (
     <div className="jp-mlops-panel jp-mlops-models">
-      <div className="jp-mlops-toolbar">
-        <button className="jp-mlops-button" onClick={refresh} title="refresh">
-          ⟳
-        </button>
-      </div>
-      {error && <div className="jp-mlops-error">{error}</div>}
+      <RefreshBar onRefresh={refresh} error={error} />
       <h3>Models</h3>
       {models.length === 0 && <div className="jp-mlops-empty">No registered models yet.</div>}
       <table className="jp-mlops-table jp-mlops-model-list">
         <tbody>
           {models.map(m => (
-            <tr
+            <SelectableRow
               key={m.name}
-              data-model={m.name}
-              className={m.name === chosen ? 'jp-mlops-selected' : ''}
-              onClick={() => setChosen(m.name)}
+              attrs={{ 'data-model': m.name }}
+              selected={m.name === chosen}
+              onSelect={() => setChosen(m.name)}
             >
               <td>{m.name}</td>
               <td>v{m.latest_version}</td>
@@ -231,7 +227,7 @@ export function ModelsPanel(props: { settings: IPanelSettings }): JSX.Element {
                   </span>
                 ))}
               </td>
-            </tr>
+            </SelectableRow>
           ))}
         </tbody>
       </table>
@@ -247,11 +243,11 @@ export function ModelsPanel(props: { settings: IPanelSettings }): JSX.Element {
           </thead>
           <tbody>
             {versions.map(v => (
-              <tr
+              <SelectableRow
                 key={v.version}
-                data-version={v.version}
-                className={v.version === version ? 'jp-mlops-selected' : ''}
-                onClick={() => setVersion(v.version)}
+                attrs={{ 'data-version': v.version }}
+                selected={v.version === version}
+                onSelect={() => setVersion(v.version)}
               >
                 <td>v{v.version}</td>
                 <td>{v.aliases.map(a => `@${a}`).join(' ')}</td>
@@ -259,7 +255,7 @@ export function ModelsPanel(props: { settings: IPanelSettings }): JSX.Element {
                   <ApprovalBadge approval={v.approval} />
                 </td>
                 <td>{short(v.run_id)}</td>
-              </tr>
+              </SelectableRow>
             ))}
           </tbody>
         </table>

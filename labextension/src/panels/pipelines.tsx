@@ -6,6 +6,7 @@ import * as React from 'react';
 
 import { IPipelineRun, IStep, postAPI, requestAPI, short, when } from '../api';
 import { DagView, StatusBadge } from '../charts';
+import { RefreshBar, SelectableRow } from '../components';
 import { IPanelSettings, IViewActions } from './common';
 
 export function PipelinesPanel(props: {
@@ -73,21 +74,16 @@ export function PipelinesPanel(props: {
 
   return (
     <div className="jp-mlops-panel jp-mlops-pipelines">
-      <div className="jp-mlops-toolbar">
-        <button className="jp-mlops-button" onClick={() => setTick(t => t + 1)} title="refresh">
-          ⟳
-        </button>
-      </div>
-      {error && <div className="jp-mlops-error">{error}</div>}
+      <RefreshBar onRefresh={() => setTick(t => t + 1)} error={error} />
       {runs.length === 0 && !error && <div className="jp-mlops-empty">No pipeline runs yet: jupyter mlops run pipeline.yaml</div>}
       <table className="jp-mlops-table jp-mlops-pipeline-list">
         <tbody>
           {runs.map(r => (
-            <tr
+            <SelectableRow
               key={r.run_id}
-              data-run={r.run_id}
-              className={r.run_id === chosen ? 'jp-mlops-selected' : ''}
-              onClick={() => setChosen(r.run_id)}
+              attrs={{ 'data-run': r.run_id }}
+              selected={r.run_id === chosen}
+              onSelect={() => setChosen(r.run_id)}
             >
               <td>{r.name}</td>
               <td>
@@ -95,7 +91,7 @@ export function PipelinesPanel(props: {
               </td>
               <td>{when(r.start_time)}</td>
               <td>{short(r.run_id)}</td>
-            </tr>
+            </SelectableRow>
           ))}
         </tbody>
       </table>
