@@ -26,11 +26,25 @@ def jp_asyncio_loop(request):
     if not _is_server_test(request):
         yield None
         return
-    from jupyter_core.utils import ensure_event_loop
+    # A loop of its own: the loop an earlier test left in jupyter_core's ensure_event_loop() (which
+    # pytest-jupyter runs the test on) may be running already, e.g. in run_sync's helper thread.
+    # The earlier one is put back after.
+    import asyncio
 
-    loop = ensure_event_loop(prefer_selector_loop=True)
+    from jupyter_core import utils
+
+    policy = asyncio.get_event_loop_policy()
+    try:
+        previous = policy.get_event_loop()
+    except RuntimeError:
+        previous = None
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    token = utils._loop.set(loop)
     yield loop
     loop.close()
+    utils._loop.reset(token)
+    asyncio.set_event_loop(previous)
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_mlops.pipeline.runner import PipelineRunner
 from jupyter_mlops.pipeline.spec import load_spec
+from jupyter_mlops.server import rerun as rerun_module
 from jupyter_mlops.tracking.store import open_store
 
 from .test_pipeline_runner import write_notebook
@@ -98,6 +99,10 @@ async def test_rerun_starts_the_runner_without_blocking_the_server(failed_pipeli
         await asyncio.sleep(0.1)
     else:
         pytest.fail("the re-run pipeline did not finish within 60 s; log: " + Path(started["log"]).read_text())
+    for _ in range(100):  # the runner process exits soon after recording the end: let the server reap it
+        if not rerun_module._children:
+            break
+        await asyncio.sleep(0.1)
     rerun = newer[0]
     assert rerun["status"] == "FAILED"  # same spec, same failing cell
     statuses = {s["node"]: s["status"] for s in rerun["steps"]}
