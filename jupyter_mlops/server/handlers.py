@@ -26,14 +26,13 @@ _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-api")
 
 def _status_for(exc: Exception) -> int | None:
     """The HTTP status a library error stands for (None: not a client error)."""
-    name = type(exc).__name__
-    if name in ("ModelNotFoundError",) or isinstance(exc, (errors.RunNotFoundError, FileNotFoundError)):
+    if isinstance(exc, (errors.RunNotFoundError, errors.ModelNotFoundError, FileNotFoundError)):
         return 404
-    if name == "ApprovalRefusedError" or name == "PackageVerificationError":
-        return 409
+    if isinstance(exc, (errors.ApprovalRefusedError, errors.PackageVerificationError)):
+        return 409  # the request is fine; the run or package is not in a state that allows it
     if isinstance(exc, artifact_files.ArtifactOutsideStoreError):
         return 403
-    if name == "InvalidNameError" or isinstance(exc, (errors.InvalidInputError, ValueError)):
+    if isinstance(exc, (errors.InvalidInputError, ValueError)):  # InvalidNameError and FilterSyntaxError too
         return 400
     return None
 
