@@ -28,6 +28,10 @@ def __getattr__(name: str):
         value = getattr(api, name)
         globals()[name] = value  # later lookups skip this function
         return value
+    if name == "widgets":
+        import importlib
+
+        return importlib.import_module(".widgets", __name__)
     raise AttributeError(f"module 'jupyter_mlops' has no attribute {name!r}")
 
 

@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-record", action="store_true", help="do not store the result as a monitoring run")
     p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the dataset drifts")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--retrain", action="store_true",
+                   help="apply [tool.jupyter_mlops.retrain]: when it fires, retrain and export a 'candidate'")
+    p.add_argument("--jobs", "-j", type=int, help="parallel steps of the retraining pipeline")
+
+    p = sub.add_parser("reproduce", help="re-run the pipeline a model version was trained by and compare metrics")
+    p.add_argument("ref", help="model reference: name, name/3 or name@alias")
+    p.add_argument("--tolerance", type=float, default=1e-9, help="relative and absolute tolerance per metric")
+    p.add_argument("--jobs", "-j", type=int, help="parallel steps")
 
     p = sub.add_parser("demo", help="run the demo pipeline (notebooks/pipeline.yaml) end to end, tracked")
     p.add_argument("--notebook", type=Path, help="run just this notebook with papermill instead")
@@ -195,10 +203,17 @@ def cmd_demo(args) -> int:
         spec = demo_file("pipeline.yaml")
         print(f"running the demo pipeline {spec}", flush=True)
         code = main(["run", str(spec)])  # the store chosen by --uri stays in effect
-        if code == 0:
-            print("\nlook next: jupyter mlops runs --experiment demo  |  jupyter mlops pipelines  |  "
-                  "jupyter mlops show <run>")
-        return code
+        if code != 0:
+            return code
+        from .demo import MODEL_NAME, register_best
+
+        done = register_best()
+        print(f"\napproved run {done['run_id'][:8]} (best of the sweep), exported {done['ref']} -> "
+              f"{done['package']}\n{MODEL_NAME}@production verified (MANIFEST sha256 {done['digest'][:16]})")
+        print("\nlook next: jupyter mlops runs --experiment demo  |  jupyter mlops pipelines  |  "
+              f"jupyter mlops show <run>  |  python -c \"import jupyter_mlops as m; "
+              f"print(m.load_model('{MODEL_NAME}@production'))\"")
+        return 0
     from .api import search_runs
     from .config import get_artifact_root
     from .execute import execute_notebook
@@ -271,7 +286,19 @@ def cmd_monitor(args) -> int:
     result = monitor(args.reference, args.current, target=args.target, predictions=args.predictions,
                      record=not args.no_record, html=args.html)
     print(json.dumps(result.to_dict(), indent=1, default=str) if args.format == "json" else result.describe())
+    if args.retrain:
+        from .monitoring.retrain import retrain_if_needed
+
+        print(retrain_if_needed(args.reference, args.current, result, jobs=args.jobs).describe())
     return EXIT_FAILED if args.fail_on_drift and result.dataset_drift else 0
+
+
+def cmd_reproduce(args) -> int:
+    from .pipeline.reproduce import reproduce
+
+    result = reproduce(args.ref, tolerance=args.tolerance, jobs=args.jobs)
+    print(result.describe())
+    return 0 if result.matches else EXIT_FAILED
 
 
 def cmd_doctor(args) -> int:
@@ -290,6 +317,7 @@ COMMANDS = {
     "show": cmd_show,
     "demo": cmd_demo,
     "monitor": cmd_monitor,
+    "reproduce": cmd_reproduce,
 }
 
 

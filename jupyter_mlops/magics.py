@@ -90,13 +90,15 @@ class MlopsMagics(Magics):
     @argument("--status", default="FINISHED", help="final status (end): FINISHED, FAILED or KILLED")
     @argument("--filter", "-f", help="filter for runs, e.g. \"metrics.auc > 0.9 and params.model = 'rf'\"")
     @argument("--max-results", type=int, default=50, help="how many runs to list (runs)")
+    @argument("--live", action="store_true", help="show a live chart of the run's metrics (start)")
     @line_cell_magic
     def mlops(self, line: str, cell: str | None = None):
         """Track the notebook's work in jupyter_mlops.
 
         Line magic::
 
-          %mlops start [--name N] [--experiment E]   start a run (ends one still active)
+          %mlops start [--name N] [--experiment E] [--live]   start a run (ends one still active);
+                                                     --live charts its metrics as they are logged
           %mlops param lr=0.1 model='rf'             log parameters (values are Python literals)
           %mlops metric loss=0.25 acc=0.9 [--step S] log metric points
           %mlops tag stage='dev'                     set tags
@@ -123,6 +125,12 @@ class MlopsMagics(Magics):
     def _start(self, args):
         run = api.start_run(name=_text(args.name), experiment=_text(args.experiment))
         print(f"mlops: started run {run.id[:8]} ({api.get_run(run.id).name})")
+        if args.live:
+            from IPython.display import display
+
+            from .widgets import live
+
+            display(live(run))
         return None
 
     def _end(self, args):

@@ -8,6 +8,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.cli import main
+from jupyter_mlops.tracking.schema import LATEST_VERSION
 
 from .conftest import NOTEBOOKS, PYTHON, ROOT, python_env
 
@@ -92,7 +93,7 @@ def test_doctor_reports_the_store_and_problems(project, capsys, monkeypatch):
     assert main(["doctor"]) == 0
     report = capsys.readouterr().out
     assert "tracking store  sqlite:///" in report and "from the default" in report
-    assert "schema version 1" in report and report.count("PROBLEM") == 0
+    assert f"schema version {LATEST_VERSION}" in report and report.count("PROBLEM") == 0
     monkeypatch.setenv("MLOPS_TRACKING_URI", "postgresql://me:secret@127.0.0.1:1/nowhere")
     assert main(["doctor"]) == 1
     report = capsys.readouterr().out

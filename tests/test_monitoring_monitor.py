@@ -60,6 +60,10 @@ def test_performance_against_reference_metrics(project, profile_file):
     regression = mlops.monitor(profile_file, current.assign(y=current["score"] * 2), target="y",
                                predictions=current["score"].to_numpy() * 2 + 0.5, record=False)
     assert regression.performance["current"] == {"rmse": pytest.approx(0.5), "mae": pytest.approx(0.5)}
+    from jupyter_mlops.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="performance needs predictions with the target"):
+        mlops.monitor(profile_file, current, target="label", record=False)
 
 
 def test_report_html_file_and_notebook_view(project, profile_file):
@@ -134,3 +138,44 @@ def test_cli_awkward_data_gives_verdicts_not_a_traceback(project, profile_file, 
     assert out.returncode == 2 and "cannot read profile no-such-profile.json" in out.stderr
     out = run_cli(capsys, "monitor", profile_file, "awkward.csv", "--target", "churn", "--predictions", "p")
     assert out.returncode == 2 and "column 'churn' is not in the current data" in out.stderr
+
+
+def test_monitor_a_registered_model_scores_the_data_and_tags_the_version(backend, project, capsys):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score
+
+    features = ["tenure", "score", "balance", "visits"]
+
+    def labelled(seed, shift=False):
+        data = generate(3000, seed=seed)[features]
+        if shift:
+            data = data.assign(balance=data["balance"] + 1500)
+        return data.assign(label=(data["score"] + 0.1 * data["tenure"] > 0.8).astype(int))
+
+    train = labelled(1)
+    with mlops.start_run("train") as run:
+        model = LogisticRegression(max_iter=500).fit(train[features], train["label"])
+        mlops.log_metric("accuracy", accuracy_score(train["label"], model.predict(train[features])))
+        mlops.log_model(model, training_data=train, target="label")
+    mlops.approve(run.id, by="lead", reason="good enough")
+    mlops.export(run.id, name="churn")
+    mlops.set_alias("churn", 1, "production", by="lead")
+
+    current = labelled(2, shift=True)
+    result = mlops.monitor("churn@production", current, target="label")
+    assert result.drifted_columns == ["balance"] and result.reference_label == "churn/1"
+    assert "label" not in [c.column for c in result.columns]
+    expected = accuracy_score(current["label"], model.predict(current[features]))
+    assert result.performance["current"]["accuracy"] == pytest.approx(expected)
+    assert result.performance["change"]["accuracy"] == pytest.approx(
+        expected - mlops.get_run(run.id).metrics["accuracy"])
+    assert 0.5 < result.performance["current"]["roc_auc"] <= 1
+    record = mlops.get_run(result.run_id)
+    assert record.tags["mlops.model"] == "churn/1" and record.tags["mlops.kind"] == "monitor"
+    assert record.metrics["performance.accuracy"] == pytest.approx(expected)
+
+    current.to_csv(project / "current.csv", index=False)
+    out = run_cli(capsys, "monitor", "churn@production", "current.csv", "--target", "label", "--no-record")
+    assert out.returncode == 0 and "reference churn/1" in out.stdout and "performance accuracy" in out.stdout
+    missing = run_cli(capsys, "monitor", "churn@staging", "current.csv")
+    assert missing.returncode == 2 and "staging" in missing.stderr

@@ -8,7 +8,8 @@ of the tested columns do. ``stattests.py`` says exactly what each statistic is c
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 
 import pandas as pd
 
@@ -63,9 +64,7 @@ class ColumnDrift:
         return self.p_value if self.test in P_VALUE_TESTS else self.statistic
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        data.pop("summary")
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "summary"}
 
 
 @dataclass
@@ -132,7 +131,11 @@ class DriftResult:
             values[f"performance.{key}"] = value
         for key, value in (self.performance or {}).get("change", {}).items():
             values[f"performance.{key}_change"] = value
-        return {key: float(value) for key, value in values.items() if value is not None}
+        from ..tracking.run import MAX_KEY_LENGTH
+
+        # a column name too long for a metric key still has its numbers in the drift.json artifact
+        return {key: float(value) for key, value in values.items()
+                if value is not None and math.isfinite(value) and len(key) <= MAX_KEY_LENGTH}
 
     def describe(self) -> str:
         """Plain-text summary: the verdict, then one line per column."""
@@ -178,12 +181,10 @@ def detect_drift(reference, current, *, columns: list[str] | None = None, thresh
     thresholds = thresholds or DriftThresholds()
     names = _columns(profile, columns)
     summaries, problems = {}, {}
-    seen_columns: set[str] | None = None
-    rows = 0
+    rows, chunks = 0, 0
     for chunk in iter_chunks(current, chunk_rows):
         chunk = chunk.rename(columns=str)
-        seen_columns = set(chunk.columns) if seen_columns is None else seen_columns & set(chunk.columns)
-        rows += len(chunk)
+        rows, chunks = rows + len(chunk), chunks + 1
         for name in names:
             if name in problems:
                 continue
@@ -198,7 +199,7 @@ def detect_drift(reference, current, *, columns: list[str] | None = None, thresh
             if name not in summaries:
                 summaries[name] = _summary(reference_column, thresholds)
             summaries[name].update(chunk[name])
-    if seen_columns is None:  # an iterable with no chunks at all
+    if not chunks:  # an iterable with no chunks at all
         problems = {name: (NOT_ENOUGH_DATA, "the current data has no rows") for name in names}
     results = [_verdict(name, profile["columns"][name], summaries.get(name), problems.get(name), thresholds)
                for name in names]

@@ -64,24 +64,44 @@ def _from_model(model) -> Reference:
     return Reference(check_profile(profile), f"{model.name}/{model.version}", model, dict(model.metrics or {}))
 
 
-class _Collector:
-    """Pass chunks through to the drift fold, keeping the target and prediction columns on the way."""
+PREDICTED, SCORES = "(model predictions)", "(model scores)"
 
-    def __init__(self, chunks, target: str | None, predictions: str | None):
-        self.chunks, self.target, self.predictions = chunks, target, predictions
+
+class _Collector:
+    """Pass chunks through to the drift fold, keeping the target and prediction columns on the way.
+
+    With a ``model`` (the reference was a registered model and no predictions were given) the
+    model scores each chunk as it passes, so outcomes can be compared without a separate step.
+    """
+
+    def __init__(self, chunks, target: str | None, predictions: str | None, model=None):
+        self.chunks, self.model = chunks, model
         self.kept: dict[str, list] = {name: [] for name in (target, predictions) if name}
+        if model is not None:
+            self.kept[PREDICTED] = []
+            if hasattr(model.estimator, "predict_proba"):
+                self.kept[SCORES] = []
 
     def __iter__(self):
         for chunk in self.chunks:
             for name, parts in self.kept.items():
+                if name in (PREDICTED, SCORES):
+                    continue
                 if len(chunk) and name not in chunk.columns:
                     raise InvalidInputError(f"column {name!r} is not in the current data (columns: {list(chunk.columns)})")
-                if name in chunk.columns:
+                if len(chunk):  # an empty header chunk would make the joined column object-typed
                     parts.append(chunk[name].to_numpy())
+            if self.model is not None and len(chunk):
+                features = chunk[[c for c in chunk.columns if c in set(self.model.input_columns)]]
+                self.kept[PREDICTED].append(np.asarray(self.model.predict(features)))
+                if SCORES in self.kept:
+                    self.kept[SCORES].append(np.asarray(self.model.predict_proba(features)))
             yield chunk
 
-    def column(self, name: str) -> np.ndarray:
-        parts = self.kept.get(name) or []
+    def column(self, name: str) -> np.ndarray | None:
+        if name not in self.kept:
+            return None
+        parts = self.kept[name]
         return np.concatenate(parts) if parts else np.empty(0)
 
 
@@ -91,40 +111,48 @@ def monitor(reference, current, *, target: str | None = None, predictions=None, 
             chunk_rows: int = CHUNK_ROWS, store=None) -> DriftResult:
     """Drift of ``current`` against ``reference``, plus performance when ``target`` and predictions are known.
 
-    ``predictions``: a column of ``current`` or an array aligned with it; ``scores``: probabilities
-    for ROC AUC (array). ``record=False`` skips the monitoring run; ``html`` also writes the report there.
+    ``predictions``: a column of ``current`` or an array aligned with it; left out when the
+    reference is a registered model, that model predicts. ``scores``: probabilities for ROC AUC
+    (array). ``record=False`` skips the monitoring run; ``html`` also writes the report there.
     """
     ref = resolve_reference(reference, store)
     prediction_column = predictions if isinstance(predictions, str) else None
-    collector = _Collector(iter_chunks(current, chunk_rows), target, prediction_column)
+    scoring_model = ref.model if target is not None and predictions is None else None
+    if target is not None and predictions is None and scoring_model is None:
+        raise InvalidInputError("performance needs predictions with the target: pass predictions=COLUMN or an "
+                                "array, or monitor a registered model, which then predicts")
+    collector = _Collector(iter_chunks(current, chunk_rows), target, prediction_column, scoring_model)
     if columns is None:
         skip = {ref.profile.get("target"), target, prediction_column}
         columns = [name for name in ref.profile["columns"] if name not in skip]
     result = detect_drift(ref.profile, collector, columns=columns, thresholds=thresholds, chunk_rows=chunk_rows)
     if target is not None:
-        if predictions is None:
-            raise InvalidInputError("performance needs predictions with the target: pass predictions=COLUMN or an array")
-        predicted = collector.column(prediction_column) if prediction_column else np.asarray(predictions)
+        if scoring_model is not None:
+            predicted = collector.column(PREDICTED)
+            scores = collector.column(SCORES) if scores is None else scores
+        else:
+            predicted = collector.column(prediction_column) if prediction_column else np.asarray(predictions)
         current_metrics = performance_metrics(collector.column(target), predicted, scores)
         result.performance = compare(current_metrics, reference_metrics if reference_metrics is not None else ref.metrics)
     result.reference_label = ref.label
-    result.run_id = record_run(result, ref, current) if record else None
-    if html is not None:
+    if record or html is not None:
         from .report import render_html
 
-        Path(html).write_text(render_html(result, title=f"Drift report: {ref.label}"), encoding="utf-8")
+        page = render_html(result, title=f"Drift report: {ref.label}")
+        if html is not None:
+            Path(html).write_text(page, encoding="utf-8")
+        result.run_id = record_run(result, ref, current, page, store) if record else None
     return result
 
 
-def record_run(result: DriftResult, ref: Reference, current) -> str:
+def record_run(result: DriftResult, ref: Reference, current, page: str, store=None) -> str:
     """Store the result as a finished run of its own, leaving any active run of the caller alone."""
     from ..tracking import capture, lifecycle
     from ..tracking.run import Run
     from ..tracking.store import open_store
-    from .report import render_html
 
     lifecycle.flush()
-    store = open_store()
+    store = store or open_store()
     writer = lifecycle.writer_for(store)
     experiment = lifecycle.current_experiment()
     run_id = uuid.uuid4().hex
@@ -143,7 +171,7 @@ def record_run(result: DriftResult, ref: Reference, current) -> str:
         run.log_params({"current": source, "current_rows": result.current_rows,
                         **{f"threshold.{k}": v for k, v in result.to_dict()["thresholds"].items()}})
         run.log_metrics(result.metrics())
-        run.log_artifact(render_html(result, title=f"Drift report: {ref.label}"), "drift_report.html")
+        run.log_artifact(page, "drift_report.html")
         run.log_artifact(json.dumps(result.to_dict(), indent=1, default=str), "drift.json")
     return run_id
 

@@ -30,7 +30,7 @@ def performance_metrics(y_true, y_pred, scores=None) -> dict:
     """Metrics on the rows where both the outcome and the prediction are known."""
     from sklearn import metrics
 
-    y_true, y_pred = pd.Series(np.asarray(y_true)), pd.Series(np.asarray(y_pred))
+    y_true, y_pred = pd.Series(np.asarray(y_true)).infer_objects(), pd.Series(np.asarray(y_pred)).infer_objects()
     if len(y_true) != len(y_pred):
         raise InvalidInputError(f"target has {len(y_true)} rows but predictions have {len(y_pred)}")
     known = (y_true.notna() & y_pred.notna()).to_numpy()

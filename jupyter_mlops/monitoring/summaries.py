@@ -61,8 +61,8 @@ class NumericalSummary:
         self.ref_values = None
         if small_reference and reference.get("sample_complete") and reference.get("sample"):
             self.ref_values = np.unique(np.asarray(reference["sample"], dtype="float64"))
-            self.below = np.zeros(self.ref_values.size + 1, dtype=np.int64)
-            self.at_or_below = np.zeros(self.ref_values.size + 1, dtype=np.int64)
+            self.right_index_counts = np.zeros(self.ref_values.size + 1, dtype=np.int64)
+            self.left_index_counts = np.zeros(self.ref_values.size + 1, dtype=np.int64)
         # value counts while few distinct values, to decide Evidently's "discrete" tests
         frequencies = reference.get("frequencies")
         self.value_counts: dict[float, int] | None = {} if frequencies and len(frequencies) <= DISCRETE_LIMIT else None
@@ -85,9 +85,9 @@ class NumericalSummary:
             self.hist_counts += np.bincount(index, minlength=self.bins + 2)
             self.hist_sums += np.bincount(index, weights=values, minlength=self.bins + 2)
         if self.ref_values is not None:
-            self.below += np.bincount(np.searchsorted(self.ref_values, values, side="right"), minlength=self.below.size)
-            self.at_or_below += np.bincount(np.searchsorted(self.ref_values, values, side="left"),
-                                            minlength=self.at_or_below.size)
+            size = self.ref_values.size + 1
+            self.right_index_counts += np.bincount(np.searchsorted(self.ref_values, values, side="right"), minlength=size)
+            self.left_index_counts += np.bincount(np.searchsorted(self.ref_values, values, side="left"), minlength=size)
         if self.kept is not None:
             self.kept.append(values.copy())
             if self.count > KEEP_VALUES:
@@ -105,9 +105,10 @@ class NumericalSummary:
 
     def cdf_counts(self) -> tuple[np.ndarray, np.ndarray]:
         """For each distinct reference value r: how many current values are < r and <= r."""
-        # searchsorted(..., "right") = number of reference values <= x, so x < r_j  <=>  index <= j
-        below = np.cumsum(self.below)[:-1]
-        at_or_below = np.cumsum(self.at_or_below)[:-1]
+        # searchsorted "right" = number of reference values <= x, so x < r_j  <=>  that index <= j;
+        # searchsorted "left" = number of reference values < x, so x <= r_j  <=>  that index <= j
+        below = np.cumsum(self.right_index_counts)[:-1]
+        at_or_below = np.cumsum(self.left_index_counts)[:-1]
         return below, at_or_below
 
     def n_values(self) -> int:

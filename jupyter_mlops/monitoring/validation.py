@@ -154,3 +154,14 @@ def _check_categories(name: str, reference: dict, series: pd.Series):
     if unseen:
         shown = ", ".join(repr(v) for v in sorted(unseen, key=str)[:EXAMPLES])
         yield ValidationFailure(name, "unseen category", f"{len(unseen)} value(s) not in the reference: {shown}")
+
+
+def gate_message(data: str, against: str, **margins) -> str | None:
+    """A pipeline step's ``validate:`` gate: None when ``data`` passes, else why the step fails."""
+    try:
+        result = validate(data, against, **margins)
+    except InvalidInputError as exc:
+        return f"validation could not run: {exc}"
+    if result.passed:
+        return None
+    return f"{data} failed validation against {against}:\n{result.describe()}"

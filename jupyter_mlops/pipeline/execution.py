@@ -26,6 +26,7 @@ class StepTask:
     kernel: str = "python3"
     timeout: float | None = None
     preload: tuple = ()
+    validate: dict | None = None  # the step's ``validate:`` gate, checked after the notebook ran
 
 
 @dataclass
@@ -72,6 +73,12 @@ def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
             progress_bar=False, log_output=False,  # no cwd: papermill would chdir the whole runner
         )
         outcome = StepOutcome(task.node, True, 0.0)
+        if task.validate:
+            from ..monitoring.validation import gate_message
+
+            problem = gate_message(**task.validate)
+            if problem:
+                outcome = StepOutcome(task.node, False, 0.0, error={"kind": "validation", "message": problem})
     except PapermillExecutionError as exc:
         ename, evalue = exc.ename, exc.evalue
         if not evalue:  # e.g. an unknown magic: IPython reports it on stderr, not as an error output

@@ -242,8 +242,24 @@ class PipelineRunner:
         if "outputs" in step.declared or not step.has_parameters_cell:
             if node.outputs:
                 parameters["outputs"] = {k: str(p) for k, p in node.outputs.items()}
-        key = cache.step_key(step.notebook, parameters, upstream_keys, step.inputs, step.kernel)
+        key = cache.step_key(step.notebook, parameters, upstream_keys, self._input_files(node), step.kernel)
         return parameters, key
+
+    @staticmethod
+    def _input_files(node: Node) -> list[str]:
+        """Declared inputs plus parameters naming an existing file (e.g. ``-p prepare.data=new.csv``):
+        the cache key and the run's ``mlops.inputs`` tag cover their content, not only their name."""
+        files = [str(p) for p in node.step.inputs]
+        folder = Path(node.step.notebook).parent
+        for value in node.parameters.values():
+            if isinstance(value, str) and 0 < len(value) < 1024 and "\n" not in value:
+                try:
+                    candidate = Path(value) if Path(value).is_absolute() else folder / value
+                    if candidate.is_file():
+                        files.append(str(candidate.resolve()))
+                except OSError:
+                    continue
+        return sorted(set(files))
 
     def _best_point(self, step_name: str) -> str:
         metric, goal = self.spec.sweep.metric, self.spec.sweep.goal
@@ -305,7 +321,8 @@ class PipelineRunner:
             env[config.ENV_ARTIFACTS] = os.environ[config.ENV_ARTIFACTS]
         task = StepTask(node=name, notebook=str(node.step.notebook), output=str(self.executed_dir / f"{name}.ipynb"),
                         parameters=node.injected, env=env, cwd=str(Path(node.step.notebook).parent),
-                        kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload))
+                        kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload),
+                        validate=dict(node.step.validate) if node.step.validate else None)
         if self.progress:
             self.progress.started(name, st.attempt)
         self._running[self.executor().submit(task)] = name
@@ -375,7 +392,8 @@ class PipelineRunner:
         self.writer.live_runs.add(run_id)
         dag = {name: list(node.upstream) for name, node in self.nodes.items()}
         self.store.set_tags(run_id, {"mlops.kind": "pipeline", "mlops.dag": json.dumps(dag),
-                                     "mlops.executor": self.executor_kind})
+                                     "mlops.executor": self.executor_kind,
+                                     "mlops.overrides": json.dumps(list(spec.overrides))})
         if spec.parameters:
             self.store.set_params(run_id, {k: _text(v) for k, v in spec.parameters.items()})
         self._store_artifact(run_id, Path(spec.path).name, Path(spec.path).read_bytes())
@@ -393,6 +411,9 @@ class PipelineRunner:
             tags["mlops.step_key"] = st.key
         if node.point is not None:
             tags["mlops.sweep_point"] = json.dumps(node.point, sort_keys=True, default=str)
+        inputs = self._input_files(node)
+        if inputs:
+            tags["mlops.inputs"] = json.dumps(cache.file_digests(inputs), sort_keys=True)
         self.store.set_tags(run_id, tags)
         params = {k: _text(v) for k, v in (node.injected or node.parameters).items()
                   if k not in ("upstream", "outputs")}

@@ -23,6 +23,11 @@ The format::
         outputs: [models/model.skops]
         retries: 2
         timeout: 120
+        validate:                                # optional; after the notebook ran, check a file against a
+          data: model                            #   reference profile: an output name of this step or a path
+          against: reference.json                #   (relative to workdir); a profile JSON relative to this
+          missing_margin: 0.05                   #   folder; optional margins (see mlops.validate). Any
+          range_margin: 0.0                      #   failure fails the step with the list of failures
     sweep:                     # optional; one step run once per point
       step: train
       method: grid             # grid (cartesian product, in written order) | random (seeded samples)
@@ -62,7 +67,8 @@ from ..exceptions import InvalidInputError
 from .notebook_params import parameters_cell
 
 TOP_FIELDS = ("name", "workdir", "preload", "parameters", "defaults", "steps", "sweep")
-STEP_FIELDS = ("notebook", "parameters", "upstream", "outputs", "inputs", "timeout", "retries", "kernel")
+STEP_FIELDS = ("notebook", "parameters", "upstream", "outputs", "inputs", "timeout", "retries", "kernel", "validate")
+VALIDATE_FIELDS = ("data", "against", "missing_margin", "range_margin")
 DEFAULT_FIELDS = ("timeout", "retries", "kernel")
 SWEEP_FIELDS = ("step", "method", "parameters", "n", "seed", "metric", "goal")
 RANGE_FIELDS = ("low", "high", "log", "integer")
@@ -156,6 +162,7 @@ class Step:
     declared: frozenset  # names assigned in the notebook's parameters cell
     has_parameters_cell: bool
     line: int  # of the step's name in the spec
+    validate: dict | None = None  # data, against (absolute paths) and margins; see validation()
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,7 @@ class PipelineSpec:
     parameters: dict
     steps: dict  # name -> Step, in topological order (ties: file order)
     sweep: Sweep | None
+    overrides: tuple = ()  # the ``-p`` overrides applied, in order (recorded so a run can be repeated)
 
     def order(self) -> list[str]:
         return list(self.steps)
@@ -211,7 +219,8 @@ class PipelineSpec:
                 if param in values:
                     values[param] = value
         steps = {name: replace(step, parameters=_ReadOnlyDict(per_step[name])) for name, step in self.steps.items()}
-        return replace(self, parameters=_ReadOnlyDict(pipeline), steps=_ReadOnlyDict(steps))
+        return replace(self, parameters=_ReadOnlyDict(pipeline), steps=_ReadOnlyDict(steps),
+                       overrides=self.overrides + tuple(str(t) for t in overrides))
 
     def _parse_override(self, text: str) -> tuple[str | None, str, Any]:
         key, equals, raw = str(text).partition("=")
@@ -464,14 +473,33 @@ class _Builder:
                 self.fail(where, f"no step named '{up}'{_did_you_mean(up, all_steps, 'steps')}")
             if up in upstream[:i]:
                 self.fail(where, f"'{up}' is listed twice")
+        outputs = self.outputs(at + ("outputs",), raw.get("outputs"), workdir)
         return Step(
             name=name, notebook=notebook, parameters=_ReadOnlyDict(parameters), upstream=tuple(upstream),
-            outputs=_ReadOnlyDict(self.outputs(at + ("outputs",), raw.get("outputs"), workdir)),
+            outputs=_ReadOnlyDict(outputs),
             inputs=tuple(_absolute(self.folder, p) for p in self.string_list(at + ("inputs",), raw.get("inputs"))),
             timeout=self.timeout(at + ("timeout",), raw["timeout"]) if "timeout" in raw else defaults["timeout"],
             retries=self.retries(at + ("retries",), raw["retries"]) if "retries" in raw else defaults["retries"],
             kernel=self.text(at + ("kernel",), raw["kernel"]) if "kernel" in raw else defaults["kernel"],
-            declared=frozenset(declared), has_parameters_cell=has_cell, line=self.doc.line(at, at_key=True))
+            declared=frozenset(declared), has_parameters_cell=has_cell, line=self.doc.line(at, at_key=True),
+            validate=self.validation(at + ("validate",), raw["validate"], outputs, workdir) if "validate" in raw else None)
+
+    def validation(self, path: tuple, value, outputs: dict, workdir: Path) -> dict:
+        raw = self.mapping(path, value, "a mapping with 'data' (an output name or a path) and 'against' (a profile)")
+        self.known_fields(path, raw, VALIDATE_FIELDS)
+        for required in ("data", "against"):
+            if raw.get(required) is None:
+                self.fail(path + (required,), "missing; e.g. 'validate: {data: train, against: reference.json}'")
+        data = self.text(path + ("data",), raw["data"])
+        checked = {"data": str(outputs[data]) if data in outputs else str(_absolute(workdir, data)),
+                   "against": str(_absolute(self.folder, self.text(path + ("against",), raw["against"])))}
+        for margin in ("missing_margin", "range_margin"):
+            if margin in raw:
+                number = raw[margin]
+                if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number <= 1:
+                    self.fail(path + (margin,), f"expected a share between 0 and 1, got {_got(number)}")
+                checked[margin] = float(number)
+        return _ReadOnlyDict(checked)
 
     def notebook(self, path: tuple, value) -> Path:
         written = self.text(path, value)

@@ -21,7 +21,7 @@ class InputSchemaError(InvalidInputError):
         super().__init__(message)
 
 
-@dataclass
+@dataclass(repr=False)
 class PackagedModel:
     name: str | None
     version: int | None
@@ -52,6 +52,10 @@ class PackagedModel:
             lineage=lineage, metrics=lineage.get("metrics", {}),
             reference_profile=read("reference_profile.json"), input_example=read("model/input_example.json"),
         )
+
+    def __repr__(self) -> str:
+        return (f"<PackagedModel {self.ref} {type(self.estimator).__name__} runtime={self.runtime} "
+                f"inputs={len(self.input_columns)} path={self.path}>")
 
     @property
     def ref(self) -> str:
@@ -110,7 +114,7 @@ def _cast(series, dtype: str):
     target = np.dtype(dtype) if dtype not in ("string", "category") else None
     if target is None or target.kind not in "biuf":
         return series.astype(dtype)
-    if series.dtype == object:
+    if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         converted = pd.to_numeric(series, errors="coerce")
         if (converted.isna() & series.notna()).any():
             raise InputSchemaError(f"column {name!r} must be {dtype}; it holds non-numeric values", name)

@@ -179,6 +179,7 @@ def _lineage(store, run, decision: dict, staging: Path) -> dict:
         for step, sibling in _upstream_runs(store, run):
             upstream.append({"step": step, "run_id": sibling.uuid, "status": sibling.status,
                              "params": sibling.params, "notebooks": _copy_notebooks(store, sibling, staging, step),
+                             "datasets": _datasets(sibling),
                              "outputs": json.loads(sibling.tags.get("mlops.outputs", "{}"))})
     hidden = ("mlops.traceback",)
     return {
@@ -188,10 +189,14 @@ def _lineage(store, run, decision: dict, staging: Path) -> dict:
         "git_commit": run.git_commit, "git_dirty": run.git_dirty, "environment_hash": run.environment_hash,
         "params": run.params, "metrics": run.metrics,
         "tags": {k: v for k, v in run.tags.items() if k not in hidden},
-        "datasets": [{k: d[k] for k in ("name", "fingerprint", "rows", "columns")} for d in run.datasets],
+        "datasets": _datasets(run),
         "notebooks": notebooks, "pipeline_run_id": run.parent_uuid, "upstream": upstream,
         "approval": {k: decision[k] for k in ("actor", "reason", "created_at", "metrics")},
     }
+
+
+def _datasets(run) -> list[dict]:
+    return [{k: d[k] for k in ("name", "fingerprint", "rows", "columns")} for d in run.datasets]
 
 
 def _upstream_runs(store, run):

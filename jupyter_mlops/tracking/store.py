@@ -277,7 +277,9 @@ class Store:
     def insert_if_absent(self, conn, table, row: dict, keys: tuple[str, ...]) -> bool:
         """Insert ``row`` unless a row with the same ``keys`` exists; True when this call inserted it."""
         stmt = self._dialect_insert(table).on_conflict_do_nothing(index_elements=list(keys))
-        return conn.execute(stmt, row).rowcount == 1
+        # RETURNING rather than rowcount: psycopg reports no rowcount for this statement.
+        stmt = stmt.returning(table.c[keys[0]])
+        return conn.execute(stmt, row).first() is not None
 
     # -- writes ----------------------------------------------------------------------------
     def experiment_id(self, name: str) -> int:
