@@ -140,8 +140,19 @@ async def test_artifact_download_with_content_type(runs, api):
     response = await api(f"runs/{runs['a']}/artifacts/notebook/train.ipynb", raw=True)
     assert response.headers["Content-Type"] == "application/x-ipynb+json"
     assert "".join(json.loads(response.body)["cells"][1]["source"]) == "C = 1.0"
+    big = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MiB: sent in several chunks
+    open_store().add_artifact(runs["a"], "data/big.bin", *_put(big), "application/octet-stream")
+    response = await api(f"runs/{runs['a']}/artifacts/data/big.bin", raw=True)
+    assert response.code == 200 and response.body == big
+    assert response.headers["Content-Type"] == "application/octet-stream"
     status, body = await api(f"runs/{runs['a']}/artifacts/notes/missing.txt")
     assert status == 404 and "no artifact 'notes/missing.txt'" in body["message"]
+
+
+def _put(data: bytes) -> tuple[str, int]:
+    from jupyter_mlops.tracking.artifacts import put_bytes
+
+    return put_bytes(open_store().artifact_root, data)
 
 
 async def raw_get(http_server_client, jp_auth_header, path: str):

@@ -21,6 +21,7 @@ from ..tracking.store import open_store
 from . import artifact_files, nbdiff, queries, registry_views, rerun
 
 API = "mlops/api"
+CHUNK = 1 << 20
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-api")
 
 
@@ -143,8 +144,16 @@ class ArtifactHandler(MlopsHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         name = path.rsplit("/", 1)[-1].replace('"', "")
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-        data = await self.call(target.read_bytes)
-        self.finish(data, set_content_type=media_type)
+        self.set_header("Content-Type", media_type)  # before the first flush sends the headers
+        # In chunks, so a large model file is never held in memory whole.
+        fh = await self.call(open, target, "rb")
+        try:
+            while chunk := await self.call(fh.read, CHUNK):
+                self.write(chunk)
+                await self.flush()
+        finally:
+            fh.close()
+        self.finish(set_content_type=media_type)
 
 
 class NotebookHandler(MlopsHandler):
