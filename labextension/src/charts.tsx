@@ -171,6 +171,8 @@ export function ParallelCoordinates(props: {
 export function DagView(props: {
   dag: Record<string, string[]>;
   status: Record<string, string>;
+  /** Nodes to mark with a star: the best point of a sweep. */
+  best?: string[];
   selected?: string | null;
   onSelect?: (node: string) => void;
 }): JSX.Element {
@@ -254,6 +256,7 @@ export function DagView(props: {
             </text>
             <text x={pos[n].x + 6} y={pos[n].y + 25} className="jp-mlops-dag-status">
               {status}
+              {props.best?.includes(n) ? ' ★ best' : ''}
             </text>
             <title>{`${n}: ${status}`}</title>
           </g>

@@ -105,7 +105,13 @@ export function PipelinesPanel(props: {
           </div>
           {message && <div className="jp-mlops-message">{message}</div>}
           <div className="jp-mlops-dag-wrap">
-            <DagView dag={detail.dag} status={status} selected={node} onSelect={setNode} />
+            <DagView
+              dag={detail.dag}
+              status={status}
+              best={detail.steps.filter(s => s.best).map(s => s.node)}
+              selected={node}
+              onSelect={setNode}
+            />
           </div>
           {step && (
             <div className="jp-mlops-step" data-step={step.node}>
