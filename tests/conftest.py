@@ -33,6 +33,12 @@ def jp_asyncio_loop(request):
 
     from jupyter_core import utils
 
+    # No loop can really be running in this thread while a fixture runs: a running loop still
+    # registered here was left by an earlier test whose loop did not unwind (tests of other parts
+    # run kernels and widgets in-process), and would make run_until_complete refuse to start.
+    stale = asyncio._get_running_loop()
+    if stale is not None:
+        asyncio._set_running_loop(None)
     policy = asyncio.get_event_loop_policy()
     try:
         previous = policy.get_event_loop()

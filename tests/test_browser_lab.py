@@ -1,8 +1,8 @@
 """The sidebar in a real JupyterLab, driven in Debian's Chromium through Playwright.
 
-One ``jupyter lab`` (and one browser) per test session: starting JupyterLab takes seconds and
-the suite has 2 cores. The store is a fresh SQLite file the server, the notebooks executed
-here and the demo pipeline all share. Screenshots of each panel land in ``test-artifacts/``.
+One ``jupyter lab`` and one browser for the whole module, stopped as soon as its tests are done
+(starting JupyterLab takes seconds; the suite has 2 cores). The store is a fresh SQLite file the
+server, the notebooks executed here and the demo pipeline all share. Screenshots of each panel land in ``test-artifacts/``.
 """
 from __future__ import annotations
 
@@ -104,8 +104,9 @@ class Lab:
         self.log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_env(tmp_path_factory):
+    """The served folder and the environment of everything started here: one store, private Jupyter dirs."""
     base = tmp_path_factory.mktemp("lab")
     root = base / "root"
     root.mkdir()
@@ -124,7 +125,7 @@ def lab_env(tmp_path_factory):
     return root, env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_pipeline(lab_env):
     """The demo pipeline (notebooks/pipeline.yaml) run through the runner, started at once, awaited on use."""
     root, env = lab_env
@@ -134,7 +135,7 @@ def demo_pipeline(lab_env):
     yield proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(lab_env, demo_pipeline):
     root, env = lab_env
     server = Lab(root, env)
@@ -145,7 +146,7 @@ def lab(lab_env, demo_pipeline):
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -159,7 +160,7 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def page(browser, lab):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
@@ -197,7 +198,7 @@ def open_tab(page, name: str):
     return panel
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def notebook_runs(lab_env):
     """A notebook executed (papermill, a real kernel), edited, and executed again with another C."""
     root, env = lab_env
@@ -207,7 +208,7 @@ def notebook_runs(lab_env):
     execute(root / "train.ipynb", env, C=10.0, run_name="large-C")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def model_runs(lab_env):
     """Two runs that logged a model; the first approved and exported as iris v1, the second undecided."""
     from jupyter_mlops.registry import approval, package
