@@ -1,10 +1,11 @@
 """The store: where it lives, how it opens, migrations under concurrency, and refusing bad files."""
 from __future__ import annotations
 
-import sqlite3
 import re
+import sqlite3
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import jupyter_mlops as mlops
 from jupyter_mlops import config
 from jupyter_mlops.exceptions import StoreError
 from jupyter_mlops.tracking import schema
-from jupyter_mlops.tracking.store import Store, mask_password, open_store
+from jupyter_mlops.tracking.store import Store, latest_points, mask_password, open_store
 
 from .conftest import PYTHON, python_env
 
@@ -176,3 +177,47 @@ def test_postgresql_down_until_the_run_ends_reports_the_lost_count(project, post
     with psycopg.connect(url) as con:
         stored = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
     assert stored + int(lost.group(1)) == 1500  # every point is either stored or counted as lost
+
+
+def brute_force_latest(points: list[tuple]) -> dict[tuple, tuple]:
+    latest: dict[tuple, tuple] = {}
+    for p in points:
+        key = (p[1], p[2])
+        if key not in latest or p[3] >= latest[key][3]:
+            latest[key] = p
+    return latest
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_latest_point_per_run_and_key_is_the_highest_step_later_on_ties(ordered):
+    import random
+
+    rng = random.Random(7)
+    runs = ["a" * 32, "b" * 32]
+    points = [(1, rng.choice(runs), rng.choice("xyz"), rng.randrange(50), float(i), i) for i in range(2000)]
+    if ordered:  # the fast path: steps never go down within the batch
+        points.sort(key=lambda p: p[3])
+    found = {(p[1], p[2]): p for p in latest_points(points)}
+    assert found == brute_force_latest(points)
+    assert len(found) == 6
+
+
+@pytest.mark.usefixtures("backend")
+def test_batches_across_multi_row_insert_chunks_keep_every_point(project):
+    """Whole chunks, a remainder of single rows, several runs and keys, steps out of order."""
+    store = open_store()
+    exp = store.experiment_id("chunks")
+    run_ids = [uuid.uuid4().hex for _ in range(2)]
+    for run_id in run_ids:
+        store.create_run(run_id, exp, 10.0, name="chunks")
+    size = store._metric_rows_per_insert * 2 + 7
+    points = [(schema.run_key(r), r, k, (i * 7919) % size, i / 3, 1000 + i)
+              for i, (r, k) in enumerate((run_ids[i % 2], "ab"[i % 3 == 0]) for i in range(size))]
+    store.insert_metrics(points[:size // 3])
+    store.insert_metrics(points[size // 3:])
+    for run_id in run_ids:
+        for key in "ab":
+            mine = sorted((p[3], p[4], p[5]) for p in points if p[1] == run_id and p[2] == key)
+            assert store.metric_history(run_id, key) == mine
+        expected = {k: p[4] for (r, k), p in brute_force_latest(points).items() if r == run_id}
+        assert store.get_run(run_id).metrics == expected

@@ -68,7 +68,7 @@ class Run:
         self.status = "RUNNING"
         self._writer = writer
         self._buffer = writer.buffer
-        self._flush_at = writer.flush_at
+        self._max_buffered = writer.max_buffered
         self._next_step: dict[str, int] = {}
         self._key = run_key(uuid)
 
@@ -117,10 +117,8 @@ class Run:
             value = None
         buf = self._buffer
         buf.append((self._key, self.id, key, step, value, int(_time() * 1000)))
-        if len(buf) >= self._flush_at:
-            self._writer.wake()
-            if len(buf) >= self._writer.max_buffered:
-                self._writer.wait_for_room()
+        if len(buf) >= self._max_buffered:
+            self._writer.wait_for_room()
 
     @staticmethod
     def _checked_step(key: str, step) -> int:
