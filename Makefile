@@ -67,10 +67,12 @@ test: $(VENV)/.stamp-test jupyter_mlops/labextension/package.json postgresql chr
 	.venv-evidently/bin/python -m pip --disable-pip-version-check -q install "evidently==0.7.*" "pandas<3" pyarrow
 	touch $@
 
-bench: $(VENV)/.stamp-bench .venv-ploomber/.stamp .venv-evidently/.stamp
+bench: $(VENV)/.stamp-bench postgresql .venv-ploomber/.stamp .venv-evidently/.stamp
 	$(BIN)/python benchmarks/bench_tracking.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_team.py
+	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_server.py
 
 clean:

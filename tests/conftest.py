@@ -115,6 +115,32 @@ def backend(request, project, monkeypatch):
     return request.param
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """One local S3-compatible server (moto) per test session (per xdist worker)."""
+    from .s3 import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["local", "file", "memory", "s3"])
+def artifact_backend(request, project, monkeypatch):
+    """Run a test with artifacts in a local folder, a file:// URL, fsspec's memory:// and a local S3 server."""
+    kind = request.param
+    if kind == "file":
+        monkeypatch.setenv("MLOPS_ARTIFACT_URI", f"file://{project / 'shared-artifacts'}")
+    elif kind == "memory":
+        monkeypatch.setenv("MLOPS_ARTIFACT_URI", f"memory://mlops-{project.name}")
+    elif kind == "s3":
+        server = request.getfixturevalue("s3_server")
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("MLOPS_ARTIFACT_URI", server.new_bucket())
+    return kind
+
+
 @pytest.fixture
 def db_path(project) -> Path:
     return project / ".mlops" / "mlops.db"

@@ -1,9 +1,11 @@
 """The store: where it lives, how it opens, migrations under concurrency, and refusing bad files."""
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import jupyter_mlops as mlops
 from jupyter_mlops import config
 from jupyter_mlops.exceptions import StoreError
 from jupyter_mlops.tracking import schema
-from jupyter_mlops.tracking.store import Store, mask_password, open_store
+from jupyter_mlops.tracking.store import Store, latest_points, mask_password, open_store
 
 from .conftest import PYTHON, python_env
 
@@ -57,19 +59,20 @@ def test_postgresql_uri_uses_psycopg_and_masks_password():
     assert mask_password("postgresql+psycopg://u:secret@db/mlops") == "postgresql+psycopg://u:***@db/mlops"
 
 
-def test_migrations_run_once_and_are_idempotent(project, db_path):
+def test_migrations_run_once_and_are_idempotent(backend):
     first = open_store()
     again = Store(first.uri)  # a second opening in the same process
     assert again.migrate() == schema.LATEST_VERSION
-    con = sqlite3.connect(db_path)
-    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
+    with first.engine.connect() as conn:
+        versions = conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version").scalars().all()
+    assert versions == [v for v, _ in schema.MIGRATIONS]
+    again.dispose()
 
 
-def test_newer_schema_is_refused(project, db_path):
-    open_store()
-    con = sqlite3.connect(db_path)
-    con.execute("INSERT INTO schema_version VALUES (999, 0)")
-    con.commit()
+def test_newer_schema_is_refused(backend):
+    store = open_store()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO schema_version VALUES (999, 0)")
     with pytest.raises(StoreError, match="schema version 999"):
         Store(config.get_tracking_uri())
 
@@ -122,19 +125,25 @@ def test_sixteen_processes_open_a_fresh_postgresql_store_at_once(project, postgr
     assert set(counts.values()) == {10000} and statuses == {"FINISHED"}
 
 
+def start_steady_writer(project, url: str, points: int) -> subprocess.Popen:
+    """A child logging ``points`` at 1000 per second into ``url``, returned once its run has started."""
+    ready = project / "ready"
+    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2)
+    proc = subprocess.Popen([PYTHON, str(HELPER), str(points), "--rate", "1000", "--ready", str(ready)], env=env,
+                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    return proc
+
+
 def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
     """The server goes away for a while: log_metric keeps working, the writer retries, nothing is lost."""
     import psycopg
 
     url = postgres.new_database()
-    ready = project / "ready"
-    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2)
-    proc = subprocess.Popen([PYTHON, str(HELPER), "4000", "--rate", "1000", "--ready", str(ready)], env=env,
-                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_steady_writer(project, url, points=4000)
     try:
-        while not ready.exists():
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
         time.sleep(0.5)
         postgres.stop()
         time.sleep(1.5)
@@ -147,3 +156,68 @@ def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
         count, steps = con.execute("SELECT count(*), count(DISTINCT step) FROM metrics").fetchone()
         status = con.execute("SELECT status FROM runs").fetchone()[0]
     assert (count, steps, status) == (4000, 4000, "FINISHED")
+
+
+def test_postgresql_down_until_the_run_ends_reports_the_lost_count(project, postgres):
+    """The server stays away past the end of the run: the process still ends normally and says how
+    many points it could not write."""
+    url = postgres.new_database()
+    proc = start_steady_writer(project, url, points=1500)
+    try:
+        time.sleep(0.3)
+        postgres.stop()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        postgres.resume()
+    assert proc.returncode == 0, err
+    lost = re.search(r"(\d+) metric points could not be written", err)
+    assert lost, err
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        stored = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    assert stored + int(lost.group(1)) == 1500  # every point is either stored or counted as lost
+
+
+def brute_force_latest(points: list[tuple]) -> dict[tuple, tuple]:
+    latest: dict[tuple, tuple] = {}
+    for p in points:
+        key = (p[1], p[2])
+        if key not in latest or p[3] >= latest[key][3]:
+            latest[key] = p
+    return latest
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_latest_point_per_run_and_key_is_the_highest_step_later_on_ties(ordered):
+    import random
+
+    rng = random.Random(7)
+    runs = ["a" * 32, "b" * 32]
+    points = [(1, rng.choice(runs), rng.choice("xyz"), rng.randrange(50), float(i), i) for i in range(2000)]
+    if ordered:  # the fast path: steps never go down within the batch
+        points.sort(key=lambda p: p[3])
+    found = {(p[1], p[2]): p for p in latest_points(points)}
+    assert found == brute_force_latest(points)
+    assert len(found) == 6
+
+
+@pytest.mark.usefixtures("backend")
+def test_batches_across_multi_row_insert_chunks_keep_every_point(project):
+    """Whole chunks, a remainder of single rows, several runs and keys, steps out of order."""
+    store = open_store()
+    exp = store.experiment_id("chunks")
+    run_ids = [uuid.uuid4().hex for _ in range(2)]
+    for run_id in run_ids:
+        store.create_run(run_id, exp, 10.0, name="chunks")
+    size = store._metric_rows_per_insert * 2 + 7
+    points = [(schema.run_key(r), r, k, (i * 7919) % size, i / 3, 1000 + i)
+              for i, (r, k) in enumerate((run_ids[i % 2], "ab"[i % 3 == 0]) for i in range(size))]
+    store.insert_metrics(points[:size // 3])
+    store.insert_metrics(points[size // 3:])
+    for run_id in run_ids:
+        for key in "ab":
+            mine = sorted((p[3], p[4], p[5]) for p in points if p[1] == run_id and p[2] == key)
+            assert store.metric_history(run_id, key) == mine
+        expected = {k: p[4] for (r, k), p in brute_force_latest(points).items() if r == run_id}
+        assert store.get_run(run_id).metrics == expected

@@ -181,6 +181,9 @@ class KernelPool:
                 self._waiting[kernel_name] -= 1
         if isinstance(item, BaseException):
             raise KernelStartError(f"kernel {kernel_name!r} did not start: {item}") from item
+        if self._closed:  # closed while this step waited: the kernel must not outlive the pool
+            kill(item)
+            raise KernelStartError("the kernel pool was closed while the step waited for a kernel")
         lease = uuid.uuid4().hex
         with self._lock:
             self._leased[lease] = item
@@ -209,3 +212,8 @@ class KernelPool:
                 item = ready.get_nowait()
                 if not isinstance(item, BaseException):
                     kill(item)
+        # Wake every step still waiting for a kernel; otherwise its thread (and interpreter exit) hangs.
+        with self._lock:
+            for name, ready in self._ready.items():
+                for _ in range(self._waiting.get(name, 0)):
+                    ready.put(KernelStartError("the kernel pool was closed while the step waited for a kernel"))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import config
 from ..tracking import capture
-from ..tracking.artifacts import media_type_of, put_bytes, sha256_file
+from ..tracking.artifacts import media_type_of, sha256_file
 from ..tracking.lifecycle import writer_for
 from ..tracking.store import open_store
 from . import cache
@@ -317,8 +317,11 @@ class PipelineRunner:
             "MLOPS_NOTEBOOK_PATH": str(node.step.notebook),
             "MLOPS_EXPERIMENT": self.spec.name,
         }
-        if os.environ.get(config.ENV_ARTIFACTS):
-            env[config.ENV_ARTIFACTS] = os.environ[config.ENV_ARTIFACTS]
+        # Where artifacts go travels with the task (workers may be elsewhere); credentials do not:
+        # each worker uses its own (environment, instance role, ~/.aws).
+        for name_ in (config.ENV_ARTIFACTS, "MLOPS_S3_ENDPOINT_URL"):
+            if os.environ.get(name_):
+                env[name_] = os.environ[name_]
         task = StepTask(node=name, notebook=str(node.step.notebook), output=str(self.executed_dir / f"{name}.ipynb"),
                         parameters=node.injected, env=env, cwd=str(Path(node.step.notebook).parent),
                         kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload),
@@ -431,7 +434,7 @@ class PipelineRunner:
             self.progress.finished(name, st)
 
     def _store_artifact(self, run_id: str, name: str, data: bytes) -> None:
-        sha, size = put_bytes(self.store.artifact_root, data)
+        sha, size = self.store.artifacts.put_bytes(data)
         self.store.add_artifact(run_id, name, sha, size, media_type_of(name))
 
     def _sweep_table(self) -> list[dict]:

@@ -171,26 +171,32 @@ def finish_run(run: Run, status: str = "FINISHED") -> None:
     with _lock:
         if run.status != "RUNNING":
             return
-        if not run.owned:
-            # The creator (the pipeline runner) records the final status and the notebook.
-            try:
-                run.flush()
-            finally:
-                run.status = status
-                if _active is run:
-                    _active = None
-            return
         try:
-            run.flush()
+            _unreachable_is_not_fatal(run, "write its metrics", run.flush)
+            if run.owned:  # otherwise the creator (the pipeline runner) records status and notebook
+                _unreachable_is_not_fatal(run, "snapshot its notebook", lambda: _snapshot_source(run))
+                if not _unreachable_is_not_fatal(run, "record its end", lambda: run.store.end_run(run.id, status)):
+                    log.warning("jupyter_mlops: run %s will show as CRASHED once its heartbeat is stale", run.id)
         finally:
-            try:
-                _snapshot_source(run)
-            finally:
-                run.store.end_run(run.id, status)
-                run.status = status
+            run.status = status
+            if run.owned:
                 run._writer.live_runs.discard(run.id)
-                if _active is run:
-                    _active = None
+            if _active is run:
+                _active = None
+
+
+def _unreachable_is_not_fatal(run: Run, what: str, action) -> bool:
+    """Run ``action``; if the store cannot be reached, warn instead of failing the user's code.
+
+    Points that could not be written stay buffered: the writer retries them, and at exit says
+    how many were lost if the store never came back."""
+    try:
+        action()
+        return True
+    except Exception as exc:  # any failure to reach the store: the driver's own error classes vary
+        log.warning("jupyter_mlops: run %s could not %s (%d metric points still buffered): %s",
+                    run.id, what, len(run._writer.buffer), exc)
+        return False
 
 
 def _snapshot_source(run: Run) -> None:
@@ -202,7 +208,7 @@ def _snapshot_source(run: Run) -> None:
     if not path.is_file():
         return
     try:
-        sha, size = blobs.put_file(run.store.artifact_root, path)
+        sha, size = run.store.artifacts.put_file(path)
     except OSError as exc:
         log.warning("jupyter_mlops: could not snapshot %s: %s", path, exc)
         return

@@ -69,6 +69,9 @@ runs = Table(
     Column("git_dirty", Boolean),
     Column("user", String(255)),
     Column("environment_hash", String(64), ForeignKey("environments.hash")),
+    # The run's params, latest metrics and tags as one JSON object, kept in step with those
+    # tables (see summaries.py) so that search_runs reads one row per run. Added by migration 3.
+    Column("summary", Text, nullable=False, server_default="{}"),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_parent", "parent_uuid"),
@@ -251,10 +254,17 @@ def _registry_schema(conn) -> None:
     metadata.create_all(conn, tables=v2, checkfirst=True)
 
 
+def _run_summaries(conn) -> None:
+    from .summaries import add_to_existing_runs
+
+    add_to_existing_runs(conn)
+
+
 # (version, function) in order. A migration runs inside the store's migration lock, exactly
 # once per store; never edit one that has shipped, append a new one instead.
 MIGRATIONS = [
     (1, _initial_schema),
     (2, _registry_schema),
+    (3, _run_summaries),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import chain, islice
+from operator import itemgetter, le
 
 from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine
@@ -21,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from .. import config
 from ..exceptions import RunNotFoundError, StoreError
 from . import schema as s
+from . import summaries
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -31,6 +35,15 @@ STALE_GRACE_MS = 2_000
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED", "CRASHED")
 # Pipeline steps may also be CACHED (result reused) or SKIPPED (an upstream step failed).
 STEP_STATUSES = RUN_STATUSES + ("CACHED", "SKIPPED")
+
+METRIC_COLUMNS = ("run_key", "run_uuid", "key", "step", "value", "timestamp")
+LATEST_COLUMNS = ("run_uuid", "key", "step", "value", "timestamp")
+# Metric points go in as multi-row INSERTs of this many rows: about twice SQLite's single-row
+# executemany rate, and the writer thread releases the GIL once per chunk instead of once per
+# row, so it keeps up while a user's loop holds the GIL.
+METRIC_ROWS_PER_INSERT = 5000
+# Chunks handed to one executemany: bounds the memory of the flattened copies.
+METRIC_CHUNKS_PER_CALL = 20
 
 
 def now_ms() -> int:
@@ -87,12 +100,16 @@ class Store:
     def __init__(self, uri: str):
         self.uri = uri
         self.db_path = config.sqlite_path(uri)
-        self.artifact_root = config.get_artifact_root(uri)
+        self.artifact_root = config.get_artifact_root(uri)  # local: the store itself, else scratch space
+        self._artifacts = None
         if self.db_path is not None:
             self._prepare_sqlite_file()
         self.engine = self._create_engine()
-        self._metric_insert_sql = self._positional_insert_sql(
-            "metrics", ("run_key", "run_uuid", "key", "step", "value", "timestamp")
+        self._metric_insert_sql = self._positional_insert_sql("metrics", METRIC_COLUMNS)
+        self._metric_rows_per_insert = min(METRIC_ROWS_PER_INSERT, self._max_bind_parameters() // len(METRIC_COLUMNS))
+        self._metric_chunk_sql = self._positional_insert_sql("metrics", METRIC_COLUMNS, self._metric_rows_per_insert)
+        self._latest_upsert_sql = self._positional_upsert_sql(
+            "latest_metrics", LATEST_COLUMNS, ("run_uuid", "key"), only_if="step"
         )
         self.migrate()
 
@@ -152,12 +169,32 @@ class Store:
 
         return engine
 
-    def _positional_insert_sql(self, table: str, columns: tuple[str, ...]) -> str:
-        """A plain INSERT for ``cursor.executemany`` with tuples: the fastest batch path on both back ends."""
+    def _positional_insert_sql(self, table: str, columns: tuple[str, ...], rows: int = 1) -> str:
+        """A plain INSERT of ``rows`` rows of flat positional values, for ``executemany`` with tuples:
+        the fastest batch path on both back ends."""
         quote = self.engine.dialect.identifier_preparer.quote
         mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         cols = ", ".join(quote(c) for c in columns)
-        return f"INSERT INTO {quote(table)} ({cols}) VALUES ({', '.join([mark] * len(columns))})"
+        row = f"({', '.join([mark] * len(columns))})"
+        return f"INSERT INTO {quote(table)} ({cols}) VALUES {', '.join([row] * rows)}"
+
+    def _positional_upsert_sql(self, table: str, columns: tuple[str, ...], keys: tuple[str, ...], only_if: str) -> str:
+        """INSERT ... ON CONFLICT DO UPDATE (same syntax on SQLite >= 3.24 and PostgreSQL), updating
+        only when the new row's ``only_if`` column is at least the stored one."""
+        quote = self.engine.dialect.identifier_preparer.quote
+        changing = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in keys)
+        return (
+            f"{self._positional_insert_sql(table, columns)} ON CONFLICT ({', '.join(quote(k) for k in keys)}) "
+            f"DO UPDATE SET {changing} WHERE excluded.{quote(only_if)} >= {quote(table)}.{quote(only_if)}"
+        )
+
+    def _max_bind_parameters(self) -> int:
+        """How many ``?`` one statement may carry (SQLite before 3.32 allowed only 999)."""
+        if self.db_path is None:
+            return 65_535  # PostgreSQL's protocol limit
+        if sqlite3.sqlite_version_info >= (3, 32):
+            return 32_766
+        return 999
 
     @contextlib.contextmanager
     def _migration_lock(self):
@@ -260,6 +297,15 @@ class Store:
                 raise
             raise self._explain(exc) from exc
 
+    @property
+    def artifacts(self):
+        """The artifact store (local folder or fsspec URL), opened on first use."""
+        if self._artifacts is None:
+            from .artifact_store import open_artifact_store
+
+            self._artifacts = open_artifact_store(config.get_artifact_uri(self.uri), self.artifact_root)
+        return self._artifacts
+
     @contextlib.contextmanager
     def writing(self):
         """A read-then-write transaction for modules built on the store (registry, monitoring).
@@ -359,44 +405,46 @@ class Store:
             raise StoreError(f"unsupported database {dialect!r}; use SQLite or PostgreSQL")
         return dialect_insert(table)
 
-    def _upsert(self, table, rows: list[dict], keys: tuple[str, ...], only_if_newer: bool = False):
+    def _upsert(self, table, rows: list[dict], keys: tuple[str, ...]):
         stmt = self._dialect_insert(table)
         changing = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        where = (stmt.excluded.step >= table.c.step) if only_if_newer else None
-        return stmt.on_conflict_do_update(index_elements=list(keys), set_=changing, where=where), rows
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=changing), rows
 
     def set_params(self, uuid: str, values: dict[str, str]) -> None:
-        self._set_pairs(s.params, uuid, values)
+        self._set_pairs("params", uuid, values)
 
     def set_tags(self, uuid: str, values: dict[str, str]) -> None:
-        self._set_pairs(s.tags, uuid, values)
+        self._set_pairs("tags", uuid, values)
 
-    def _set_pairs(self, table, uuid: str, values: dict[str, str]) -> None:
+    def _set_pairs(self, kind: str, uuid: str, values: dict[str, str]) -> None:
         if not values:
             return
         rows = [{"run_uuid": uuid, "key": k, "value": v} for k, v in values.items()]
-        stmt, rows = self._upsert(table, rows, ("run_uuid", "key"))
+        stmt, rows = self._upsert(summaries.KINDS[kind], rows, ("run_uuid", "key"))
         with self._write() as conn:
             conn.execute(stmt, rows)
+            summaries.refresh(conn, kind, [uuid])
 
     def insert_metrics(self, points: list[tuple]) -> None:
-        """Persist ``(run_key, run_uuid, key, step, value, timestamp_ms)`` tuples in one transaction."""
+        """Persist ``(run_key, run_uuid, key, step, value, timestamp_ms)`` tuples in one transaction,
+        and move each run's latest point per key forward."""
         if not points:
             return
-        latest: dict[tuple, tuple] = {}
-        for p in points:
-            k = (p[1], p[2])
-            prev = latest.get(k)
-            if prev is None or p[3] >= prev[3]:
-                latest[k] = p
-        rows = [
-            {"run_uuid": p[1], "key": p[2], "step": p[3], "value": p[4], "timestamp": p[5]}
-            for p in latest.values()
-        ]
-        stmt, rows = self._upsert(s.latest_metrics, rows, ("run_uuid", "key"), only_if_newer=True)
+        latest = [p[1:] for p in latest_points(points)]
+        rows = self._metric_rows_per_insert
+        whole = len(points) - len(points) % rows
+        per_call = rows * METRIC_CHUNKS_PER_CALL
         with self._write() as conn:
-            conn.exec_driver_sql(self._metric_insert_sql, points)
-            conn.execute(stmt, rows)
+            for start in range(0, whole, per_call):
+                chunks = [
+                    tuple(chain.from_iterable(points[i:i + rows]))
+                    for i in range(start, min(start + per_call, whole), rows)
+                ]
+                conn.exec_driver_sql(self._metric_chunk_sql, chunks)
+            if whole < len(points):
+                conn.exec_driver_sql(self._metric_insert_sql, points[whole:])
+            conn.exec_driver_sql(self._latest_upsert_sql, latest)
+            summaries.refresh(conn, "metrics", [p[0] for p in latest])
 
     def add_artifact(self, uuid: str, path: str, sha256: str, size: int, media_type: str) -> None:
         row = {
@@ -549,6 +597,23 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def latest_points(points: list[tuple]) -> list[tuple]:
+    """The point with the highest step per (run, key) of a batch; of equal steps the later one.
+
+    Steps usually only grow, and then the last point of each key is the one: a dict keeps it at
+    C speed. Otherwise compare point by point."""
+    steps = list(map(itemgetter(3), points))
+    if all(map(le, steps, islice(steps, 1, None))):
+        return list({(p[1], p[2]): p for p in points}.values())
+    latest: dict[tuple, tuple] = {}
+    for p in points:
+        k = (p[1], p[2])
+        prev = latest.get(k)
+        if prev is None or p[3] >= prev[3]:
+            latest[k] = p
+    return list(latest.values())
 
 
 def sqlite_number(text):

@@ -1,10 +1,17 @@
 """Background writer: metric points are buffered in memory and persisted in batches.
 
 ``log_metric`` only appends a tuple to a deque (thread-safe, no lock, no I/O). One daemon
-thread per process drains it every ``flush_interval`` seconds, or sooner when the buffer
-passes ``flush_at`` points, with one ``executemany`` per batch; it also beats the heartbeat
-of the runs this process has open. ``flush()`` drains synchronously (used by ``end_run``,
-at interpreter exit and on SIGTERM).
+thread per process drains it every ``flush_interval`` seconds, in one transaction of multi-row
+INSERTs per batch; it also beats the heartbeat of the runs this process has open. When
+``max_buffered`` points are waiting, ``log_metric`` wakes the thread and waits while it drains
+them. ``flush()`` drains synchronously (used by ``end_run``, at interpreter exit and on SIGTERM).
+
+Why a full buffer makes the logging thread wait rather than the writer start early beside it:
+a loop logging at full speed holds the GIL, and a writer working beside it gets the GIL back
+only every switch interval (5 ms) per chunk, far later on a busy machine. On a shared 2-core
+machine, writing while such a loop ran took longer than writing after it: starting at 50k or
+250k waiting points instead persisted 6-50 % fewer points/s (benchmarks/bench_tracking.py,
+figure 2).
 """
 from __future__ import annotations
 
@@ -18,8 +25,7 @@ log = logging.getLogger("jupyter_mlops")
 
 DEFAULT_FLUSH_INTERVAL = float(os.environ.get("MLOPS_FLUSH_INTERVAL", "1.0"))
 DEFAULT_HEARTBEAT_INTERVAL = float(os.environ.get("MLOPS_HEARTBEAT_INTERVAL", "10.0"))
-DEFAULT_FLUSH_AT = 50_000
-# Past this many waiting points (~80 MB) log_metric waits for the writer: memory stays bounded,
+# Past this many waiting points (~50 MB) log_metric waits for the writer: memory stays bounded,
 # and the writer, no longer competing for the GIL, catches up at full speed.
 DEFAULT_MAX_BUFFERED = int(os.environ.get("MLOPS_MAX_BUFFERED", "500000"))
 
@@ -28,13 +34,11 @@ class MetricWriter:
     """Owns the metric buffer of one process and the thread that empties it into a store."""
 
     def __init__(self, store, flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, flush_at: int = DEFAULT_FLUSH_AT,
-                 max_buffered: int = DEFAULT_MAX_BUFFERED):
+                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, max_buffered: int = DEFAULT_MAX_BUFFERED):
         self.store = store
         self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
-        self.flush_at = flush_at
-        self.max_buffered = max(max_buffered, flush_at)
+        self.max_buffered = max(max_buffered, 1)
         self.buffer: collections.deque = collections.deque()
         self.live_runs: set[str] = set()
         self.points_written = 0
@@ -47,13 +51,10 @@ class MetricWriter:
         self._thread = threading.Thread(target=self._loop, name="jupyter_mlops-writer", daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
-        """Ask the thread to flush now; called by ``log_metric`` when the buffer is full."""
-        self._wake.set()
-
     def wait_for_room(self) -> None:
-        """Block the logging thread until the buffer is below ``max_buffered`` again. It never
-        touches the database itself, and gives up while the store is failing (see last_error)."""
+        """Wake the thread and block the logging thread until the buffer is below ``max_buffered``
+        again. It never touches the database itself, and gives up while the store is failing
+        (see last_error)."""
         with self._room:
             self._wake.set()
             while len(self.buffer) >= self.max_buffered and not self._stop and self.last_error is None:
