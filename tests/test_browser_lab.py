@@ -306,7 +306,7 @@ def test_demo_pipeline_dag_with_step_statuses(page, lab, demo_pipeline):
     assert set(shown) == {"prepare", "train[0]", "train[1]", "train[2]", "train[3]", "evaluate"}
     assert set(shown.values()) == {"FINISHED"}
     best = [s["node"] for s in pipeline["steps"] if s["best"]]
-    assert len(best) == 1 and "★ best" in panel.locator(f'g.jp-mlops-dag-node[data-node="{best[0]}"]').inner_text()
+    assert len(best) == 1 and "★ best" in panel.locator(f'g.jp-mlops-dag-node[data-node="{best[0]}"]').text_content()
     fill = panel.locator('g.jp-mlops-dag-node[data-node="evaluate"] rect').get_attribute("fill")
     assert fill == "#c8e6c9"  # FINISHED green
     panel.locator('g.jp-mlops-dag-node[data-node="evaluate"]').click()
