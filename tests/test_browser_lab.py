@@ -371,13 +371,13 @@ def test_live_chart_updates_in_the_browser_while_the_cell_logs(page, lab, lab_en
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, root / "live.ipynb")
     page.goto(f"{lab.url}/lab/tree/live.ipynb?token={lab.token}")
-    cell = page.locator(".jp-Notebook .jp-Cell").first
-    cell.wait_for()
+    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)", has_text="widgets.live")
+    cell = notebook.locator(".jp-Cell").first
     cell.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
 
-    label = page.locator(".jp-OutputArea-output .widget-html-content").first
-    chart = page.locator(".jp-OutputArea-output img")
+    label = notebook.locator(".jp-OutputArea-output .widget-html-content").first
+    chart = notebook.locator(".jp-OutputArea-output img")
 
     def points() -> int:
         text = label.inner_text(timeout=60_000)
