@@ -125,10 +125,10 @@ def test_sixteen_processes_open_a_fresh_postgresql_store_at_once(project, postgr
     assert set(counts.values()) == {10000} and statuses == {"FINISHED"}
 
 
-def start_steady_writer(project, url: str, points: int) -> subprocess.Popen:
+def start_steady_writer(project, url: str, points: int, **env_vars) -> subprocess.Popen:
     """A child logging ``points`` at 1000 per second into ``url``, returned once its run has started."""
     ready = project / "ready"
-    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2)
+    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2, **env_vars)
     proc = subprocess.Popen([PYTHON, str(HELPER), str(points), "--rate", "1000", "--ready", str(ready)], env=env,
                             cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while not ready.exists():
@@ -162,7 +162,7 @@ def test_postgresql_down_until_the_run_ends_reports_the_lost_count(project, post
     """The server stays away past the end of the run: the process still ends normally and says how
     many points it could not write."""
     url = postgres.new_database()
-    proc = start_steady_writer(project, url, points=1500)
+    proc = start_steady_writer(project, url, points=1500, MLOPS_EXIT_FLUSH_TIMEOUT=1)
     try:
         time.sleep(0.3)
         postgres.stop()
