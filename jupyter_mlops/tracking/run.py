@@ -68,7 +68,6 @@ class Run:
         self.status = "RUNNING"
         self._writer = writer
         self._buffer = writer.buffer
-        self._max_buffered = writer.max_buffered
         self._next_step: dict[str, int] = {}
         self._key = run_key(uuid)
 
@@ -117,7 +116,7 @@ class Run:
             value = None
         buf = self._buffer
         buf.append((self._key, self.id, key, step, value, int(_time() * 1000)))
-        if len(buf) >= self._max_buffered:
+        if len(buf) >= self._writer.limit:
             self._writer.wait_for_room()
 
     @staticmethod

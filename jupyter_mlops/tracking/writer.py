@@ -4,14 +4,16 @@
 thread per process drains it every ``flush_interval`` seconds, in one transaction of multi-row
 INSERTs per batch; it also beats the heartbeat of the runs this process has open. When
 ``max_buffered`` points are waiting, ``log_metric`` wakes the thread and waits while it drains
-them. ``flush()`` drains synchronously (used by ``end_run``, at interpreter exit and on SIGTERM).
+them; it also waits while a large batch is being written. ``flush()`` drains synchronously
+(used by ``end_run``, at interpreter exit and on SIGTERM).
 
-Why a full buffer makes the logging thread wait rather than the writer start early beside it:
-a loop logging at full speed holds the GIL, and a writer working beside it gets the GIL back
-only every switch interval (5 ms) per chunk, far later on a busy machine. On a shared 2-core
-machine, writing while such a loop ran took longer than writing after it: starting at 50k or
-250k waiting points instead persisted 6-50 % fewer points/s (benchmarks/bench_tracking.py,
-figure 2).
+Why the logging thread waits while a large batch is written, rather than go on beside the
+writer: a loop logging at full speed holds the GIL, and a writer working beside it gets the GIL
+back only every switch interval (5 ms) per chunk, far later on a busy machine. On a shared
+2-core machine, 400k points written beside such a loop took 3-4 s instead of 0.6 s, and
+starting at 50k or 250k waiting points persisted 6-50 % fewer points/s than waiting
+(benchmarks/bench_tracking.py, figure 2). Batches under a tenth of the bound, what an ordinary
+training loop produces in a flush interval, are still written in the background.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ DEFAULT_HEARTBEAT_INTERVAL = float(os.environ.get("MLOPS_HEARTBEAT_INTERVAL", "1
 # Past this many waiting points (~50 MB) log_metric waits for the writer: memory stays bounded,
 # and the writer, no longer competing for the GIL, catches up at full speed.
 DEFAULT_MAX_BUFFERED = int(os.environ.get("MLOPS_MAX_BUFFERED", "500000"))
+# A batch of at least this share of max_buffered comes from a tight logging loop, which then
+# waits while the batch is written (see above).
+LARGE_BATCH_SHARE = 0.1
 
 
 class MetricWriter:
@@ -39,6 +44,10 @@ class MetricWriter:
         self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
         self.max_buffered = max(max_buffered, 1)
+        self.large_batch = max(int(self.max_buffered * LARGE_BATCH_SHARE), 1)
+        # log_metric calls wait_for_room once this many points wait: max_buffered, or 0 while a
+        # large batch is being written.
+        self.limit = self.max_buffered
         self.buffer: collections.deque = collections.deque()
         self.live_runs: set[str] = set()
         self.points_written = 0
@@ -52,12 +61,13 @@ class MetricWriter:
         self._thread.start()
 
     def wait_for_room(self) -> None:
-        """Wake the thread and block the logging thread until the buffer is below ``max_buffered``
-        again. It never touches the database itself, and gives up while the store is failing
-        (see last_error)."""
+        """Block the logging thread while the buffer is full (waking the thread) or a large batch
+        is being written. It never touches the database itself, and gives up while the store is
+        failing (see last_error)."""
         with self._room:
-            self._wake.set()
-            while len(self.buffer) >= self.max_buffered and not self._stop and self.last_error is None:
+            if len(self.buffer) >= self.max_buffered:
+                self._wake.set()
+            while len(self.buffer) >= self.limit and not self._stop and self.last_error is None:
                 self._room.wait(timeout=1.0)
 
     def flush(self) -> int:
@@ -67,19 +77,24 @@ class MetricWriter:
             n = len(buf)
             if not n:
                 return 0
-            pop = buf.popleft
-            batch = [pop() for _ in range(n)]
+            if n >= self.large_batch:
+                self.limit = 0
             try:
-                self.store.insert_metrics(batch)
-            except BaseException as exc:
-                # Keep the points for the next attempt instead of dropping them.
-                buf.extendleft(reversed(batch))
-                self.last_error = exc
-                raise
-            self.points_written += n
-            self.last_error = None
-        with self._room:
-            self._room.notify_all()
+                pop = buf.popleft
+                batch = [pop() for _ in range(n)]
+                try:
+                    self.store.insert_metrics(batch)
+                except BaseException as exc:
+                    # Keep the points for the next attempt instead of dropping them.
+                    buf.extendleft(reversed(batch))
+                    self.last_error = exc
+                    raise
+                self.points_written += n
+                self.last_error = None
+            finally:
+                self.limit = self.max_buffered
+                with self._room:
+                    self._room.notify_all()
         return n
 
     def _loop(self) -> None:
