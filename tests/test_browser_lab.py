@@ -306,7 +306,7 @@ def test_demo_pipeline_dag_with_step_statuses(page, lab, demo_pipeline):
     assert set(shown) == {"prepare", "train[0]", "train[1]", "train[2]", "train[3]", "evaluate"}
     assert set(shown.values()) == {"FINISHED"}
     best = [s["node"] for s in pipeline["steps"] if s["best"]]
-    assert len(best) == 1 and "★ best" in panel.locator(f'g.jp-mlops-dag-node[data-node="{best[0]}"]').inner_text()
+    assert len(best) == 1 and "★ best" in panel.locator(f'g.jp-mlops-dag-node[data-node="{best[0]}"]').text_content()
     fill = panel.locator('g.jp-mlops-dag-node[data-node="evaluate"] rect').get_attribute("fill")
     assert fill == "#c8e6c9"  # FINISHED green
     panel.locator('g.jp-mlops-dag-node[data-node="evaluate"]').click()
@@ -350,3 +350,49 @@ def test_approve_a_run_and_set_an_alias_from_the_models_panel(page, lab, model_r
     panel.locator('.jp-mlops-model-list tr[data-model="iris"]', has_text="@production").wait_for()
     assert versions.get_version("iris@production", store=store)["version"] == 1
     page.screenshot(path=str(ARTIFACTS / "models-after.png"))
+
+
+LIVE = """\
+import time
+import jupyter_mlops as mlops
+run = mlops.start_run("live-chart", experiment="browser")
+display(mlops.widgets.live(interval=0.3))
+for step in range(80):
+    mlops.log_metric("loss", 1.0 / (step + 1), step=step)
+    time.sleep(0.1)
+mlops.end_run()
+"""
+
+
+def test_live_chart_updates_in_the_browser_while_the_cell_logs(page, lab, lab_env):
+    """Last in this module: it navigates the shared page to a notebook."""
+    root, _ = lab_env
+    nb = new_notebook(cells=[new_code_cell(LIVE)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, root / "live.ipynb")
+    page.goto(f"{lab.url}/lab/tree/live.ipynb?token={lab.token}")
+    notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)", has_text="widgets.live")
+    cell = notebook.locator(".jp-Cell").first
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+
+    label = notebook.locator(".jp-OutputArea-output .widget-html-content").first
+    chart = notebook.locator(".jp-OutputArea-output img")
+
+    def points() -> int:
+        text = label.inner_text(timeout=60_000)
+        return int(text.split(" points")[0].rsplit(" ", 1)[-1]) if " points" in text else 0
+
+    deadline = time.monotonic() + 90
+    while points() == 0:
+        assert time.monotonic() < deadline, "the live chart never showed a point"
+        time.sleep(0.2)
+    first_points, first_src = points(), chart.get_attribute("src")
+    while points() <= first_points:  # it redraws in the browser while the cell is still logging
+        assert time.monotonic() < deadline, "the live chart did not update"
+        time.sleep(0.2)
+    assert chart.get_attribute("src") != first_src
+    assert "RUNNING" in label.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "live-chart.png"))
+    expect(label).to_contain_text("FINISHED", timeout=60_000)
+    assert points() == 80

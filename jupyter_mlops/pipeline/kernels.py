@@ -15,6 +15,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 
 log = logging.getLogger("jupyter_mlops")
@@ -88,6 +89,7 @@ def kill(km) -> None:
     """Tear a kernel down at once (a graceful shutdown stalls ~3 s in some runs) and drop its sockets."""
     from jupyter_core.utils import run_sync
 
+    km.mlops_killed = True  # a set-up exchange waiting on this kernel gives up (prepare_for_step)
     try:
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
@@ -112,11 +114,28 @@ def prepare_for_step(km, cwd: str, env: dict[str, str]) -> None:
     kc.start_channels()
     try:
         code = f"import os as _os\n_os.chdir({cwd!r})\n_os.environ.update({env!r})\ndel _os"
-        reply = kc.execute_interactive(code, timeout=60, store_history=False, output_hook=lambda msg: None)
+        reply = _reply_to(kc, km, kc.execute(code, store_history=False), timeout=60)
         if reply["content"]["status"] != "ok":
             raise KernelStartError(f"could not prepare the kernel: {reply['content'].get('evalue')}")
     finally:
         kc.stop_channels()
+
+
+def _reply_to(kc, km, msg_id: str, timeout: float) -> dict:
+    """The shell reply to ``msg_id``, waited for in short slices: a kernel killed meanwhile (SIGTERM
+    reaching the runner) ends the wait at once instead of holding the step's thread for ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if getattr(km, "mlops_killed", False):
+            raise KernelStartError("the kernel was killed while being prepared for its step")
+        try:
+            reply = kc.get_shell_msg(timeout=0.5)
+        except queue.Empty:
+            if time.monotonic() > deadline:
+                raise KernelStartError(f"the kernel did not answer within {timeout:g} s") from None
+            continue
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            return reply
 
 
 class KernelPool:

@@ -435,6 +435,11 @@ class Store:
         whole = len(points) - len(points) % rows
         per_call = rows * METRIC_CHUNKS_PER_CALL
         with self._write() as conn:
+            if self.engine.dialect.name == "postgresql":
+                self._copy_metrics(conn, points)
+                conn.exec_driver_sql(self._latest_upsert_sql, latest)
+                summaries.refresh(conn, "metrics", [p[0] for p in latest])
+                return
             for start in range(0, whole, per_call):
                 chunks = [
                     tuple(chain.from_iterable(points[i:i + rows]))
@@ -445,6 +450,18 @@ class Store:
                 conn.exec_driver_sql(self._metric_insert_sql, points[whole:])
             conn.exec_driver_sql(self._latest_upsert_sql, latest)
             summaries.refresh(conn, "metrics", [p[0] for p in latest])
+
+    @staticmethod
+    def _copy_metrics(conn, points: list[tuple]) -> None:
+        """PostgreSQL's COPY, inside the caller's transaction: several times the rate of INSERTs."""
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            with cursor.copy('COPY metrics (run_key, run_uuid, key, step, value, "timestamp") FROM STDIN') as copy:
+                write = copy.write_row
+                for point in points:
+                    write(point)
+        finally:
+            cursor.close()
 
     def add_artifact(self, uuid: str, path: str, sha256: str, size: int, media_type: str) -> None:
         row = {
