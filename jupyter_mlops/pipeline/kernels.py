@@ -32,8 +32,12 @@ def _socket_dir() -> str:
     return tempfile.mkdtemp(prefix="mlk-", dir="/tmp" if os.path.isdir("/tmp") else None)
 
 
-def start_kernel(kernel_name: str, preload: tuple[str, ...] = ()):
-    """Start one kernel on its own IPC sockets and import ``preload`` (plus jupyter_mlops) in it."""
+def start_kernel(kernel_name: str, preload: tuple[str, ...] = (), optional: tuple[str, ...] = ()):
+    """Start one kernel on its own IPC sockets and import ``preload`` (plus jupyter_mlops) in it.
+
+    ``optional`` modules (those the steps' notebooks import) are imported too when they can be:
+    one that fails is left for the step itself to import and report.
+    """
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
@@ -53,12 +57,32 @@ def start_kernel(kernel_name: str, preload: tuple[str, ...] = ()):
             if reply["content"]["status"] != "ok":
                 content = reply["content"]
                 raise KernelStartError(f"preloading {', '.join(preload)} failed: {content.get('ename')}: {content.get('evalue')}")
+            if optional:
+                kc.execute_interactive(_tolerant_imports(optional), timeout=START_TIMEOUT, store_history=False,
+                                       output_hook=lambda msg: None)
         finally:
             kc.stop_channels()
     except BaseException:
         kill(km)
         raise
     return km
+
+
+def _tolerant_imports(modules: tuple[str, ...]) -> str:
+    """Code importing each module if it can, from installed packages only: the kernel does not yet
+    sit in its step's folder, and a notebook's own ``helpers.py`` must come from that folder."""
+    return (
+        "import importlib as _il, os as _os, sys as _sys\n"
+        "_path = list(_sys.path)\n"
+        "_sys.path[:] = [p for p in _path if p not in ('', '.', _os.getcwd())]\n"
+        f"for _m in {list(modules)!r}:\n"
+        "    try:\n"
+        "        _il.import_module(_m)\n"
+        "    except (Exception, SystemExit):\n"
+        "        pass\n"
+        "_sys.path[:] = _path\n"
+        "del _il, _os, _sys, _path, _m\n"
+    )
 
 
 def kill(km) -> None:
@@ -118,9 +142,10 @@ class KernelPool:
     """Keeps up to ``size`` warmed kernels ready per kernel name, never more than the steps still
     expected to need one; ``take`` hands one out for one step."""
 
-    def __init__(self, size: int, preload: tuple[str, ...] = ()):
+    def __init__(self, size: int, preload: tuple[str, ...] = (), optional: tuple[str, ...] = ()):
         self.size = max(1, size)
         self.preload = tuple(preload)
+        self.optional = tuple(m for m in optional if m not in self.preload)
         self._ready: dict[str, queue.Queue] = {}
         self._expected: dict[str, int] = {}  # steps that will still ask for a kernel
         self._waiting: dict[str, int] = {}  # steps asking right now
@@ -155,7 +180,7 @@ class KernelPool:
 
     def _start_into(self, kernel_name: str, ready: queue.Queue) -> None:
         try:
-            item = start_kernel(kernel_name, self.preload)
+            item = start_kernel(kernel_name, self.preload, self.optional)
         except BaseException as exc:
             item = exc
         if self._closed and not isinstance(item, BaseException):

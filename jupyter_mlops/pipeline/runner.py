@@ -99,6 +99,7 @@ class PipelineRunner:
         self.forced = self._forced(force, from_step)
         self.states = {name: NodeState() for name in self.nodes}
         self._executor = None
+        self._imports: tuple[str, ...] | None = None
         self._running: dict = {}  # future -> node name
 
     # -- plan ------------------------------------------------------------------------------
@@ -295,14 +296,28 @@ class PipelineRunner:
         if self._executor is None:
             from .executors import make_executor
 
-            self._executor = make_executor(self.executor_kind, self.jobs, self.scheduler, tuple(self.spec.preload))
+            self._executor = make_executor(self.executor_kind, self.jobs, self.scheduler, tuple(self.spec.preload),
+                                           self._notebook_imports())
             kernels_needed: dict[str, int] = {}
             for name, node in self.nodes.items():
-                if self.states[name].status in ("PENDING", "RETRY"):
+                # RUNNING: the node being submitted right now, which has not taken its kernel yet.
+                if self.states[name].status in ("PENDING", "RETRY", "RUNNING"):
                     kernels_needed[node.step.kernel] = kernels_needed.get(node.step.kernel, 0) + 1
             for kernel, count in kernels_needed.items():
                 self._executor.warm(kernel, count)
         return self._executor
+
+    def _notebook_imports(self) -> tuple[str, ...]:
+        """What the notebooks of the steps still to run import: the pool preloads them where it can."""
+        if self._imports is None:
+            from .notebook_imports import imported_modules
+
+            found: dict[str, None] = {}
+            for name, node in self.nodes.items():
+                if self.states[name].status in ("PENDING", "RETRY"):
+                    found.update(dict.fromkeys(imported_modules(node.step.notebook)))
+            self._imports = tuple(found)
+        return self._imports
 
     def _submit(self, name: str) -> None:
         node, st = self.nodes[name], self.states[name]
@@ -325,6 +340,7 @@ class PipelineRunner:
         task = StepTask(node=name, notebook=str(node.step.notebook), output=str(self.executed_dir / f"{name}.ipynb"),
                         parameters=node.injected, env=env, cwd=str(Path(node.step.notebook).parent),
                         kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload),
+                        optional_preload=self._notebook_imports(),
                         validate=dict(node.step.validate) if node.step.validate else None)
         if self.progress:
             self.progress.started(name, st.attempt)
