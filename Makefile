@@ -8,13 +8,18 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench clean postgresql
+.PHONY: demo test bench clean postgresql chromium
 
 # Debian's PostgreSQL server, which the tests start a throwaway cluster of (root, or sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
 	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql)
+
+# Debian's Chromium, which the browser tests drive through Playwright (it cannot download browsers here).
+chromium:
+	@[ -x /usr/bin/chromium ] || \
+	  ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +30,19 @@ $(VENV)/.stamp-runtime: pyproject.toml | $(BIN)/python
 	$(PIP) install -e .
 	touch $@
 
+# The editable install builds the lab extension (hatch-jupyter-builder, jlpm from jupyterlab) into
+# jupyter_mlops/labextension and copies it into the venv; the link makes later rebuilds show at once.
+LABEXT := $(VENV)/share/jupyter/labextensions/jupyter-mlops
 $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 	$(PIP) install -e ".[test]"
+	rm -rf $(LABEXT) && ln -s $(CURDIR)/jupyter_mlops/labextension $(LABEXT)
+	touch $@
+
+# Rebuild the lab extension when its sources change (the first build happens in pip install).
+LABEXT_SOURCES := $(wildcard labextension/src/*.ts* labextension/src/*/*.ts* labextension/style/* labextension/schema/*) \
+	labextension/package.json
+jupyter_mlops/labextension/package.json: $(LABEXT_SOURCES) | $(VENV)/.stamp-test
+	cd labextension && PATH=$(abspath $(BIN)):$$PATH jlpm install && PATH=$(abspath $(BIN)):$$PATH jlpm build
 	touch $@
 
 $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
@@ -36,7 +52,7 @@ $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.stamp-runtime
 	$(BIN)/jupyter-mlops demo
 
-test: $(VENV)/.stamp-test postgresql
+test: $(VENV)/.stamp-test jupyter_mlops/labextension/package.json postgresql chromium
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # ploomber (a peer in bench_pipeline.py) pins jupyter_client<8: it gets a venv of its own.
@@ -51,10 +67,14 @@ test: $(VENV)/.stamp-test postgresql
 	.venv-evidently/bin/python -m pip --disable-pip-version-check -q install "evidently==0.7.*" "pandas<3" pyarrow
 	touch $@
 
-bench: $(VENV)/.stamp-bench .venv-ploomber/.stamp .venv-evidently/.stamp
+bench: $(VENV)/.stamp-bench postgresql .venv-ploomber/.stamp .venv-evidently/.stamp
 	$(BIN)/python benchmarks/bench_tracking.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_drift.py
+	$(BIN)/python benchmarks/bench_team.py
+	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_server.py
 
 clean:
-	rm -rf $(VENV) .venv-ploomber .venv-evidently .mlops .pytest_cache notebooks/build
+	rm -rf $(VENV) .venv-ploomber .venv-evidently .mlops .pytest_cache notebooks/build test-artifacts \
+	  jupyter_mlops/labextension labextension/lib labextension/node_modules labextension/tsconfig.tsbuildinfo

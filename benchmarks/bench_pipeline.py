@@ -21,7 +21,8 @@ cells).
 
 1. A chain of 5 RF100 steps (``rf100.ipynb``: breast_cancer, RandomForestClassifier(100 trees,
    random_state=0, n_jobs=1), ``log_metric("accuracy")``), end to end, per step. Ours:
-   ``jupyter mlops run chain5.yaml -j 1 --force`` (``preload: [sklearn]``), wall time / 5. Peer: 5
+   ``jupyter mlops run chain5.yaml -j 1 --force`` (``preload: [sklearn]``; the modules the notebook
+   imports are preloaded too, found by the runner), wall time / 5. Peer: 5
    sequential ``papermill.execute_notebook`` calls in this process, each starting its own kernel.
    Target: ours <= 1.0 s a step.
 2. An unchanged pipeline re-run as a whole ``jupyter mlops run`` process, after a first run: the
@@ -129,7 +130,12 @@ class Scratch:
 
 
 def section(title: str) -> None:
-    print(f"\n== {title} " + "=" * max(0, 86 - len(title)), flush=True)
+    print(f"\n== {title} " + "=" * max(0, 86 - len(title)) + f" (load {load()})", flush=True)
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages: on a shared machine they say how far to trust a figure."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
 
 def chain_spec(project: Path, n: int) -> Path:
@@ -433,7 +439,7 @@ def print_summary(rows: list[Row], quick: bool, wall: float) -> None:
         if k == 0:
             print("-+-".join("-" * w for w in widths))
     print("ratio: peer time / our time (> 1: jupyter_mlops is faster; for the sweeps, the speed-up over papermill)")
-    print(f"benchmark wall time: {wall:.1f} s")
+    print(f"benchmark wall time: {wall:.1f} s; load average at the end: {load()}")
 
 
 def check_tools() -> bool:

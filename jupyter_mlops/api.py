@@ -190,10 +190,26 @@ def export(run_id, name: str, by: str | None = None, zip: bool = False, trust=No
 
 
 def load_model(ref, runtime: str | None = None, unsafe_pickle: bool = False):
-    """``"name@alias"``, ``"name/3"``, ``"name"`` (latest), a package folder or ``.zip``: verified, then loaded."""
+    """``"name@alias"``, ``"name/3"``, ``"name"`` (latest), a package folder or ``.zip``: verified, then loaded.
+
+    ``runtime``: ``"sklearn"`` (default: exactly the notebook's model), ``"onnx"``, or ``"auto"``
+    (ONNX Runtime when the package has a checked model.onnx, as serving and batch scoring use)."""
     from .registry import package
 
     return package.load_model(ref, runtime=runtime, unsafe_pickle=unsafe_pickle)
+
+
+def predict(model, data, output=None, chunk_size: int | None = None, runtime: str | None = None,
+            probabilities: bool = False, keep_input: bool = False):
+    """Score ``data`` (DataFrame, .csv or .parquet path) with ``model`` ("name@alias" or a loaded model).
+
+    Returns a DataFrame with a ``prediction`` column (``proba_<class>`` with ``probabilities``), or,
+    with ``output`` (.parquet / .csv), writes that file chunk by chunk and returns a summary."""
+    from .serving import DEFAULT_CHUNK_ROWS
+    from .serving.batch import predict as score
+
+    return score(model, data, output=output, chunk_size=chunk_size or DEFAULT_CHUNK_ROWS, runtime=runtime,
+                 probabilities=probabilities, keep_input=keep_input)
 
 
 def set_alias(name: str, version: int, alias: str, by: str | None = None) -> dict:
@@ -213,14 +229,16 @@ def _run_id(run) -> str:
 
 
 def validate(data, against, **options):
-    """Check ``data`` (DataFrame or CSV/Parquet path) against a reference profile (dict or JSON path).
+    """Check ``data`` (DataFrame or CSV/Parquet path) against a profile (dict, JSON path) or a model ("name@alias").
 
     Returns a result with ``.passed`` and ``.failures`` (column, rule, message); options:
     ``missing_margin``, ``range_margin``, ``allow_unknown_columns``, ``require_target``.
     """
+    from .monitoring.monitor import resolve_reference
     from .monitoring.validation import validate as _validate
 
-    return _validate(data, against, **options)
+    # A registered model ("name@alias") is validated against its package's reference profile.
+    return _validate(data, resolve_reference(against).profile, **options)
 
 
 def monitor(reference, current, target: str | None = None, predictions=None, **options):

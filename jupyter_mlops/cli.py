@@ -75,10 +75,104 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1e-9, help="relative and absolute tolerance per metric")
     p.add_argument("--jobs", "-j", type=int, help="parallel steps")
 
+    _registry_commands(sub)
+    _serving_commands(sub)
+
     p = sub.add_parser("demo", help="run the demo pipeline (notebooks/pipeline.yaml) end to end, tracked")
     p.add_argument("--notebook", type=Path, help="run just this notebook with papermill instead")
     p.add_argument("--output", type=Path, help="where to write the executed notebook")
     return parser
+
+
+def _registry_commands(sub) -> None:
+    p = sub.add_parser("approve", help="approve a finished run for export (checks the approval gates)")
+    p.add_argument("run", help="run id or a unique prefix (6+ characters)")
+    p.add_argument("--by", help="who approves (default: the current user)")
+    p.add_argument("--reason", default="", help="why")
+
+    p = sub.add_parser("reject", help="record that a run must not be exported")
+    p.add_argument("run")
+    p.add_argument("--by")
+    p.add_argument("--reason", required=True, help="what is wrong with it")
+
+    p = sub.add_parser("export", help="package an approved run as the next version of a model")
+    p.add_argument("run")
+    p.add_argument("--name", required=True, help="model name (letters, digits, '.', '_', '-')")
+    p.add_argument("--by")
+    p.add_argument("--zip", action="store_true", help="also write NAME-VERSION.zip next to the package")
+    p.add_argument("--trust", action="append", default=[], metavar="TYPE",
+                   help="a skops type to trust beyond scikit-learn/numpy/scipy (repeatable)")
+    p.add_argument("--unsafe-pickle", action="store_true",
+                   help="accept a pickle model: loading it can run arbitrary code")
+
+    p = sub.add_parser("models", help="registered models with their latest version and aliases")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("versions", help="the versions of one model, newest first")
+    p.add_argument("name")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("alias", help="point NAME@ALIAS at a version (e.g. production)")
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p.add_argument("alias")
+    p.add_argument("--by")
+
+    p = sub.add_parser("verify", help="check a package (reference, folder or .zip) against the registry")
+    p.add_argument("package", help="NAME, NAME/VERSION, NAME@ALIAS, a package folder or a .zip")
+
+    p = sub.add_parser("audit", help="approvals, rejections, exports and alias changes, newest first")
+    p.add_argument("subject", nargs="?", help="a run id or a model name")
+    p.add_argument("--max-results", "-n", type=int, default=100)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _serving_commands(sub) -> None:
+    from .serving import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_BODY_BYTES
+
+    p = sub.add_parser("serve", help="serve a model over REST (FastAPI + uvicorn)")
+    p.add_argument("ref", help="NAME, NAME/VERSION, NAME@ALIAS, a package folder or a .zip")
+    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--runtime", choices=("sklearn", "onnx"),
+                   help="default: onnx when the package has model.onnx and onnxruntime is installed")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: MLOPS_SERVE_TOKEN)")
+    p.add_argument("--max-body-bytes", type=_size, default=DEFAULT_MAX_BODY_BYTES, metavar="SIZE",
+                   help="largest request body, e.g. 10MiB (default), 512KiB, 1000000")
+    p.add_argument("--log-predictions", type=_rate, default=0.0, metavar="RATE",
+                   help="share of requests (0-1] written with their predictions to the prediction_log table")
+
+    p = sub.add_parser("predict", help="score a CSV or Parquet file, chunk by chunk")
+    p.add_argument("ref", help="NAME, NAME/VERSION, NAME@ALIAS, a package folder or a .zip")
+    p.add_argument("input", type=Path, help=".csv or .parquet")
+    p.add_argument("-o", "--output", type=Path, required=True, help=".parquet or .csv")
+    p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk (bounds memory)")
+    p.add_argument("--runtime", choices=("sklearn", "onnx"))
+    p.add_argument("--probabilities", action="store_true", help="add a proba_<class> column per class")
+    p.add_argument("--keep-input", action="store_true", help="copy the input columns into the output")
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share of requests between 0 and 1, got {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    units = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+    number = text.strip().rstrip("bBiIkKmMgG")
+    unit = text.strip()[len(number):].lower()
+    try:
+        value = int(float(number) * units[unit])
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a size such as 10MiB, 512KiB or 1000000, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the size must be positive, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,7 +401,159 @@ def cmd_doctor(args) -> int:
     return run()
 
 
+# -- registry ------------------------------------------------------------------------------------
+def cmd_approve(args) -> int:
+    from .api import approve
+
+    record = approve(args.run, by=args.by, reason=args.reason)
+    print(f"approved run {record['run_id']} by {record['actor']}")
+    return 0
+
+
+def cmd_reject(args) -> int:
+    from .api import reject
+
+    record = reject(args.run, by=args.by, reason=args.reason)
+    print(f"rejected run {record['run_id']} by {record['actor']}: {record['reason']}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .api import export
+
+    record = export(args.run, name=args.name, by=args.by, zip=args.zip, trust=args.trust,
+                    unsafe_pickle=args.unsafe_pickle)
+    print(f"exported {record['ref']} -> {record['package_uri']}")
+    if record.get("zip"):
+        print(f"zip: {record['zip']}")
+    if record["tags"].get("mlops.onnx"):
+        print(f"onnx: {record['tags']['mlops.onnx']}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    import pandas as pd
+
+    from .registry.versions import list_models
+
+    models = list_models()
+    if args.format == "json":
+        print(json.dumps(models, indent=1))
+        return 0
+    rows = [{"name": m["name"], "latest": m["latest_version"],
+             "aliases": ", ".join(f"{a}={v}" for a, v in sorted(m["aliases"].items())) or "-",
+             "created": m["created_at"]} for m in models]
+    df = pd.DataFrame(rows, columns=["name", "latest", "aliases", "created"])
+    if not df.empty:
+        df["created"] = _as_time(df["created"])
+    _emit(df, "table")
+    return 0
+
+
+def cmd_versions(args) -> int:
+    import pandas as pd
+
+    from .registry.versions import list_versions
+
+    found = list_versions(args.name)
+    if args.format == "json":
+        print(json.dumps(found, indent=1))
+        return 0
+    df = pd.DataFrame([{"version": v["version"], "aliases": ", ".join(v["aliases"]) or "-", "run_id": v["run_id"][:8],
+                        "created_by": v["created_by"], "created": v["created_at"],
+                        "onnx": v["tags"].get("mlops.onnx", "-").split(":")[0],
+                        "metrics": ", ".join(f"{k}={val:.4g}" if isinstance(val, float) else f"{k}={val}"
+                                             for k, val in sorted(v["metrics"].items()))} for v in found])
+    df["created"] = _as_time(df["created"])
+    _emit(df, "table")
+    return 0
+
+
+def cmd_alias(args) -> int:
+    from .api import set_alias
+
+    record = set_alias(args.name, args.version, args.alias, by=args.by)
+    print(f"{args.name}@{args.alias} -> {record['ref']}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .api import verify
+
+    result = verify(args.package)
+    label = result.ref or result.path
+    if result.ok:
+        print(f"{label}: OK (manifest sha256 {result.digest})")
+        return 0
+    print(f"{label}: FAILED", file=sys.stderr)
+    for problem in result.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def cmd_audit(args) -> int:
+    import pandas as pd
+
+    from .registry.audit import audit_log
+
+    entries = audit_log(args.subject, limit=args.max_results)
+    if args.format == "json":
+        print(json.dumps(entries, indent=1, default=str))
+        return 0
+    df = pd.DataFrame([{"time": e["created_at"], "actor": e["actor"], "action": e["action"], "subject": e["subject"],
+                        "details": _brief_details(e["details"])} for e in entries],
+                      columns=["time", "actor", "action", "subject", "details"])
+    if not df.empty:
+        df["time"] = _as_time(df["time"])
+    _emit(df, "table")
+    return 0
+
+
+def _brief_details(details: dict) -> str:
+    keep = {k: v for k, v in details.items() if k in ("reason", "version", "previous", "run_id")}
+    return ", ".join(f"{k}={v}" for k, v in keep.items())
+
+
+# -- serving -------------------------------------------------------------------------------------
+def cmd_serve(args) -> int:
+    import os
+
+    from .registry.package import load_model
+    from .serving.app import serve
+
+    model = load_model(args.ref, runtime=args.runtime or "auto")
+    token = args.token or os.environ.get("MLOPS_SERVE_TOKEN") or None
+    where = f"http://{args.host}:{args.port}"
+    print(f"serving {model.ref} on {where} ({model.runtime_note}); docs at {where}/docs", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        print(f"jupyter mlops serve: warning: listening on {args.host} without a token; anyone who can reach it "
+              "can call the model (use --token or MLOPS_SERVE_TOKEN)", file=sys.stderr)
+    serve(model, host=args.host, port=args.port, token=token, max_body_bytes=args.max_body_bytes,
+          log_predictions=args.log_predictions)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .serving.batch import predict
+
+    summary = predict(args.ref, args.input, output=args.output, chunk_size=args.chunk_size, runtime=args.runtime,
+                      probabilities=args.probabilities, keep_input=args.keep_input, progress=True)
+    print(f"{summary['rows']} rows scored by {summary['model']} ({summary['runtime']}) in {summary['seconds']} s "
+          f"-> {summary['output']}")
+    return 0
+
+
 COMMANDS = {
+    "approve": cmd_approve,
+    "reject": cmd_reject,
+    "export": cmd_export,
+    "models": cmd_models,
+    "versions": cmd_versions,
+    "alias": cmd_alias,
+    "verify": cmd_verify,
+    "audit": cmd_audit,
+    "serve": cmd_serve,
+    "predict": cmd_predict,
     "doctor": cmd_doctor,
     "run": cmd_run,
     "pipelines": cmd_pipelines,

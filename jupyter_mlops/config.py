@@ -99,10 +99,27 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(path)
 
 
+def get_artifact_uri(uri: str | None = None) -> str:
+    """Where artifacts and packages live: ``MLOPS_ARTIFACT_URI`` (a path, ``file://``, ``memory://``,
+    ``s3://``...) or the local folder :func:`get_artifact_root` names."""
+    configured = os.environ.get(ENV_ARTIFACTS)
+    if configured and is_remote_uri(configured):
+        return configured.rstrip("/")
+    return str(get_artifact_root(uri))
+
+
+def is_remote_uri(uri: str) -> bool:
+    """True for fsspec URLs other than local files (``s3://``, ``memory://``, ``gs://``, ...)."""
+    scheme, sep, _ = str(uri).partition("://")
+    return bool(sep) and scheme not in ("file", "local") and len(scheme) > 1
+
+
 def get_artifact_root(uri: str | None = None) -> Path:
-    """Folder of content-addressed artifact files: ``MLOPS_ARTIFACT_URI`` or ``artifacts/`` beside the SQLite file."""
-    if os.environ.get(ENV_ARTIFACTS):
-        return Path(os.environ[ENV_ARTIFACTS].removeprefix("file://")).expanduser().resolve()
+    """A local folder: the artifact store when it is local, else the scratch space beside the store
+    (executed notebooks, package downloads) for an artifact store elsewhere."""
+    configured = os.environ.get(ENV_ARTIFACTS)
+    if configured and not is_remote_uri(configured):
+        return Path(configured.removeprefix("file://")).expanduser().resolve()
     db = sqlite_path(uri or get_tracking_uri())
     if db is not None:
         return db.parent / "artifacts"

@@ -34,3 +34,32 @@ def test_close_kills_ready_and_leased_kernels():
     pool.close()
     assert not alive(leased)
     assert pool._ready["python3"].empty()
+
+
+def kernel_modules(km, *names: str) -> dict:
+    """Which of ``names`` the kernel has imported, asked through its own sys.modules."""
+    from jupyter_mlops.pipeline.kernels import _blocking_client
+
+    kc = _blocking_client(km)
+    kc.start_channels()
+    try:
+        reply = kc.execute_interactive("", user_expressions={n: f"{n!r} in __import__('sys').modules" for n in names},
+                                       timeout=60, output_hook=lambda msg: None)
+    finally:
+        kc.stop_channels()
+    return {n: v["data"]["text/plain"] == "True" for n, v in reply["content"]["user_expressions"].items()}
+
+
+def test_optional_preload_imports_what_it_can_and_never_a_module_of_the_runner_folder(tmp_path, monkeypatch):
+    """A module that does not import (or exists only in the folder the kernel starts in) is left for the step."""
+    (tmp_path / "step_helpers.py").write_text("FOLDER = 'where the kernel started, not the step folder'\n")
+    monkeypatch.chdir(tmp_path)  # kernels start in this process's folder
+    pool = KernelPool(size=1, preload=("json",), optional=("colorsys", "no_such_module_xyz", "step_helpers"))
+    pool.expect("python3", 1)
+    km = pool.take("python3")
+    try:
+        assert kernel_modules(km, "json", "colorsys", "no_such_module_xyz", "step_helpers") == {
+            "json": True, "colorsys": True, "no_such_module_xyz": False, "step_helpers": False}
+    finally:
+        pool.release(km)
+        pool.close()

@@ -22,6 +22,8 @@ from jupyter_mlops.exceptions import (
 from jupyter_mlops.registry import audit, package, versions
 from jupyter_mlops.registry.loaded import InputSchemaError
 
+from .helpers.registry_workers import approve_in_process, export_in_process
+
 
 def train_run(accuracy: float = 0.95, n_estimators: int = 10):
     """A finished run that logged a forest on breast cancer; returns (run id, estimator, X)."""
@@ -207,20 +209,11 @@ def test_input_is_checked_against_the_signature(approved):
     assert np.array_equal(loaded.predict(X.to_dict("records")), model.predict(X))
 
 
-def _export_in_process(args):
-    uri, run_id = args
-    from jupyter_mlops import config
-    from jupyter_mlops.registry import package as pkg
-
-    config.set_tracking_uri(uri)
-    return pkg.export(run_id, name="raced")["version"]
-
-
 def test_racing_exports_get_distinct_consecutive_versions(approved):
     run_id, _, _ = approved
     uri = mlops.get_tracking_uri()
     with mp.get_context("spawn").Pool(4) as pool:
-        got = pool.map(_export_in_process, [(uri, run_id)] * 8)
+        got = pool.map(export_in_process, [(uri, run_id)] * 8)
     assert sorted(got) == list(range(1, 9))
     assert [v["version"] for v in versions.list_versions("raced")] == list(range(8, 0, -1))
     for v in range(1, 9):
@@ -228,7 +221,7 @@ def test_racing_exports_get_distinct_consecutive_versions(approved):
 
 
 def test_mlflow_pyfunc_loads_the_package(approved, monkeypatch):
-    mlflow = pytest.importorskip("mlflow")
+    import mlflow
     run_id, model, X = approved
     folder = mlops.export(run_id, name="m")["package_uri"]
     # MLflow 3.17 refuses any deserialization (skops too) unless this is set.
@@ -236,3 +229,21 @@ def test_mlflow_pyfunc_loads_the_package(approved, monkeypatch):
     pyfunc = mlflow.pyfunc.load_model(folder)
     assert np.array_equal(np.asarray(pyfunc.predict(X)), model.predict(X))
     assert package.verify(folder).ok  # loading with MLflow wrote nothing into the package
+
+
+def test_racing_approvals_of_one_run_are_idempotent(backend):
+    run_id, _, _ = train_run()
+    uri = mlops.get_tracking_uri()
+    with mp.get_context("spawn").Pool(4) as pool:
+        actors = pool.map(approve_in_process, [(uri, run_id, f"reviewer-{i}") for i in range(8)])
+    assert len(set(actors)) == 1  # every caller sees the one decision that won
+    assert len(audit.audit_log(action="approve")) == 1
+    assert mlops.approve(run_id, by="late")["actor"] == actors[0]
+
+
+def test_validate_against_a_registered_model(approved):
+    run_id, _, X = approved
+    mlops.export(run_id, name="m")
+    assert mlops.validate(X, against="m").passed
+    result = mlops.validate(X.drop(columns="mean radius"), against="m/1")
+    assert not result.passed and any(f.column == "mean radius" for f in result.failures)

@@ -1,6 +1,7 @@
 """The store: where it lives, how it opens, migrations under concurrency, and refusing bad files."""
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 import time
@@ -58,19 +59,20 @@ def test_postgresql_uri_uses_psycopg_and_masks_password():
     assert mask_password("postgresql+psycopg://u:secret@db/mlops") == "postgresql+psycopg://u:***@db/mlops"
 
 
-def test_migrations_run_once_and_are_idempotent(project, db_path):
+def test_migrations_run_once_and_are_idempotent(backend):
     first = open_store()
     again = Store(first.uri)  # a second opening in the same process
     assert again.migrate() == schema.LATEST_VERSION
-    con = sqlite3.connect(db_path)
-    assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
+    with first.engine.connect() as conn:
+        versions = conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version").scalars().all()
+    assert versions == [v for v, _ in schema.MIGRATIONS]
+    again.dispose()
 
 
-def test_newer_schema_is_refused(project, db_path):
-    open_store()
-    con = sqlite3.connect(db_path)
-    con.execute("INSERT INTO schema_version VALUES (999, 0)")
-    con.commit()
+def test_newer_schema_is_refused(backend):
+    store = open_store()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO schema_version VALUES (999, 0)")
     with pytest.raises(StoreError, match="schema version 999"):
         Store(config.get_tracking_uri())
 
@@ -123,19 +125,25 @@ def test_sixteen_processes_open_a_fresh_postgresql_store_at_once(project, postgr
     assert set(counts.values()) == {10000} and statuses == {"FINISHED"}
 
 
+def start_steady_writer(project, url: str, points: int, **env_vars) -> subprocess.Popen:
+    """A child logging ``points`` at 1000 per second into ``url``, returned once its run has started."""
+    ready = project / "ready"
+    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2, **env_vars)
+    proc = subprocess.Popen([PYTHON, str(HELPER), str(points), "--rate", "1000", "--ready", str(ready)], env=env,
+                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    return proc
+
+
 def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
     """The server goes away for a while: log_metric keeps working, the writer retries, nothing is lost."""
     import psycopg
 
     url = postgres.new_database()
-    ready = project / "ready"
-    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2)
-    proc = subprocess.Popen([PYTHON, str(HELPER), "4000", "--rate", "1000", "--ready", str(ready)], env=env,
-                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_steady_writer(project, url, points=4000)
     try:
-        while not ready.exists():
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.05)
         time.sleep(0.5)
         postgres.stop()
         time.sleep(1.5)
@@ -148,6 +156,27 @@ def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
         count, steps = con.execute("SELECT count(*), count(DISTINCT step) FROM metrics").fetchone()
         status = con.execute("SELECT status FROM runs").fetchone()[0]
     assert (count, steps, status) == (4000, 4000, "FINISHED")
+
+
+def test_postgresql_down_until_the_run_ends_reports_the_lost_count(project, postgres):
+    """The server stays away past the end of the run: the process still ends normally and says how
+    many points it could not write."""
+    url = postgres.new_database()
+    proc = start_steady_writer(project, url, points=1500, MLOPS_EXIT_FLUSH_TIMEOUT=1)
+    try:
+        time.sleep(0.3)
+        postgres.stop()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        postgres.resume()
+    assert proc.returncode == 0, err
+    lost = re.search(r"(\d+) metric points could not be written", err)
+    assert lost, err
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        stored = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+    assert stored + int(lost.group(1)) == 1500  # every point is either stored or counted as lost
 
 
 def brute_force_latest(points: list[tuple]) -> dict[tuple, tuple]:

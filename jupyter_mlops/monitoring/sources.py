@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..exceptions import InvalidInputError
 
-CHUNK_ROWS = 250_000
+CHUNK_ROWS = 100_000
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -70,7 +70,9 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     import pyarrow
 
     try:
-        parquet = pq.ParquetFile(path)
+        # pre_buffer (the default) keeps the bytes read ahead: resident memory then grows with
+        # the file (measured +320 MB over a 250 MB file) instead of staying near one chunk's size
+        parquet = pq.ParquetFile(path, pre_buffer=False)
     except (pyarrow.ArrowException, OSError) as exc:
         raise InvalidInputError(f"{path}: not a readable Parquet file: {exc}") from None
     if parquet.metadata.num_rows == 0:

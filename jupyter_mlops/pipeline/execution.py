@@ -26,6 +26,7 @@ class StepTask:
     kernel: str = "python3"
     timeout: float | None = None
     preload: tuple = ()
+    optional_preload: tuple = ()  # what the steps' notebooks import: preloaded where possible
     validate: dict | None = None  # the step's ``validate:`` gate, checked after the notebook ran
 
 
@@ -46,9 +47,41 @@ class StepOutcome:
         return e.get("message", "failed")
 
 
+def import_papermill():
+    """``import papermill``, without the second it spends building a grammar it never uses.
+
+    papermill imports nbformat, which imports jsonschema, whose format checkers import
+    ``rfc3987_syntax`` when installed (Jupyter's event validation pulls it in): that import builds a
+    lark parser, ~1.1 s of CPU in every process that runs steps. Notebooks never use the ``iri``
+    formats it checks, so while jsonschema is first imported here the module is hidden; it stays
+    importable afterwards for anyone who asks for it by name.
+    """
+    import sys
+
+    if "papermill" in sys.modules or "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+        import papermill
+        return papermill
+    with _import_lock:
+        sys.modules["rfc3987_syntax"] = None  # makes ``import rfc3987_syntax`` raise ImportError
+        try:
+            import papermill
+        finally:
+            if sys.modules.get("rfc3987_syntax", 0) is None:
+                del sys.modules["rfc3987_syntax"]
+    return papermill
+
+
+_import_lock = threading.Lock()
+
+
+def import_papermill_in_background() -> None:
+    """Start ``import_papermill`` in a thread: it overlaps the first kernel's start instead of following it."""
+    threading.Thread(target=import_papermill, name="mlops-import-papermill", daemon=True).start()
+
+
 def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
     """Run ``task`` on a fresh warmed kernel from ``pool``; never raises for a failing notebook."""
-    import papermill
+    papermill = import_papermill()
     from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 

@@ -9,24 +9,25 @@ import concurrent.futures as cf
 import os
 import threading
 
-from .execution import StepTask, run_task
+from .execution import StepTask, import_papermill_in_background, run_task
 from .kernels import KernelPool
 
 _worker_pool: KernelPool | None = None
 _worker_pool_lock = threading.Lock()
 
 
-def worker_pool(size: int = 1, preload: tuple = ()) -> KernelPool:
+def worker_pool(size: int = 1, preload: tuple = (), optional: tuple = ()) -> KernelPool:
     """The kernel pool of this (Dask worker) process, created on its first step."""
     global _worker_pool
     with _worker_pool_lock:
         if _worker_pool is None:
-            _worker_pool = KernelPool(size, preload)
+            _worker_pool = KernelPool(size, preload, optional)
+            import_papermill_in_background()
         return _worker_pool
 
 
 def run_on_worker(task: StepTask):
-    return run_task(task, worker_pool(1, task.preload))
+    return run_task(task, worker_pool(1, task.preload, task.optional_preload))
 
 
 class LocalExecutor:
@@ -34,10 +35,11 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, jobs: int, preload: tuple = ()):
+    def __init__(self, jobs: int, preload: tuple = (), optional: tuple = ()):
         self.jobs = jobs
         # One warm kernel per slot plus one: the next step's kernel is ready when a slot frees.
-        self.pool = KernelPool(jobs + 1, preload)
+        self.pool = KernelPool(jobs + 1, preload, optional)
+        import_papermill_in_background()
         self._threads = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="mlops-step")
 
     def warm(self, kernel_name: str, count: int) -> None:
@@ -63,7 +65,7 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, jobs: int, scheduler: str | None = None, preload: tuple = ()):
+    def __init__(self, jobs: int, scheduler: str | None = None, preload: tuple = (), optional: tuple = ()):
         from distributed import Client, LocalCluster
 
         self.cluster = None
@@ -75,10 +77,11 @@ class DaskExecutor:
             self.client = Client(self.cluster)
         self.jobs = jobs
         self.preload = preload
+        self.optional = optional
 
     def warm(self, kernel_name: str, count: int) -> None:
         workers = max(1, len(self.client.scheduler_info().get("workers", {})))
-        self.client.run(_warm_worker, kernel_name, self.preload, -(-count // workers))
+        self.client.run(_warm_worker, kernel_name, self.preload, self.optional, -(-count // workers))
 
     def submit(self, task: StepTask):
         return self.client.submit(run_on_worker, task, pure=False)
@@ -105,8 +108,8 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def _warm_worker(kernel_name: str, preload: tuple, steps: int) -> None:
-    worker_pool(1, preload).expect(kernel_name, steps)
+def _warm_worker(kernel_name: str, preload: tuple, optional: tuple, steps: int) -> None:
+    worker_pool(1, preload, optional).expect(kernel_name, steps)
 
 
 def _close_worker_pool() -> None:
@@ -117,10 +120,11 @@ def _close_worker_pool() -> None:
             _worker_pool = None
 
 
-def make_executor(kind: str, jobs: int | None, scheduler: str | None, preload: tuple):
+def make_executor(kind: str, jobs: int | None, scheduler: str | None, preload: tuple, optional: tuple = ()):
+    """``preload`` must import in every kernel; ``optional`` modules are imported where they can be."""
     jobs = jobs or os.cpu_count() or 1
     if kind == "dask":
-        return DaskExecutor(jobs, scheduler, preload)
+        return DaskExecutor(jobs, scheduler, preload, optional)
     if kind == "local":
-        return LocalExecutor(jobs, preload)
+        return LocalExecutor(jobs, preload, optional)
     raise ValueError(f"unknown executor {kind!r}: use local or dask")

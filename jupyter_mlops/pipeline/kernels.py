@@ -15,6 +15,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 
 log = logging.getLogger("jupyter_mlops")
@@ -31,8 +32,12 @@ def _socket_dir() -> str:
     return tempfile.mkdtemp(prefix="mlk-", dir="/tmp" if os.path.isdir("/tmp") else None)
 
 
-def start_kernel(kernel_name: str, preload: tuple[str, ...] = ()):
-    """Start one kernel on its own IPC sockets and import ``preload`` (plus jupyter_mlops) in it."""
+def start_kernel(kernel_name: str, preload: tuple[str, ...] = (), optional: tuple[str, ...] = ()):
+    """Start one kernel on its own IPC sockets and import ``preload`` (plus jupyter_mlops) in it.
+
+    ``optional`` modules (those the steps' notebooks import) are imported too when they can be:
+    one that fails is left for the step itself to import and report.
+    """
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
@@ -52,6 +57,9 @@ def start_kernel(kernel_name: str, preload: tuple[str, ...] = ()):
             if reply["content"]["status"] != "ok":
                 content = reply["content"]
                 raise KernelStartError(f"preloading {', '.join(preload)} failed: {content.get('ename')}: {content.get('evalue')}")
+            if optional:
+                kc.execute_interactive(_tolerant_imports(optional), timeout=START_TIMEOUT, store_history=False,
+                                       output_hook=lambda msg: None)
         finally:
             kc.stop_channels()
     except BaseException:
@@ -60,10 +68,28 @@ def start_kernel(kernel_name: str, preload: tuple[str, ...] = ()):
     return km
 
 
+def _tolerant_imports(modules: tuple[str, ...]) -> str:
+    """Code importing each module if it can, from installed packages only: the kernel does not yet
+    sit in its step's folder, and a notebook's own ``helpers.py`` must come from that folder."""
+    return (
+        "import importlib as _il, os as _os, sys as _sys\n"
+        "_path = list(_sys.path)\n"
+        "_sys.path[:] = [p for p in _path if p not in ('', '.', _os.getcwd())]\n"
+        f"for _m in {list(modules)!r}:\n"
+        "    try:\n"
+        "        _il.import_module(_m)\n"
+        "    except (Exception, SystemExit):\n"
+        "        pass\n"
+        "_sys.path[:] = _path\n"
+        "del _il, _os, _sys, _path, _m\n"
+    )
+
+
 def kill(km) -> None:
     """Tear a kernel down at once (a graceful shutdown stalls ~3 s in some runs) and drop its sockets."""
     from jupyter_core.utils import run_sync
 
+    km.mlops_killed = True  # a set-up exchange waiting on this kernel gives up (prepare_for_step)
     try:
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
@@ -88,20 +114,38 @@ def prepare_for_step(km, cwd: str, env: dict[str, str]) -> None:
     kc.start_channels()
     try:
         code = f"import os as _os\n_os.chdir({cwd!r})\n_os.environ.update({env!r})\ndel _os"
-        reply = kc.execute_interactive(code, timeout=60, store_history=False, output_hook=lambda msg: None)
+        reply = _reply_to(kc, km, kc.execute(code, store_history=False), timeout=60)
         if reply["content"]["status"] != "ok":
             raise KernelStartError(f"could not prepare the kernel: {reply['content'].get('evalue')}")
     finally:
         kc.stop_channels()
 
 
+def _reply_to(kc, km, msg_id: str, timeout: float) -> dict:
+    """The shell reply to ``msg_id``, waited for in short slices: a kernel killed meanwhile (SIGTERM
+    reaching the runner) ends the wait at once instead of holding the step's thread for ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if getattr(km, "mlops_killed", False):
+            raise KernelStartError("the kernel was killed while being prepared for its step")
+        try:
+            reply = kc.get_shell_msg(timeout=0.5)
+        except queue.Empty:
+            if time.monotonic() > deadline:
+                raise KernelStartError(f"the kernel did not answer within {timeout:g} s") from None
+            continue
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            return reply
+
+
 class KernelPool:
     """Keeps up to ``size`` warmed kernels ready per kernel name, never more than the steps still
     expected to need one; ``take`` hands one out for one step."""
 
-    def __init__(self, size: int, preload: tuple[str, ...] = ()):
+    def __init__(self, size: int, preload: tuple[str, ...] = (), optional: tuple[str, ...] = ()):
         self.size = max(1, size)
         self.preload = tuple(preload)
+        self.optional = tuple(m for m in optional if m not in self.preload)
         self._ready: dict[str, queue.Queue] = {}
         self._expected: dict[str, int] = {}  # steps that will still ask for a kernel
         self._waiting: dict[str, int] = {}  # steps asking right now
@@ -136,7 +180,7 @@ class KernelPool:
 
     def _start_into(self, kernel_name: str, ready: queue.Queue) -> None:
         try:
-            item = start_kernel(kernel_name, self.preload)
+            item = start_kernel(kernel_name, self.preload, self.optional)
         except BaseException as exc:
             item = exc
         if self._closed and not isinstance(item, BaseException):
@@ -162,6 +206,9 @@ class KernelPool:
                 self._waiting[kernel_name] -= 1
         if isinstance(item, BaseException):
             raise KernelStartError(f"kernel {kernel_name!r} did not start: {item}") from item
+        if self._closed:  # closed while this step waited: the kernel must not outlive the pool
+            kill(item)
+            raise KernelStartError("the kernel pool was closed while the step waited for a kernel")
         lease = uuid.uuid4().hex
         with self._lock:
             self._leased[lease] = item
@@ -190,3 +237,8 @@ class KernelPool:
                 item = ready.get_nowait()
                 if not isinstance(item, BaseException):
                     kill(item)
+        # Wake every step still waiting for a kernel; otherwise its thread (and interpreter exit) hangs.
+        with self._lock:
+            for name, ready in self._ready.items():
+                for _ in range(self._waiting.get(name, 0)):
+                    ready.put(KernelStartError("the kernel pool was closed while the step waited for a kernel"))

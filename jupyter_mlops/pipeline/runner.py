@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .. import config
 from ..tracking import capture
-from ..tracking.artifacts import media_type_of, put_bytes, sha256_file
+from ..tracking.artifacts import media_type_of, sha256_file
 from ..tracking.lifecycle import writer_for
 from ..tracking.store import open_store
 from . import cache
@@ -99,6 +99,7 @@ class PipelineRunner:
         self.forced = self._forced(force, from_step)
         self.states = {name: NodeState() for name in self.nodes}
         self._executor = None
+        self._imports: tuple[str, ...] | None = None
         self._running: dict = {}  # future -> node name
 
     # -- plan ------------------------------------------------------------------------------
@@ -295,14 +296,28 @@ class PipelineRunner:
         if self._executor is None:
             from .executors import make_executor
 
-            self._executor = make_executor(self.executor_kind, self.jobs, self.scheduler, tuple(self.spec.preload))
+            self._executor = make_executor(self.executor_kind, self.jobs, self.scheduler, tuple(self.spec.preload),
+                                           self._notebook_imports())
             kernels_needed: dict[str, int] = {}
             for name, node in self.nodes.items():
-                if self.states[name].status in ("PENDING", "RETRY"):
+                # RUNNING: the node being submitted right now, which has not taken its kernel yet.
+                if self.states[name].status in ("PENDING", "RETRY", "RUNNING"):
                     kernels_needed[node.step.kernel] = kernels_needed.get(node.step.kernel, 0) + 1
             for kernel, count in kernels_needed.items():
                 self._executor.warm(kernel, count)
         return self._executor
+
+    def _notebook_imports(self) -> tuple[str, ...]:
+        """What the notebooks of the steps still to run import: the pool preloads them where it can."""
+        if self._imports is None:
+            from .notebook_imports import imported_modules
+
+            found: dict[str, None] = {}
+            for name, node in self.nodes.items():
+                if self.states[name].status in ("PENDING", "RETRY"):
+                    found.update(dict.fromkeys(imported_modules(node.step.notebook)))
+            self._imports = tuple(found)
+        return self._imports
 
     def _submit(self, name: str) -> None:
         node, st = self.nodes[name], self.states[name]
@@ -317,11 +332,15 @@ class PipelineRunner:
             "MLOPS_NOTEBOOK_PATH": str(node.step.notebook),
             "MLOPS_EXPERIMENT": self.spec.name,
         }
-        if os.environ.get(config.ENV_ARTIFACTS):
-            env[config.ENV_ARTIFACTS] = os.environ[config.ENV_ARTIFACTS]
+        # Where artifacts go travels with the task (workers may be elsewhere); credentials do not:
+        # each worker uses its own (environment, instance role, ~/.aws).
+        for name_ in (config.ENV_ARTIFACTS, "MLOPS_S3_ENDPOINT_URL"):
+            if os.environ.get(name_):
+                env[name_] = os.environ[name_]
         task = StepTask(node=name, notebook=str(node.step.notebook), output=str(self.executed_dir / f"{name}.ipynb"),
                         parameters=node.injected, env=env, cwd=str(Path(node.step.notebook).parent),
                         kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload),
+                        optional_preload=self._notebook_imports(),
                         validate=dict(node.step.validate) if node.step.validate else None)
         if self.progress:
             self.progress.started(name, st.attempt)
@@ -431,7 +450,7 @@ class PipelineRunner:
             self.progress.finished(name, st)
 
     def _store_artifact(self, run_id: str, name: str, data: bytes) -> None:
-        sha, size = put_bytes(self.store.artifact_root, data)
+        sha, size = self.store.artifacts.put_bytes(data)
         self.store.add_artifact(run_id, name, sha, size, media_type_of(name))
 
     def _sweep_table(self) -> list[dict]:

@@ -34,6 +34,7 @@ class PackagedModel:
     input_example: dict | None = None
     runtime: str = "sklearn"
     runtime_note: str | None = None
+    engine: object = field(default=None, repr=False)  # serving.runtime: scikit-learn or ONNX Runtime
 
     @classmethod
     def open(cls, folder: Path, record: dict | None, runtime: str | None = None, unsafe_pickle: bool = False):
@@ -45,12 +46,16 @@ class PackagedModel:
             path = folder / rel
             return json.loads(path.read_text()) if path.is_file() else None
 
+        from ..serving.runtime import choose
+
         lineage = read("lineage.json") or {}
+        signature = read("model/signature.json") or {"inputs": [], "outputs": []}
+        engine, note = choose(folder, info, estimator, signature, runtime)
         return cls(
             name=info["name"], version=info["version"], path=str(folder), estimator=estimator,
-            signature=read("model/signature.json") or {"inputs": [], "outputs": []},
-            lineage=lineage, metrics=lineage.get("metrics", {}),
+            signature=signature, lineage=lineage, metrics=lineage.get("metrics", {}),
             reference_profile=read("reference_profile.json"), input_example=read("model/input_example.json"),
+            runtime=engine.name, runtime_note=note, engine=engine,
         )
 
     def __repr__(self) -> str:
@@ -92,16 +97,13 @@ class PackagedModel:
                 casts[column] = _cast(frame[column], dtype)
         return frame.assign(**casts) if casts else frame
 
-    def _model_input(self, frame):
-        return frame if hasattr(self.estimator, "feature_names_in_") else frame.to_numpy()
-
     def predict(self, data):
-        return self.estimator.predict(self._model_input(self.prepare(data)))
+        return self.engine.predict(self.prepare(data))
 
     def predict_proba(self, data):
-        if not hasattr(self.estimator, "predict_proba"):
+        if not self.engine.has_proba:
             raise InvalidInputError(f"model {self.ref} ({type(self.estimator).__name__}) has no predict_proba")
-        return self.estimator.predict_proba(self._model_input(self.prepare(data)))
+        return self.engine.predict_proba(self.prepare(data))
 
 
 def _cast(series, dtype: str):

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid as uuidlib
 from pathlib import Path
 
@@ -171,26 +172,32 @@ def finish_run(run: Run, status: str = "FINISHED") -> None:
     with _lock:
         if run.status != "RUNNING":
             return
-        if not run.owned:
-            # The creator (the pipeline runner) records the final status and the notebook.
-            try:
-                run.flush()
-            finally:
-                run.status = status
-                if _active is run:
-                    _active = None
-            return
         try:
-            run.flush()
+            _unreachable_is_not_fatal(run, "write its metrics", run.flush)
+            if run.owned:  # otherwise the creator (the pipeline runner) records status and notebook
+                _unreachable_is_not_fatal(run, "snapshot its notebook", lambda: _snapshot_source(run))
+                if not _unreachable_is_not_fatal(run, "record its end", lambda: run.store.end_run(run.id, status)):
+                    _pending_ends.append((run, status))  # retried at exit, after the last flush
         finally:
-            try:
-                _snapshot_source(run)
-            finally:
-                run.store.end_run(run.id, status)
-                run.status = status
+            run.status = status
+            if run.owned:
                 run._writer.live_runs.discard(run.id)
-                if _active is run:
-                    _active = None
+            if _active is run:
+                _active = None
+
+
+def _unreachable_is_not_fatal(run: Run, what: str, action) -> bool:
+    """Run ``action``; if the store cannot be reached, warn instead of failing the user's code.
+
+    Points that could not be written stay buffered: the writer retries them, and at exit says
+    how many were lost if the store never came back."""
+    try:
+        action()
+        return True
+    except Exception as exc:  # any failure to reach the store: the driver's own error classes vary
+        log.warning("jupyter_mlops: run %s could not %s (%d metric points still buffered): %s",
+                    run.id, what, len(run._writer.buffer), exc)
+        return False
 
 
 def _snapshot_source(run: Run) -> None:
@@ -202,7 +209,7 @@ def _snapshot_source(run: Run) -> None:
     if not path.is_file():
         return
     try:
-        sha, size = blobs.put_file(run.store.artifact_root, path)
+        sha, size = run.store.artifacts.put_file(path)
     except OSError as exc:
         log.warning("jupyter_mlops: could not snapshot %s: %s", path, exc)
         return
@@ -261,6 +268,9 @@ def _install_sigterm() -> None:
         pass
 
 
+_pending_ends: list = []  # (run, status) whose end the store could not record yet
+
+
 def _at_exit() -> None:
     _close_everything("FAILED" if _uncaught_exception else "FINISHED")
 
@@ -272,11 +282,28 @@ def _close_everything(status: str) -> None:
             finish_run(run, status)
     except Exception as exc:
         log.warning("jupyter_mlops: could not end run %s: %s", run.id, exc)
+    deadline = time.monotonic() + float(os.environ.get("MLOPS_EXIT_FLUSH_TIMEOUT", "15"))
     for writer in list(_writers.values()):
+        _retry_until(deadline, writer.flush, lambda exc, w=writer: log.warning(
+            "jupyter_mlops: %d metric points could not be written: %s", len(w.buffer), exc))
+    while _pending_ends:
+        run, status = _pending_ends.pop(0)
+        _retry_until(deadline, lambda: run.store.end_run(run.id, status), lambda exc, r=run: log.warning(
+            "jupyter_mlops: the end of run %s could not be recorded (it will show as CRASHED): %s", r.id, exc))
+
+
+def _retry_until(deadline: float, action, give_up) -> None:
+    """``action`` until it succeeds or ``deadline`` passes (a database restarting), then ``give_up(exc)``:
+    at exit the store gets a little time to come back before anything is reported lost."""
+    while True:
         try:
-            writer.flush()
+            action()
+            return
         except Exception as exc:
-            log.warning("jupyter_mlops: %d metric points could not be written: %s", len(writer.buffer), exc)
+            if time.monotonic() >= deadline:
+                give_up(exc)
+                return
+            time.sleep(0.5)
 
 
 def _forget_after_fork() -> None:

@@ -158,7 +158,7 @@ class Run:
         A ``str`` is a file path when such a file exists; otherwise it is logged as text, which
         needs ``name`` (so a mistyped path is an error, not a text artifact)."""
         self._check_open()
-        root = self.store.artifact_root
+        root = self.store.artifacts
         if isinstance(obj, (str, os.PathLike)) and _is_existing_path(obj):
             path = Path(obj)
             if path.is_dir():
@@ -166,7 +166,7 @@ class Run:
                 for file in sorted(p for p in path.rglob("*") if p.is_file()):
                     last = self.log_artifact(file, f"{name or path.name}/{file.relative_to(path).as_posix()}")
                 return last
-            sha, size = blobs.put_file(root, path)
+            sha, size = root.put_file(path)
             name = name or path.name
         elif isinstance(obj, os.PathLike):
             raise InvalidInputError(f"log_artifact: no file or folder at {os.fspath(obj)!r}")
@@ -175,19 +175,19 @@ class Run:
                 raise InvalidInputError(
                     f"log_artifact: no file or folder at {obj[:80]!r}; to log text, pass name='notes.txt'"
                 )
-            sha, size = blobs.put_bytes(root, obj.encode())
+            sha, size = root.put_bytes(obj.encode())
         elif hasattr(obj, "savefig"):  # matplotlib Figure
             buf = io.BytesIO()
             obj.savefig(buf, format="png", bbox_inches="tight")
             name = name or "figure.png"
-            sha, size = blobs.put_bytes(root, buf.getvalue())
+            sha, size = root.put_bytes(buf.getvalue())
         elif type(obj).__module__.startswith("pandas") and hasattr(obj, "to_csv"):
             name = name or "dataframe.csv"
-            sha, size = blobs.put_bytes(root, obj.to_csv(index=True).encode())
+            sha, size = root.put_bytes(obj.to_csv(index=True).encode())
         elif isinstance(obj, bytes):
             if name is None:
                 raise InvalidInputError("log_artifact: bytes need a name, e.g. name='data.bin'")
-            sha, size = blobs.put_bytes(root, obj)
+            sha, size = root.put_bytes(obj)
         else:
             raise InvalidInputError(
                 f"log_artifact: cannot log a {type(obj).__name__}; pass a path, a matplotlib figure, "

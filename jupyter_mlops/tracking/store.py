@@ -100,7 +100,8 @@ class Store:
     def __init__(self, uri: str):
         self.uri = uri
         self.db_path = config.sqlite_path(uri)
-        self.artifact_root = config.get_artifact_root(uri)
+        self.artifact_root = config.get_artifact_root(uri)  # local: the store itself, else scratch space
+        self._artifacts = None
         if self.db_path is not None:
             self._prepare_sqlite_file()
         self.engine = self._create_engine()
@@ -299,6 +300,15 @@ class Store:
                 raise
             raise self._explain(exc) from exc
 
+    @property
+    def artifacts(self):
+        """The artifact store (local folder or fsspec URL), opened on first use."""
+        if self._artifacts is None:
+            from .artifact_store import open_artifact_store
+
+            self._artifacts = open_artifact_store(config.get_artifact_uri(self.uri), self.artifact_root)
+        return self._artifacts
+
     @contextlib.contextmanager
     def writing(self):
         """A read-then-write transaction for modules built on the store (registry, monitoring).
@@ -428,6 +438,11 @@ class Store:
         whole = len(points) - len(points) % rows
         per_call = rows * METRIC_CHUNKS_PER_CALL
         with self._write() as conn:
+            if self.engine.dialect.name == "postgresql":
+                self._copy_metrics(conn, points)
+                conn.exec_driver_sql(self._latest_upsert_sql, latest)
+                summaries.refresh(conn, "metrics", [p[0] for p in latest])
+                return
             for start in range(0, whole, per_call):
                 chunks = [
                     tuple(chain.from_iterable(points[i:i + rows]))
@@ -438,6 +453,18 @@ class Store:
                 conn.exec_driver_sql(self._metric_insert_sql, points[whole:])
             conn.exec_driver_sql(self._latest_upsert_sql, latest)
             summaries.refresh(conn, "metrics", [p[0] for p in latest])
+
+    @staticmethod
+    def _copy_metrics(conn, points: list[tuple]) -> None:
+        """PostgreSQL's COPY, inside the caller's transaction: several times the rate of INSERTs."""
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            with cursor.copy('COPY metrics (run_key, run_uuid, key, step, value, "timestamp") FROM STDIN') as copy:
+                write = copy.write_row
+                for point in points:
+                    write(point)
+        finally:
+            cursor.close()
 
     def add_artifact(self, uuid: str, path: str, sha256: str, size: int, media_type: str) -> None:
         row = {

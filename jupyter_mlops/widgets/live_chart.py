@@ -29,6 +29,7 @@ class LiveMetrics:
         self.keys = set(keys) if keys else None
         self.series: dict[str, tuple[list, list]] = {}
         self.redraws = 0
+        self._drawn_status = None
         self._last_id = 0
         self._stop = threading.Event()
         self.image = ipywidgets.Image(format="png")
@@ -72,7 +73,7 @@ class LiveMetrics:
             steps, values = self.series.setdefault(key, ([], []))
             steps.append(step)
             values.append(float("nan") if value is None else value)
-        if rows or self.redraws == 0:
+        if rows or self.redraws == 0 or status != self._drawn_status:  # the final status is always shown
             self._draw(status)
         return status == "RUNNING"
 
@@ -83,6 +84,7 @@ class LiveMetrics:
         points = sum(len(v[0]) for v in self.series.values())
         self.label.value = f"run {self.run_id[:8]} {status} · {points} points · {time.strftime('%H:%M:%S')} · {latest}"
         self.redraws += 1
+        self._drawn_status = status
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -1,0 +1,239 @@
+"""What the sidebar reads from the store, as JSON-ready dicts.
+
+Plain functions of a :class:`~jupyter_mlops.tracking.store.Store`, blocking and synchronous:
+the handlers run them in a thread pool so a slow query never stalls the server's event loop.
+The runs list reuses ``search_runs``'s SELECT and filter language, with the page cut in SQL.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from sqlalchemy import func, select
+
+from ..exceptions import InvalidInputError
+from ..tracking import schema as s
+from ..tracking.search import ATTRIBUTE_COLUMNS, _values_of, raw_rows, select_runs
+
+MAX_PAGE_SIZE = 500
+DEFAULT_MAX_POINTS = 500
+# Tags the runner and the tracker write for themselves: long (DAGs, tracebacks) and not for the table.
+INTERNAL_TAG_PREFIX = "mlops."
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: they travel as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def runs_page(store, experiment=None, filter=None, sort=None, descending=True, page=0, page_size=50) -> dict:
+    """One page of runs, newest first unless ``sort`` names a column (``metrics.auc``, ``name``...)."""
+    page, page_size = int(page), int(page_size)
+    if page < 0:
+        raise InvalidInputError(f"page must be 0 or more, got {page}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInputError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+    order_by = [f"{sort} {'DESC' if descending else 'ASC'}"] if sort else None
+    stmt = select_runs(store, experiment, filter, order_by, max_results=page_size, offset=page * page_size)
+    counting = select(func.count()).select_from(
+        select_runs(store, experiment, filter).order_by(None).subquery()
+    )
+    dialect = store.engine.dialect.name
+    with store.engine.connect() as conn:
+        total = conn.execute(counting).scalar_one()
+        rows = raw_rows(conn, stmt)
+        values = raw_rows(conn, _values_of(stmt, True, dialect)) if rows else []
+    runs = {r[0]: {**dict(zip(ATTRIBUTE_COLUMNS, r)), "params": {}, "metrics": {}, "tags": {}} for r in rows}
+    param_keys, metric_keys = set(), set()
+    for kind, run_id, key, value in values:
+        if kind == "params.":
+            runs[run_id]["params"][key] = value
+            param_keys.add(key)
+        elif kind == "metrics.":
+            runs[run_id]["metrics"][key] = _finite(None if value is None else float(value))
+            metric_keys.add(key)
+        elif not key.startswith(INTERNAL_TAG_PREFIX):
+            runs[run_id]["tags"][key] = value
+    listed = list(runs.values())
+    return {
+        "runs": listed,
+        "total": total,
+        "page": page,
+        "page_size": page_size,
+        "param_keys": sorted(param_keys),
+        "metric_keys": sorted(metric_keys),
+        "any_running": any(r["status"] == "RUNNING" for r in listed),
+    }
+
+
+def run_detail(store, run_id: str) -> dict:
+    """Everything about one run, with its lineage: parent, children, datasets, source and git state."""
+    record = store.get_run(run_id)
+    detail = record.to_dict()
+    detail["run_id"] = record.uuid
+    detail["metrics"] = {k: _finite(v) for k, v in record.metrics.items()}
+    r = s.runs
+    with store.engine.connect() as conn:
+        children = conn.execute(
+            select(r.c.uuid, r.c.name, r.c.status).where(r.c.parent_uuid == record.uuid).order_by(r.c.start_time)
+        ).all()
+        parent = None
+        if record.parent_uuid:
+            row = conn.execute(select(r.c.uuid, r.c.name).where(r.c.uuid == record.parent_uuid)).first()
+            parent = {"run_id": row[0], "name": row[1]} if row else None
+    detail["lineage"] = {
+        "parent": parent,
+        "children": [{"run_id": u, "name": n, "status": st} for u, n, st in children],
+        "datasets": record.datasets,
+        "source": {"path": record.source_path, "sha256": record.source_hash},
+        "git": {"commit": record.git_commit, "dirty": record.git_dirty},
+        "environment": record.environment_hash,
+        "rerun_of": record.tags.get("rerun_of"),
+    }
+    detail["notebook"] = notebook_artifact(record.artifacts)
+    return detail
+
+
+def notebook_artifact(artifacts: list[dict]) -> str | None:
+    """The artifact holding the run's notebook: its snapshot, else the notebook a pipeline step executed."""
+    notebooks = [a["path"] for a in artifacts if a["path"].endswith(".ipynb")]
+    for prefix in ("notebook/", "executed/"):
+        for path in notebooks:
+            if path.startswith(prefix):
+                return path
+    return notebooks[0] if notebooks else None
+
+
+def metric_series(store, run_id: str, key: str, max_points: int = DEFAULT_MAX_POINTS) -> dict:
+    """One metric's history, cut down to at most ``max_points`` points for drawing."""
+    max_points = int(max_points)
+    if max_points < 2:
+        raise InvalidInputError(f"max_points must be at least 2, got {max_points}")
+    points = store.metric_history(run_id, key)
+    kept = downsample(points, max_points)
+    return {
+        "run_id": store.resolve_run_id(run_id),
+        "key": key,
+        "total": len(points),
+        "downsampled": len(kept) < len(points),
+        "points": [[step, _finite(value), ts] for step, value, ts in kept],
+    }
+
+
+def downsample(points: list[tuple], max_points: int) -> list[tuple]:
+    """At most ``max_points`` points: per bucket of consecutive points, its lowest and highest value,
+    so spikes survive (plain striding would drop them), plus the last point as it was logged."""
+    n = len(points)
+    if n <= max_points:
+        return list(points)
+    buckets = max(1, (max_points - 1) // 2)
+    size = n / buckets
+    kept: list[tuple] = []
+    for b in range(buckets):
+        chunk = points[int(b * size): int((b + 1) * size)]
+        if not chunk:
+            continue
+        values = [p for p in chunk if p[1] == p[1]] or chunk  # NaN never wins a min or a max
+        low, high = min(values, key=lambda p: p[1]), max(values, key=lambda p: p[1])
+        kept.extend(sorted({low, high}, key=lambda p: (p[0], p[2])))
+    if kept[-1] != points[-1]:
+        kept.append(points[-1])
+    return kept[:max_points]
+
+
+def pipelines(store, limit: int = 20) -> list[dict]:
+    """Recent pipeline runs (runs tagged ``mlops.kind=pipeline``), each with its steps and DAG."""
+    limit = int(limit)
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+    stmt = select_runs(store, filter="tags.`mlops.kind` = 'pipeline'", max_results=limit)
+    with store.engine.connect() as conn:
+        heads = [dict(zip(ATTRIBUTE_COLUMNS, row)) for row in raw_rows(conn, stmt)]
+    ids = [h["run_id"] for h in heads]
+    steps = _steps_of(store, ids)
+    tags = _tags_of(store, ids, ("mlops.dag", "mlops.executor"))
+    for head in heads:
+        head["dag"] = json.loads(tags.get(head["run_id"], {}).get("mlops.dag", "{}"))
+        head["steps"] = steps.get(head["run_id"], [])
+        head["spec"] = head.pop("source")
+    return heads
+
+
+def pipeline_detail(store, run_id: str) -> dict:
+    """One pipeline run with its steps; a failed step also carries its failing cell's source."""
+    record = store.get_run(run_id)
+    if record.tags.get("mlops.kind") != "pipeline":
+        raise InvalidInputError(f"run {record.uuid} is not a pipeline run (it has no tag mlops.kind=pipeline)")
+    steps = _steps_of(store, [record.uuid]).get(record.uuid, [])
+    for step in steps:
+        if step["status"] == "FAILED" and step["failed_cell"] is not None and step["notebook"]:
+            step["failed_cell_source"] = _cell_source(store, step["run_id"], step["notebook"], step["failed_cell"])
+    return {
+        "run_id": record.uuid, "name": record.name, "status": record.status, "experiment": record.experiment,
+        "start_time": record.start_time, "end_time": record.end_time, "spec": record.source_path,
+        "dag": json.loads(record.tags.get("mlops.dag", "{}")), "params": record.params, "steps": steps,
+    }
+
+
+def _steps_of(store, pipeline_ids: list[str]) -> dict[str, list[dict]]:
+    """The step runs of each pipeline, in start order, with the runner's tags read into fields.
+    A retried step has one run per attempt: the last attempt is the step's outcome."""
+    if not pipeline_ids:
+        return {}
+    r, a = s.runs, s.artifacts
+    with store.engine.connect() as conn:
+        rows = raw_rows(conn, select_runs(store, filter=None).where(r.c.parent_uuid.in_(pipeline_ids))
+                        .order_by(None).order_by(r.c.start_time, r.c.uuid))
+        step_ids = [row[0] for row in rows]
+        notebooks = dict(raw_rows(conn, select(a.c.run_uuid, a.c.path).where(
+            a.c.run_uuid.in_(step_ids), a.c.path.like("executed/%")))) if step_ids else {}
+    tags = _tags_of(store, step_ids, ("mlops.step", "mlops.upstream", "mlops.error", "mlops.failed_cell",
+                                      "mlops.traceback", "mlops.note", "mlops.attempt", "mlops.sweep_point",
+                                      "mlops.cached_from", "best"))
+    by_pipeline: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        run = dict(zip(ATTRIBUTE_COLUMNS, row))
+        t = tags.get(run["run_id"], {})
+        cell = t.get("mlops.failed_cell")
+        step = {
+            "node": run["name"], "step": t.get("mlops.step", run["name"]), "run_id": run["run_id"],
+            "status": run["status"], "start_time": run["start_time"], "end_time": run["end_time"],
+            "upstream": json.loads(t.get("mlops.upstream", "[]")), "attempt": int(t.get("mlops.attempt", "1")),
+            "error": t.get("mlops.error"), "failed_cell": int(cell) if cell is not None else None,
+            "traceback": t.get("mlops.traceback"), "note": t.get("mlops.note"),
+            "sweep_point": json.loads(t["mlops.sweep_point"]) if "mlops.sweep_point" in t else None,
+            "cached_from": t.get("mlops.cached_from"), "best": t.get("best") == "true",
+            "notebook": notebooks.get(run["run_id"]), "notebook_run_id": run["run_id"],
+        }
+        by_pipeline.setdefault(run["parent_id"], {})[step["node"]] = step  # later attempts replace earlier
+    return {pid: list(nodes.values()) for pid, nodes in by_pipeline.items()}
+
+
+def _tags_of(store, run_ids: list[str], keys: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    if not run_ids:
+        return {}
+    t = s.tags
+    out: dict[str, dict[str, str]] = {}
+    with store.engine.connect() as conn:
+        for run_id, key, value in raw_rows(conn, select(t.c.run_uuid, t.c.key, t.c.value).where(
+                t.c.run_uuid.in_(run_ids), t.c.key.in_(keys))):
+            out.setdefault(run_id, {})[key] = value
+    return out
+
+
+def _cell_source(store, run_id: str, artifact_path: str, cell_index: int) -> str | None:
+    """The source of the step notebook's cell ``cell_index`` (counted without papermill's own cells)."""
+    from .artifact_files import read_artifact_json
+
+    try:
+        nb = read_artifact_json(store, run_id, artifact_path)
+    except (LookupError, ValueError, OSError):
+        return None
+    own = [c for c in nb.get("cells", [])
+           if not {"injected-parameters", "papermill-error-cell-tag"} & set(c.get("metadata", {}).get("tags", []))]
+    if 0 <= cell_index < len(own):
+        source = own[cell_index].get("source", "")
+        return "".join(source) if isinstance(source, list) else source
+    return None

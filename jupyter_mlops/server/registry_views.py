@@ -1,0 +1,131 @@
+"""The Models panel's reads and actions, as calls into ``jupyter_mlops.registry``.
+
+Thin on purpose: approvals, versions, aliases and verification are the registry's job; this
+module only shapes its answers for JSON (times stay integer milliseconds, NaN becomes null).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+# The package's model card (registry/model_card.py writes it as README.md).
+MODEL_CARD_NAMES = ("README.md",)
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def approval_of(store, run_id: str) -> dict | None:
+    from ..registry import approval
+
+    return _clean(approval.get_approval(run_id, store=store))
+
+
+def decide(store, run_id: str, decision: str, actor: str, reason: str) -> dict:
+    from ..registry import approval
+
+    act = approval.approve if decision == "approve" else approval.reject
+    return _clean(act(run_id, actor, reason, store=store))
+
+
+def pending_approvals(store, limit: int = 50) -> list[dict]:
+    """Finished runs that logged a model (``mlops.log_model``) and have no approval decision yet, newest first."""
+    from sqlalchemy import exists, select
+
+    from ..tracking import schema as s
+    from ..tracking.models import MODEL_ARTIFACT
+
+    r, e, a, ap, lm = s.runs, s.experiments, s.artifacts, s.approvals, s.latest_metrics
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(r.c.uuid, r.c.name, e.c.name.label("experiment"), r.c.start_time)
+            .join(e, e.c.id == r.c.experiment_id)
+            .where(exists().where(a.c.run_uuid == r.c.uuid, a.c.path == MODEL_ARTIFACT))
+            .where(~exists().where(ap.c.run_uuid == r.c.uuid))
+            .where(r.c.status == "FINISHED")
+            .order_by(r.c.start_time.desc())
+            .limit(int(limit))
+        ).mappings().all()
+        ids = [row["uuid"] for row in rows]
+        metrics: dict[str, dict] = {}
+        if ids:
+            for run_id, key, value in conn.execute(select(lm.c.run_uuid, lm.c.key, lm.c.value).where(lm.c.run_uuid.in_(ids))):
+                metrics.setdefault(run_id, {})[key] = value
+    return _clean([{"run_id": row["uuid"], "name": row["name"], "experiment": row["experiment"],
+                    "start_time": row["start_time"], "metrics": metrics.get(row["uuid"], {})}
+                   for row in rows])
+
+
+def models(store) -> list[dict]:
+    from ..registry import versions
+
+    return _clean(versions.list_models(store=store))
+
+
+def versions(store, name: str) -> list[dict]:
+    from ..registry import versions as v
+
+    return _clean(v.list_versions(name, store=store))
+
+
+def aliases_of(store, name: str) -> dict:
+    for model in models(store):
+        if model["name"] == name:
+            return model.get("aliases", {})
+    return {}
+
+
+def version_detail(store, name: str, version: int) -> dict:
+    """One version with its model card (the package's markdown card, when it has one)."""
+    from ..registry import versions as v
+
+    detail = _clean(v.get_version(f"{name}/{version}", store=store))
+    detail["card"] = model_card(detail.get("package_uri"))
+    return detail
+
+
+def model_card(package_uri: str | None) -> str | None:
+    if not package_uri:
+        return None
+    folder = Path(package_uri.removeprefix("file://"))
+    if not folder.is_dir():
+        return None
+    for candidate in MODEL_CARD_NAMES:
+        path = folder / candidate
+        if path.is_file():
+            return path.read_text(encoding="utf-8", errors="replace")
+    return None
+
+
+def verify(store, name: str, version: int) -> dict:
+    from ..registry import package
+
+    result = package.verify(f"{name}/{version}", store=store)
+    return {"ok": bool(result.ok), "problems": list(result.problems), "digest": result.digest}
+
+
+def set_alias(store, name: str, version: int, alias: str, actor: str) -> None:
+    from ..registry import versions as v
+
+    v.set_alias(name, version, alias, actor, store=store)
+
+
+def audit(store, subject: str | None, limit: int) -> list[dict]:
+    from ..registry import audit as log
+
+    entries = log.audit_log(subject=subject, limit=limit, store=store)
+    for entry in entries:
+        if isinstance(entry.get("details"), str):
+            try:
+                entry["details"] = json.loads(entry["details"])
+            except json.JSONDecodeError:
+                pass
+    return _clean(entries)

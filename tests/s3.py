@@ -1,0 +1,42 @@
+"""A local S3-compatible server for the tests: moto in server mode on a free loopback port."""
+from __future__ import annotations
+
+import socket
+import uuid
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class S3Server:
+    def __init__(self):
+        from moto.server import ThreadedMotoServer
+
+        self.port = _free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+
+    def start(self) -> S3Server:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def env(self) -> dict:
+        """What a process needs to reach the server with s3fs/botocore."""
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                "MLOPS_S3_ENDPOINT_URL": self.endpoint}
+
+    def new_bucket(self) -> str:
+        """A fresh, empty bucket; returns its ``s3://`` URI with a prefix."""
+        import boto3
+
+        name = f"mlops-{uuid.uuid4().hex[:12]}"
+        client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
+                              aws_secret_access_key="testing", region_name="us-east-1")
+        client.create_bucket(Bucket=name)
+        return f"s3://{name}/team-artifacts"
