@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from itertools import groupby
 
 from sqlalchemy import Text, cast, literal, select, union_all
 
@@ -69,9 +68,12 @@ def search_runs(store, experiment=None, filter=None, order_by=None, max_results=
         df = pd.DataFrame.from_records([row[:width] for row in rows], columns=ATTRIBUTE_COLUMNS)
         for col in ("start_time", "end_time"):
             df[col] = pd.to_datetime(df[col], unit="ms", utc=True)
-        columns = summaries.columns_of(summaries.decode([row[width] for row in rows]))
-        blocks = [df] + [_block(kind, dict(group)) for kind, group in
-                         groupby(columns.items(), key=lambda item: item[0].split(".", 1)[0])]
+        blocks = [df]
+        runs = summaries.decode([row[width] for row in rows])
+        for kind in ("params", "metrics", "tags"):
+            values = summaries.columns_of(runs, kind)
+            if values:
+                blocks.append(_block(kind, values))
         return pd.concat(blocks, axis=1) if len(blocks) > 1 else df
 
 
@@ -89,14 +91,15 @@ def _collector_paused():
             gc.enable()
 
 
-def _block(kind: str, columns: dict[str, list]):
+def _block(kind: str, values: dict[str, list]):
     """Metrics as float64 (NaN where missing); params and tags as Python strings (None where missing)."""
     import numpy as np
     import pandas as pd
 
+    names = [f"{kind}.{key}" for key in values]
     if kind == "metrics":
-        return pd.DataFrame({name: np.array(values, dtype=float) for name, values in columns.items()})
-    return pd.DataFrame(columns, dtype=object)
+        return pd.DataFrame({n: np.array(v, dtype=float) for n, v in zip(names, values.values())})
+    return pd.DataFrame(dict(zip(names, values.values())), dtype=object)
 
 
 def _values_of(runs_stmt, limited: bool, dialect: str):

@@ -3,10 +3,9 @@
 ``search_runs`` over 10k runs would otherwise join and fetch 150k (run, key, value) rows and
 pivot them; reading the summary with the run's own row is several times faster. A summary is
 rewritten from the source tables (``params``, ``latest_metrics``, ``tags``) in the transaction
-that changes them, so it never disagrees with them. Its keys are the DataFrame's column names
-(one flat object: one dict per run to decode, not four)::
+that changes them, so it never disagrees with them::
 
-    {"params.model": "rf", "metrics.auc": 0.91, "tags.stage": "dev"}
+    {"params": {"model": "rf"}, "metrics": {"auc": 0.91}, "tags": {"stage": "dev"}}
 
 The JSON is written and read by Python only, never by SQL functions: floats keep their exact
 ``repr`` (SQLite's JSON functions keep 15 digits), and NaN (stored as NULL, so ``null``) and
@@ -22,7 +21,6 @@ from sqlalchemy import bindparam, inspect, select, update
 from . import schema as s
 
 KINDS = {"params": s.params, "metrics": s.latest_metrics, "tags": s.tags}
-_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
 # Run ids per IN (...) list: well under every back end's bind-parameter limit.
 IDS_PER_QUERY = 500
 
@@ -51,18 +49,20 @@ def refresh(conn, kind: str, uuids) -> None:
         current = conn.execute(
             select(r.c.uuid, r.c.summary).where(r.c.uuid.in_(part)).order_by(r.c.uuid).with_for_update(key_share=True)
         ).all()
-        prefix = kind + "."
-        found: dict[str, dict] = {}
-        for uuid, text in current:
-            found[uuid] = {k: v for k, v in json.loads(text).items() if not k.startswith(prefix)}
+        found: dict[str, dict] = {uuid: {} for uuid, _ in current}
         rows = conn.execute(
             select(table.c.run_uuid, table.c.key, table.c.value)
             .where(table.c.run_uuid.in_(part))
             .order_by(table.c.run_uuid, table.c.key)
         )
         for uuid, key, value in rows:
-            found[uuid][prefix + key] = value
-        _write(conn, [{"id": uuid, "new_summary": _dumps(summary)} for uuid, summary in found.items()])
+            found[uuid][key] = value
+        changed = []
+        for uuid, text in current:
+            summary = json.loads(text)
+            summary[kind] = found[uuid]
+            changed.append({"id": uuid, "new_summary": _dumps(summary)})
+        _write(conn, changed)
 
 
 def add_to_existing_runs(conn) -> None:
@@ -76,7 +76,7 @@ def add_to_existing_runs(conn) -> None:
             select(table.c.run_uuid, table.c.key, table.c.value).order_by(table.c.run_uuid, table.c.key)
         )
         for uuid, key, value in rows:
-            found.setdefault(uuid, {})[f"{kind}.{key}"] = value
+            found.setdefault(uuid, {}).setdefault(kind, {})[key] = value
     changed = [{"id": uuid, "new_summary": _dumps(summary)} for uuid, summary in found.items()]
     for start in range(0, len(changed), IDS_PER_QUERY):
         _write(conn, changed[start:start + IDS_PER_QUERY])
@@ -103,14 +103,16 @@ def decode(texts: list[str]) -> list[dict]:
     return docs
 
 
-def columns_of(summaries: list[dict]) -> dict[str, list]:
-    """``{column: [value in run 0, value in run 1, ...]}`` over every column any run has, None
-    where a run lacks it; params, then metrics, then tags, each sorted by key."""
-    names = sorted(set().union(*summaries), key=lambda n: (_KIND_ORDER[n.split(".", 1)[0]], n))
-    if not names:
+def columns_of(summaries: list[dict], kind: str) -> dict[str, list]:
+    """``{key: [value in run 0, value in run 1, ...]}`` of one kind over every key any run has,
+    None where a run lacks the key; keys sorted."""
+    empty: dict = {}
+    parts = [d.get(kind, empty) for d in summaries]
+    keys = sorted(set().union(*parts)) if parts else []
+    if not keys:
         return {}
-    if set(map(len, summaries)) == {len(names)}:  # every run has every column: no .get per value
-        if len(names) == 1:
-            return {names[0]: [d[names[0]] for d in summaries]}
-        return dict(zip(names, map(list, zip(*map(itemgetter(*names), summaries)))))
-    return {n: [d.get(n) for d in summaries] for n in names}
+    if set(map(len, parts)) == {len(keys)}:  # every run has every key: no .get per value
+        if len(keys) == 1:
+            return {keys[0]: [d[keys[0]] for d in parts]}
+        return dict(zip(keys, map(list, zip(*map(itemgetter(*keys), parts)))))
+    return {k: [d.get(k) for d in parts] for k in keys}
