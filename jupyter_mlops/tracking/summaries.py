@@ -28,8 +28,9 @@ _dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 # The summaries the latest decode() returned, by their text. Parsing is a third of a search over
 # 10k runs; searching again over runs that have not changed since (re-running a cell, a panel
-# refreshing) then parses only those that did. Keyed by content, so never stale.
-RECENT_MAX = 100_000
+# refreshing) then parses only those that did. Keyed by content, so never stale. Kept for
+# searches of up to RECENT_MAX runs: 10k runs of the benchmark's size hold about 16 MB.
+RECENT_MAX = 20_000
 _recent: dict[str, dict] = {}
 
 
