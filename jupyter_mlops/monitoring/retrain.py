@@ -127,5 +127,4 @@ def _data_path(current) -> str:
 
 
 def _audit(store, action: str, subject: str, **details) -> None:
-    with store.writing() as conn:
-        audit.append(conn, ACTOR, action, subject, **details)
+    audit.record(store, ACTOR, action, subject, **details)

@@ -85,9 +85,8 @@ def reproduce(ref: str, tolerance: float = 1e-9, jobs: int | None = None, store=
         result.rows.append({"metric": key, "recorded": recorded, "reproduced": again, "ok": ok})
     from ..registry import audit
 
-    with store.writing() as conn:
-        audit.append(conn, "reproduce", "reproduce", model.ref, new_run=new.uuid, matches=result.matches,
-                     tolerance=tolerance, differing=[r["metric"] for r in result.rows if not r["ok"]])
+    audit.record(store, "reproduce", "reproduce", model.ref, new_run=new.uuid, matches=result.matches,
+                 tolerance=tolerance, differing=[r["metric"] for r in result.rows if not r["ok"]])
     return result
 
 

@@ -21,6 +21,12 @@ def append(conn, actor: str, action: str, subject: str, **details) -> None:
     ))
 
 
+def record(store, actor: str, action: str, subject: str, **details) -> None:
+    """Add one entry in a transaction of its own (for events that change nothing else)."""
+    with store.writing() as conn:
+        append(conn, actor, action, subject, **details)
+
+
 def audit_log(subject: str | None = None, limit: int = 100, store=None, action: str | None = None) -> list[dict]:
     """The newest ``limit`` entries first; ``subject`` narrows to one run id or model (``name`` matches
     ``name``, ``name/N`` and ``name@alias``)."""
