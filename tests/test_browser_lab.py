@@ -372,11 +372,15 @@ def test_live_chart_updates_in_the_browser_while_the_cell_logs(page, lab, lab_en
     nbformat.write(nb, root / "live.ipynb")
     page.goto(f"{lab.url}/lab/tree/live.ipynb?token={lab.token}")
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)", has_text="widgets.live")
+    # Run the cell only once its kernel is idle: a key pressed while the kernel still starts (a
+    # slow machine) could be lost, and the widget would never appear.
+    expect(notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(timeout=120_000)
     cell = notebook.locator(".jp-Cell").first
     cell.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
 
     label = notebook.locator(".jp-OutputArea-output .widget-html-content").first
+    expect(label).to_be_attached(timeout=120_000)  # the widget's first render, after its imports
     chart = notebook.locator(".jp-OutputArea-output img")
 
     def points() -> int:

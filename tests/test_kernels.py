@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 
+import pytest
 from jupyter_core.utils import run_sync
 
-from jupyter_mlops.pipeline.kernels import KernelPool
+from jupyter_mlops.pipeline.kernels import KernelPool, KernelStartError
 
 
 def alive(km) -> bool:
@@ -63,3 +64,131 @@ def test_optional_preload_imports_what_it_can_and_never_a_module_of_the_runner_f
     finally:
         pool.release(km)
         pool.close()
+
+
+def kernel_eval(km, **expressions: str) -> dict:
+    """``expressions`` evaluated in the kernel, as the repr strings it sends back."""
+    from jupyter_mlops.pipeline.kernels import _blocking_client
+
+    kc = _blocking_client(km)
+    kc.start_channels()
+    try:
+        reply = kc.execute_interactive("", user_expressions=expressions, timeout=60, output_hook=lambda msg: None)
+    finally:
+        kc.stop_channels()
+    return {n: v["data"]["text/plain"] for n, v in reply["content"]["user_expressions"].items()}
+
+
+def kernel_run(km, code: str) -> None:
+    from jupyter_mlops.pipeline.kernels import _blocking_client
+
+    kc = _blocking_client(km)
+    kc.start_channels()
+    try:
+        reply = kc.execute_interactive(code, timeout=60, output_hook=lambda msg: None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+
+
+def test_kernels_forked_from_the_template_share_nothing_and_draw_their_own_random_numbers():
+    pool = KernelPool(size=2, preload=("numpy",))
+    pool.expect("python3", 2)
+    first, second = pool.take("python3"), pool.take("python3")
+    try:
+        template = pool._templates["python3"]
+        assert template is not None
+        for km in (first, second):  # forked from the template, with numpy already there
+            assert kernel_eval(km, ppid="__import__('os').getppid()", numpy="'numpy' in __import__('sys').modules") == {
+                "ppid": str(template.pid), "numpy": "True"}
+        kernel_run(first, "leak = 1\nimport colorsys\nimport numpy as np\nm = np.ones((300, 300)) @ np.ones((300, 300))")
+        assert kernel_eval(second, leak="'leak' in globals()", colorsys="'colorsys' in __import__('sys').modules") == {
+            "leak": "False", "colorsys": "False"}
+        draws = [kernel_eval(km, r="__import__('numpy').random.rand()")["r"] for km in (first, second)]
+        assert draws[0] != draws[1]
+    finally:
+        pool.release(first)
+        pool.release(second)
+        pool.close()
+    assert not alive(first) and not alive(second)
+    assert template.proc.poll() is not None  # the template ended with its pool
+
+
+def test_without_the_template_kernels_start_as_processes_of_their_own(monkeypatch):
+    import os
+
+    monkeypatch.setenv("MLOPS_KERNEL_TEMPLATE", "0")
+    pool = KernelPool(size=1, preload=("json",))
+    pool.expect("python3", 1)
+    km = pool.take("python3")
+    try:
+        assert pool._templates["python3"] is None
+        assert kernel_eval(km, ppid="__import__('os').getppid()", json="'json' in __import__('sys').modules") == {
+            "ppid": str(os.getpid()), "json": "True"}
+    finally:
+        pool.release(km)
+        pool.close()
+
+
+def test_a_preload_that_does_not_import_fails_the_kernel_naming_it():
+    pool = KernelPool(size=1, preload=("no_such_module_xyz",))
+    try:
+        with pytest.raises(KernelStartError, match="no_such_module_xyz"):
+            pool.take("python3")
+    finally:
+        pool.close()
+
+
+@pytest.mark.parametrize(("argv", "language", "forked"), [
+    (["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"], "python", True),
+    (["/usr/bin/python3", "-m", "ipykernel", "-f", "{connection_file}"], "python", True),
+    (["python", "-m", "ipykernel_launcher", "-f", "{connection_file}", "--matplotlib=inline"], "python", False),
+    (["python", "-m", "my_wrapper", "-f", "{connection_file}"], "python", False),
+    (["R", "--slave", "-e", "IRkernel::main()", "--args", "{connection_file}"], "R", False),
+])
+def test_only_standard_ipykernel_specs_are_forked(argv, language, forked):
+    from types import SimpleNamespace
+
+    from jupyter_mlops.pipeline.forked_kernels import template_python
+
+    assert (template_python(SimpleNamespace(argv=argv, language=language)) is not None) is forked
+
+
+KILLED_RUNNER = """
+import sys, time
+from jupyter_mlops.pipeline.kernels import KernelPool
+pool = KernelPool(size=1)
+pool.expect("python3", 1)
+km = pool.take("python3")
+print(pool._templates["python3"].pid, km.provisioner.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_runner_killed_outright_takes_its_template_and_kernels_with_it(tmp_path):
+    """SIGKILL leaves the runner no chance to clean up: the template sees its stdin close and ends its kernels."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runner = subprocess.Popen([sys.executable, "-c", KILLED_RUNNER], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    pids = [int(p) for p in runner.stdout.readline().split()]
+    assert len(pids) == 2 and all(is_running(p) for p in pids)
+    runner.kill()
+    runner.wait()
+    deadline = time.monotonic() + 15
+    while any(is_running(p) for p in pids):
+        assert time.monotonic() < deadline, f"still running: {[p for p in pids if is_running(p)]}"
+        time.sleep(0.1)
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent."""
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -276,3 +276,23 @@ def test_pipeline_on_postgresql_then_cached(project, postgres, monkeypatch):
     second = again.run()
     assert second.ok and again._executor is None
     assert set(steps_of(second.run_id).values()) == {"CACHED"}
+
+
+def test_steps_on_forked_kernels_show_figures_inline_and_run_in_their_own_folder(project):
+    """Kernels forked from the template behave as started ones: matplotlib draws inline (the template
+    imported it with ipykernel's backend), the step's folder is its working folder and import path."""
+    sub = project / "steps"
+    sub.mkdir()
+    (sub / "step_helpers.py").write_text("WHERE = 'the step folder'\n")
+    write_notebook(sub / "plot.ipynb", "x = 1",
+                   "import sys\nprint('preloaded', 'matplotlib.pyplot' in sys.modules)",
+                   "import matplotlib.pyplot as plt\nimport step_helpers, os",
+                   "plt.plot([1, 2, 3]); plt.show()\nprint(step_helpers.WHERE, os.getcwd())")
+    (project / "pipeline.yaml").write_text("steps:\n  plot: {notebook: steps/plot.ipynb}\n")
+    result = PipelineRunner(load_spec(project / "pipeline.yaml"), jobs=1, force=True).run()
+    assert result.ok, result.failures()
+    executed = nbformat.reads(result.states["plot"].outcome.executed_notebook.decode(), as_version=4)
+    outputs = [o for cell in executed.cells for o in cell.get("outputs", [])]
+    assert any("image/png" in o.get("data", {}) for o in outputs), outputs
+    assert any(o.get("text", "").strip() == f"the step folder {sub}" for o in outputs), outputs
+    assert any(o.get("text", "").strip() == "preloaded True" for o in outputs), outputs  # by the template

@@ -1,10 +1,13 @@
 """A pool of pre-started, warmed kernels, each used for exactly one pipeline step.
 
-Starting a kernel (~0.7 s) and importing scikit-learn in it (~2 s) dominate short steps. The
-pool starts kernels ahead of need, imports the spec's ``preload`` modules in them, and hands
-each out once: steps never share interpreter state, but the next step's kernel is already
-warm while the current one runs. Kernels listen on IPC sockets with a unique path each, so
-kernels started at the same moment (from threads or processes) cannot collide on a port.
+Starting a kernel (~0.7 s) and importing scikit-learn in it (~1-2 s) dominate short steps. The
+pool starts kernels ahead of need, with the spec's ``preload`` modules and the ones the steps'
+notebooks import already imported, and hands each out once: steps never share interpreter
+state, but the next step's kernel is ready while the current one runs. Standard IPython kernels
+are forked from a kernel template that did those imports once (:mod:`.forked_kernels`), so a
+kernel costs a fork and the kernel's own set-up instead of a whole start; other kernels start
+as processes of their own and import in place. Kernels listen on IPC sockets with a unique path
+each, so kernels started at the same moment (from threads or processes) cannot collide on a port.
 """
 from __future__ import annotations
 
@@ -32,26 +35,33 @@ def _socket_dir() -> str:
     return tempfile.mkdtemp(prefix="mlk-", dir="/tmp" if os.path.isdir("/tmp") else None)
 
 
-def start_kernel(kernel_name: str, preload: tuple[str, ...] = (), optional: tuple[str, ...] = ()):
+def start_kernel(kernel_name: str, preload: tuple[str, ...] = (), optional: tuple[str, ...] = (),
+                 template=None):
     """Start one kernel on its own IPC sockets and import ``preload`` (plus jupyter_mlops) in it.
 
     ``optional`` modules (those the steps' notebooks import) are imported too when they can be:
-    one that fails is left for the step itself to import and report.
+    one that fails is left for the step itself to import and report. With a ``template`` (a
+    :class:`~.forked_kernels.KernelTemplate` that imported all of them already) the kernel is
+    forked from it instead, with nothing left to import.
     """
-    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
+    from .pooled_kernel import PooledKernelManager
+
     sockets = _socket_dir()
-    # An *async* manager: nbclient then gets an async client, whose waits never block its event
-    # loop, so it notices a kernel killed under it (a step's timeout) instead of hanging.
-    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(sockets, "k"))
+    km = PooledKernelManager(kernel_name=kernel_name, transport="ipc", ip=os.path.join(sockets, "k"))
     km.mlops_socket_dir = sockets
     try:
+        if template is not None:
+            km.kernel_id = uuid.uuid4().hex
+            km.provisioner = template.provisioner_for(km)
         run_sync(km.start_kernel)()
         kc = _blocking_client(km)
         kc.start_channels()
         try:
             kc.wait_for_ready(timeout=START_TIMEOUT)
+            if template is not None:
+                return km
             imports = "; ".join(f"import {m}" for m in (*preload, "jupyter_mlops.api"))
             reply = kc.execute_interactive(imports, timeout=START_TIMEOUT, output_hook=lambda msg: None)
             if reply["content"]["status"] != "ok":
@@ -103,9 +113,9 @@ def kill(km) -> None:
 
 def _blocking_client(km):
     """A synchronous client of an async-managed kernel, for our own short set-up exchanges."""
-    from jupyter_client.blocking.client import BlockingKernelClient
+    from .pooled_kernel import PooledBlockingKernelClient
 
-    return BlockingKernelClient(**km.get_connection_info(session=True), parent=km)
+    return PooledBlockingKernelClient(**km.get_connection_info(session=True), parent=km)
 
 
 def prepare_for_step(km, cwd: str, env: dict[str, str]) -> None:
@@ -154,7 +164,51 @@ class KernelPool:
         self._lock = threading.Lock()
         self._closed = False
         self._starters: list[threading.Thread] = []
+        self._templates: dict[str, object] = {}  # kernel name -> KernelTemplate, or None: start plainly
+        self._template_lock = threading.Lock()
         atexit.register(self.close)
+
+    def _template(self, kernel_name: str):
+        """The template this pool forks ``kernel_name`` kernels from, started on first use; None when
+        that kernel cannot be forked (not a standard ipykernel, or ``MLOPS_KERNEL_TEMPLATE=0``)."""
+        from . import forked_kernels
+
+        with self._template_lock:
+            if kernel_name in self._templates:
+                return self._templates[kernel_name]
+            template = None
+            if forked_kernels.enabled() and not self._closed:
+                from jupyter_client.kernelspec import KernelSpecManager
+
+                spec = KernelSpecManager().get_kernel_spec(kernel_name)
+                python = forked_kernels.template_python(spec)
+                if python:
+                    try:
+                        template = forked_kernels.KernelTemplate(python, self.preload, self.optional, spec.env)
+                    except (OSError, forked_kernels.TemplateError) as exc:
+                        log.warning("kernels start one by one: the kernel template failed (%s)", exc)
+            self._templates[kernel_name] = template
+            return template
+
+    def _start(self, kernel_name: str):
+        """A warmed kernel: forked from the template when there is one, else started and warmed here."""
+        from .forked_kernels import TemplateError
+
+        try:
+            template = self._template(kernel_name)
+        except Exception as exc:  # an unknown kernel name: the plain start reports it as before
+            log.debug("no kernel template for %s: %s", kernel_name, exc)
+            template = None
+        if template is not None:
+            missing = {m: e for m, e in template.failed.items() if m in self.preload}
+            if missing:
+                error = next(iter(missing.values()))
+                raise KernelStartError(f"preloading {', '.join(self.preload)} failed: {error}")
+            try:
+                return start_kernel(kernel_name, template=template)
+            except TemplateError as exc:
+                log.warning("the kernel template failed (%s): starting the kernel the plain way", exc)
+        return start_kernel(kernel_name, self.preload, self.optional)
 
     def expect(self, kernel_name: str, steps: int) -> None:
         """``steps`` more steps will need a ``kernel_name`` kernel: never start more than that."""
@@ -180,7 +234,7 @@ class KernelPool:
 
     def _start_into(self, kernel_name: str, ready: queue.Queue) -> None:
         try:
-            item = start_kernel(kernel_name, self.preload, self.optional)
+            item = self._start(kernel_name)
         except BaseException as exc:
             item = exc
         if self._closed and not isinstance(item, BaseException):
@@ -242,3 +296,8 @@ class KernelPool:
             for name, ready in self._ready.items():
                 for _ in range(self._waiting.get(name, 0)):
                     ready.put(KernelStartError("the kernel pool was closed while the step waited for a kernel"))
+        with self._template_lock:
+            templates = [t for t in self._templates.values() if t is not None]
+            self._templates = {name: None for name in self._templates}
+        for template in templates:
+            template.close()

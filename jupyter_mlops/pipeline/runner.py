@@ -314,7 +314,7 @@ class PipelineRunner:
 
             found: dict[str, None] = {}
             for name, node in self.nodes.items():
-                if self.states[name].status in ("PENDING", "RETRY"):
+                if self.states[name].status in ("PENDING", "RETRY", "RUNNING"):  # RUNNING: as in executor()
                     found.update(dict.fromkeys(imported_modules(node.step.notebook)))
             self._imports = tuple(found)
         return self._imports
