@@ -22,7 +22,8 @@ cells).
 1. A chain of 5 RF100 steps (``rf100.ipynb``: breast_cancer, RandomForestClassifier(100 trees,
    random_state=0, n_jobs=1), ``log_metric("accuracy")``), end to end, per step. Ours:
    ``jupyter mlops run chain5.yaml -j 1 --force`` (``preload: [sklearn]``; the modules the notebook
-   imports are preloaded too, found by the runner), wall time / 5. Peer: 5
+   imports are preloaded too, found by the runner; each step's kernel is forked from the run's
+   kernel template, which is started and warmed inside the timed run), wall time / 5. Peer: 5
    sequential ``papermill.execute_notebook`` calls in this process, each starting its own kernel.
    Target: ours <= 1.0 s a step.
 2. An unchanged pipeline re-run as a whole ``jupyter mlops run`` process, after a first run: the
