@@ -167,8 +167,6 @@ time.sleep(600)
 
 def test_a_runner_killed_outright_takes_its_template_and_kernels_with_it(tmp_path):
     """SIGKILL leaves the runner no chance to clean up: the template sees its stdin close and ends its kernels."""
-    import os
-    import signal
     import subprocess
     import sys
     import time

@@ -9,7 +9,6 @@ way are forked; any other kernel starts as a process of its own.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import signal
@@ -19,8 +18,6 @@ import threading
 import time
 
 from jupyter_client.provisioning import LocalProvisioner
-
-log = logging.getLogger("jupyter_mlops")
 
 _TEMPLATE_CODE = "from jupyter_mlops.pipeline.kernel_template import main; main()"
 
@@ -41,8 +38,8 @@ def template_python(kernel_spec) -> str | None:
         return None
     if argv[1:3] not in (["-m", "ipykernel_launcher"], ["-m", "ipykernel"]) or argv[3:] != ["-f", "{connection_file}"]:
         return None
-    if argv[0] in ("python", "python3") and os.path.basename(sys.executable).startswith("python"):
-        return sys.executable  # jupyter_client resolves a bare "python" to this process's interpreter too
+    if argv[0] in ("python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])):
+        return sys.executable  # as jupyter_client resolves a bare "python"
     return shutil.which(argv[0])
 
 
@@ -63,6 +60,10 @@ class KernelTemplate:
             self.close()
             raise TemplateError(f"the kernel template did not start: {ready}")
         self.failed: dict[str, str] = ready.get("failed", {})
+        essential = {m: e for m, e in self.failed.items() if m in ("ipykernel.kernelapp", "jupyter_mlops.api")}
+        if essential:  # a kernel started the plain way reports this to its step
+            self.close()
+            raise TemplateError(f"the kernel template cannot import {', '.join(essential)}: {essential}")
 
     def _answer(self) -> dict:
         line = self.proc.stdout.readline()

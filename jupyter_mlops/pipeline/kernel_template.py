@@ -40,7 +40,7 @@ def _import_all(modules: list[str], required: bool) -> dict[str, str]:
         for name in modules:
             try:
                 importlib.import_module(name)
-            except (Exception, SystemExit) as exc:
+            except (Exception, SystemExit) as exc:  # noqa: BLE001  (reported; the step imports it itself)
                 failed[name] = f"{type(exc).__name__}: {exc}"
     finally:
         sys.path[:] = path

@@ -178,10 +178,13 @@ class KernelPool:
                 return self._templates[kernel_name]
             template = None
             if forked_kernels.enabled() and not self._closed:
-                from jupyter_client.kernelspec import KernelSpecManager
+                from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-                spec = KernelSpecManager().get_kernel_spec(kernel_name)
-                python = forked_kernels.template_python(spec)
+                try:
+                    spec = KernelSpecManager().get_kernel_spec(kernel_name)
+                except NoSuchKernel:  # the plain start reports it to the step
+                    spec = None
+                python = spec and forked_kernels.template_python(spec)
                 if python:
                     try:
                         template = forked_kernels.KernelTemplate(python, self.preload, self.optional, spec.env)
@@ -194,11 +197,7 @@ class KernelPool:
         """A warmed kernel: forked from the template when there is one, else started and warmed here."""
         from .forked_kernels import TemplateError
 
-        try:
-            template = self._template(kernel_name)
-        except Exception as exc:  # an unknown kernel name: the plain start reports it as before
-            log.debug("no kernel template for %s: %s", kernel_name, exc)
-            template = None
+        template = self._template(kernel_name)
         if template is not None:
             missing = {m: e for m, e in template.failed.items() if m in self.preload}
             if missing:
