@@ -190,3 +190,23 @@ def is_running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_preloads_that_start_threads_are_not_forked_from(tmp_path, monkeypatch):
+    """Forking copies one thread and every lock the others held: such a template is refused and
+    kernels start the plain way, with the module imported in them."""
+    import os
+
+    (tmp_path / "threaded_mod.py").write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n")
+    monkeypatch.chdir(tmp_path)  # a required preload imports from the runner's folder, as before
+    pool = KernelPool(size=1, preload=("threaded_mod",))
+    pool.expect("python3", 1)
+    km = pool.take("python3")
+    try:
+        assert pool._templates["python3"] is None
+        assert kernel_eval(km, ppid="__import__('os').getppid()", mod="'threaded_mod' in __import__('sys').modules") == {
+            "ppid": str(os.getpid()), "mod": "True"}
+    finally:
+        pool.release(km)
+        pool.close()

@@ -28,6 +28,8 @@ class TemplateError(RuntimeError):
 
 def enabled() -> bool:
     """``MLOPS_KERNEL_TEMPLATE=0`` starts every kernel as a process of its own (the slower, plain way)."""
+    if not hasattr(os, "fork"):
+        return False
     return os.environ.get("MLOPS_KERNEL_TEMPLATE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
@@ -64,6 +66,10 @@ class KernelTemplate:
         if essential:  # a kernel started the plain way reports this to its step
             self.close()
             raise TemplateError(f"the kernel template cannot import {', '.join(essential)}: {essential}")
+        if ready.get("threads", 1) > 1:  # a fork copies only one thread, and any lock the others held
+            self.close()
+            raise TemplateError(f"the preloaded modules started {ready['threads'] - 1} thread(s): "
+                                "a kernel forked from them could deadlock")
 
     def _answer(self) -> dict:
         line = self.proc.stdout.readline()

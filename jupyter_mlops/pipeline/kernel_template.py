@@ -34,7 +34,9 @@ def _import_all(modules: list[str], required: bool) -> dict[str, str]:
 
     failed = {}
     path = list(sys.path)
-    if not required:
+    if required:  # as in a kernel started in this folder, which IPython puts first on the path
+        sys.path.insert(0, os.getcwd())
+    else:
         sys.path[:] = [p for p in path if p not in ("", ".", os.getcwd())]
     try:
         for name in modules:
@@ -82,7 +84,8 @@ def main() -> None:
     failed = _import_all(["ipykernel.kernelapp", *config.get("preload", []), "jupyter_mlops.api"], required=True)
     _import_all(config.get("optional", []), required=False)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are reaped as they exit: no zombies
-    _reply({"ready": True, "failed": failed})
+    threads = sys.modules["threading"].active_count() if "threading" in sys.modules else 1
+    _reply({"ready": True, "failed": failed, "threads": threads})
 
     template_pid = os.getpid()
     children: list[int] = []
