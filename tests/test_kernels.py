@@ -114,20 +114,25 @@ def test_kernels_forked_from_the_template_share_nothing_and_draw_their_own_rando
     assert template.proc.poll() is not None  # the template ended with its pool
 
 
-def test_without_the_template_kernels_start_as_processes_of_their_own(monkeypatch):
+def assert_started_plainly_with(module: str) -> None:
+    """A pool preloading ``module`` starts its kernel as our own child (no template), module imported."""
     import os
 
-    monkeypatch.setenv("MLOPS_KERNEL_TEMPLATE", "0")
-    pool = KernelPool(size=1, preload=("json",))
+    pool = KernelPool(size=1, preload=(module,))
     pool.expect("python3", 1)
     km = pool.take("python3")
     try:
         assert pool._templates["python3"] is None
-        assert kernel_eval(km, ppid="__import__('os').getppid()", json="'json' in __import__('sys').modules") == {
-            "ppid": str(os.getpid()), "json": "True"}
+        assert kernel_eval(km, ppid="__import__('os').getppid()", mod=f"{module!r} in __import__('sys').modules") == {
+            "ppid": str(os.getpid()), "mod": "True"}
     finally:
         pool.release(km)
         pool.close()
+
+
+def test_without_the_template_kernels_start_as_processes_of_their_own(monkeypatch):
+    monkeypatch.setenv("MLOPS_KERNEL_TEMPLATE", "0")
+    assert_started_plainly_with("json")
 
 
 def test_a_preload_that_does_not_import_fails_the_kernel_naming_it():
@@ -195,18 +200,7 @@ def is_running(pid: int) -> bool:
 def test_preloads_that_start_threads_are_not_forked_from(tmp_path, monkeypatch):
     """Forking copies one thread and every lock the others held: such a template is refused and
     kernels start the plain way, with the module imported in them."""
-    import os
-
     (tmp_path / "threaded_mod.py").write_text(
         "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n")
     monkeypatch.chdir(tmp_path)  # a required preload imports from the runner's folder, as before
-    pool = KernelPool(size=1, preload=("threaded_mod",))
-    pool.expect("python3", 1)
-    km = pool.take("python3")
-    try:
-        assert pool._templates["python3"] is None
-        assert kernel_eval(km, ppid="__import__('os').getppid()", mod="'threaded_mod' in __import__('sys').modules") == {
-            "ppid": str(os.getpid()), "mod": "True"}
-    finally:
-        pool.release(km)
-        pool.close()
+    assert_started_plainly_with("threaded_mod")
