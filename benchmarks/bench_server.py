@@ -105,7 +105,7 @@ def mlflow_times(n: int, params, metrics, folder: Path):
     bt.fill_mlflow(client, exp_id, params, metrics)
     results = {}
     for label, _, kwargs in QUERIES:
-        median, _, runs = bt.median_time(
+        median, _, runs, _first = bt.median_time(
             lambda kwargs=kwargs: client.search_runs([exp_id], max_results=PAGE_SIZE, **kwargs), REPS)
         results[label] = (median * 1e3, len(runs))
     return results
