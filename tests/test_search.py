@@ -153,3 +153,24 @@ def test_max_results_is_the_same_applied_in_sql_or_while_fetching(project, monke
     top = mlops.search_runs(order_by=["metrics.auc DESC"], max_results=3)
     assert top["name"].tolist() == ["r1", "r3", "r2"]
     assert mlops.search_runs(filter="metrics.auc < 0.75", max_results=5)["name"].tolist() == ["r2", "r0"]
+
+
+def test_server_runs_page_counts_pages_and_reads_summaries_on_both_back_ends(backend):
+    """The sidebar's page: one SQL pass gives the rows, their values and the number of matches."""
+    from jupyter_mlops.server.queries import runs_page
+    from jupyter_mlops.tracking.store import open_store
+
+    for i in range(7):
+        with mlops.start_run(f"r{i}", experiment="paged", params={"i": i}, tags={"mlops.kind": "x", "team": "a"}):
+            mlops.log_metric("score", i / 10)
+            mlops.log_metric("score", float("nan") if i == 6 else i / 10 + 1)
+    store = open_store()
+    page = runs_page(store, experiment="paged", filter="params.i >= 2", sort="metrics.score", descending=False,
+                     page=1, page_size=2)
+    assert page["total"] == 5 and [r["name"] for r in page["runs"]] == ["r4", "r5"]
+    assert page["runs"][0]["metrics"] == {"score": 1.4} and page["runs"][0]["params"] == {"i": "4"}
+    assert page["runs"][0]["tags"] == {"team": "a"}  # mlops.* stay out
+    last = runs_page(store, experiment="paged", filter="params.i >= 2", sort="metrics.score", page=0, page_size=10)
+    assert None in [r["metrics"]["score"] for r in last["runs"]]  # NaN travels as null
+    beyond = runs_page(store, experiment="paged", page=3, page_size=5)
+    assert beyond["runs"] == [] and beyond["total"] == 7

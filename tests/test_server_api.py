@@ -82,9 +82,12 @@ async def test_experiments_and_runs_page_sort_filter(runs, api):
 
     status, second = await api("runs", params={"sort": "metrics.auc", "order": "desc", "page_size": 2, "page": 1})
     assert [r["name"] for r in second["runs"]] == ["live"] and second["any_running"] is True
+    assert second["total"] == 3
+    status, beyond = await api("runs", params={"page_size": 2, "page": 5})
+    assert status == 200 and beyond["runs"] == [] and beyond["total"] == 3
 
     status, filtered = await api("runs", params={"filter": "params.C > 2 and experiment = 'churn'"})
-    assert status == 200 and [r["run_id"] for r in filtered["runs"]] == [runs["b"]]
+    assert status == 200 and [r["run_id"] for r in filtered["runs"]] == [runs["b"]] and filtered["total"] == 1
     status, by_exp = await api("runs", params={"experiment": "other"})
     assert [r["status"] for r in by_exp["runs"]] == ["RUNNING"]
 

@@ -2,7 +2,8 @@
 
 Plain functions of a :class:`~jupyter_mlops.tracking.store.Store`, blocking and synchronous:
 the handlers run them in a thread pool so a slow query never stalls the server's event loop.
-The runs list reuses ``search_runs``'s SELECT and filter language, with the page cut in SQL.
+The runs list reuses ``search_runs``'s SELECT, filter language and run summaries, with the page
+cut in SQL.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 
 from ..exceptions import InvalidInputError
 from ..tracking import schema as s
-from ..tracking.search import ATTRIBUTE_COLUMNS, _values_of, raw_rows, select_runs
+from ..tracking.search import ATTRIBUTE_COLUMNS, raw_rows, select_runs
 
 MAX_PAGE_SIZE = 500
 DEFAULT_MAX_POINTS = 500
@@ -36,27 +37,27 @@ def runs_page(store, experiment=None, filter=None, sort=None, descending=True, p
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidInputError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
     order_by = [f"{sort} {'DESC' if descending else 'ASC'}"] if sort else None
+    # One pass of the filter: the page's rows carry their summaries and the number of matches.
     stmt = select_runs(store, experiment, filter, order_by, max_results=page_size, offset=page * page_size)
-    counting = select(func.count()).select_from(
-        select_runs(store, experiment, filter).order_by(None).subquery()
-    )
-    dialect = store.engine.dialect.name
+    stmt = stmt.add_columns(s.runs.c.summary, func.count().over().label("total"))
+    width = len(ATTRIBUTE_COLUMNS)
     with store.engine.connect() as conn:
-        total = conn.execute(counting).scalar_one()
         rows = raw_rows(conn, stmt)
-        values = raw_rows(conn, _values_of(stmt, True, dialect)) if rows else []
-    runs = {r[0]: {**dict(zip(ATTRIBUTE_COLUMNS, r)), "params": {}, "metrics": {}, "tags": {}} for r in rows}
-    param_keys, metric_keys = set(), set()
-    for kind, run_id, key, value in values:
-        if kind == "params.":
-            runs[run_id]["params"][key] = value
-            param_keys.add(key)
-        elif kind == "metrics.":
-            runs[run_id]["metrics"][key] = _finite(None if value is None else float(value))
-            metric_keys.add(key)
-        elif not key.startswith(INTERNAL_TAG_PREFIX):
-            runs[run_id]["tags"][key] = value
-    listed = list(runs.values())
+        if rows:
+            total = rows[0][-1]
+        else:  # a page past the end (or no match): the window had no row to count on
+            total = conn.execute(select(func.count()).select_from(
+                select_runs(store, experiment, filter).order_by(None).subquery())).scalar_one()
+    listed, param_keys, metric_keys = [], set(), set()
+    for row in rows:
+        summary = json.loads(row[width])  # a run no writer has summarised yet reads "{}"
+        params = summary.get("params", {})
+        metrics = {key: _finite(value) for key, value in summary.get("metrics", {}).items()}
+        tags = {key: value for key, value in summary.get("tags", {}).items()
+                if not key.startswith(INTERNAL_TAG_PREFIX)}
+        listed.append({**dict(zip(ATTRIBUTE_COLUMNS, row[:width])), "params": params, "metrics": metrics, "tags": tags})
+        param_keys.update(params)
+        metric_keys.update(metrics)
     return {
         "runs": listed,
         "total": total,

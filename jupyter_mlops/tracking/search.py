@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 
-from sqlalchemy import Text, cast, literal, select, union_all
+from sqlalchemy import select
 
 from . import schema as s
 from . import summaries
@@ -100,25 +100,6 @@ def _block(kind: str, values: dict[str, list]):
     if kind == "metrics":
         return pd.DataFrame({n: np.array(v, dtype=float) for n, v in zip(names, values.values())})
     return pd.DataFrame(dict(zip(names, values.values())), dtype=object)
-
-
-def _values_of(runs_stmt, limited: bool, dialect: str):
-    """params, latest metrics and tags of the chosen runs in one query, as (kind, run, key, value)
-    rows, for callers that page through runs (search_runs reads the summaries instead). The
-    chosen ids are a CTE, so the filter is evaluated once; ordering only matters when LIMIT cut
-    the list short."""
-    chosen = runs_stmt.with_only_columns(s.runs.c.uuid)
-    if not limited:
-        chosen = chosen.order_by(None).limit(None)
-    chosen = chosen.cte("chosen")
-    def value(t):
-        # PostgreSQL wants one type per UNION column; its float text round-trips exactly.
-        return cast(t.c.value, Text).label("value") if dialect == "postgresql" and t is s.latest_metrics else t.c.value
-
-    return union_all(*(
-        select(literal(kind).label("kind"), t.c.run_uuid, t.c.key, value(t)).join(chosen, chosen.c.uuid == t.c.run_uuid)
-        for kind, t in (("params.", s.params), ("metrics.", s.latest_metrics), ("tags.", s.tags))
-    ))
 
 
 def raw_rows(conn, stmt, limit: int | None = None) -> list[tuple]:
