@@ -222,22 +222,24 @@ def _upstream_runs(store, run):
 
     from ..tracking import schema as s
 
-    with store.engine.connect() as conn:
-        siblings = conn.execute(select(s.runs.c.uuid).where(s.runs.c.parent_uuid == run.parent_uuid)
-                                .order_by(s.runs.c.start_time)).scalars().all()
-    by_step = {}
-    for uuid_ in siblings:
-        record = store.get_run(uuid_)
-        if record.status in ("FINISHED", "CACHED") and "mlops.step" in record.tags:
-            by_step[record.tags["mlops.step"]] = record
+    r = s.runs
+    with store.engine.connect() as conn:  # one query for the siblings' tags, from their summaries
+        siblings = conn.execute(select(r.c.uuid, r.c.summary).where(
+            r.c.parent_uuid == run.parent_uuid, r.c.status.in_(("FINISHED", "CACHED"))).order_by(r.c.start_time)).all()
+    by_step = {}  # step -> (run id, tags) of its latest successful run
+    for uuid_, summary in siblings:
+        tags = json.loads(summary).get("tags", {})
+        if "mlops.step" in tags:
+            by_step[tags["mlops.step"]] = (uuid_, tags)
     wanted, seen = list(json.loads(run.tags.get("mlops.upstream", "[]"))), set()
     while wanted:
         step = wanted.pop(0)
         if step in seen or step not in by_step:
             continue
         seen.add(step)
-        yield step, by_step[step]
-        wanted.extend(json.loads(by_step[step].tags.get("mlops.upstream", "[]")))
+        uuid_, tags = by_step[step]
+        yield step, store.get_run(uuid_)  # read in full only for the steps the lineage names
+        wanted.extend(json.loads(tags.get("mlops.upstream", "[]")))
 
 
 def _copy_notebooks(store, run, staging: Path, label: str) -> list[str]:
