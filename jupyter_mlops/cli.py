@@ -345,7 +345,7 @@ def cmd_run(args) -> int:
         print("jupyter mlops run: stopped; running steps were killed", file=sys.stderr)
         if stop.args and hasattr(stop.args[0], "states"):
             print_result(stop.args[0])
-        return 143
+        return 128 + stop.signum  # 130 after Ctrl-C, 143 after SIGTERM, as shells report them
     progress.close()
     print_result(result)
     return 0 if result.ok else EXIT_FAILED

@@ -147,9 +147,11 @@ def kernel_pids_with(marker: str) -> list[int]:
     return pids
 
 
-def test_sigterm_kills_running_step_and_leaves_no_kernel(project, db_path):
-    """Acceptance 3."""
-    write_notebook(project / "slow.ipynb", None, "import time\ntime.sleep(120)")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_kills_running_step_and_leaves_no_kernel(project, db_path, signum):
+    """Acceptance 3, and the same for Ctrl-C. The step's own child process goes too."""
+    write_notebook(project / "slow.ipynb", None, "import subprocess, sys, time\n"
+                   "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\ntime.sleep(120)")
     write_notebook(project / "fast.ipynb", None, "x = 1")
     (project / "pipeline.yaml").write_text("steps:\n  fast: {notebook: fast.ipynb}\n"
                                            "  slow: {notebook: slow.ipynb, upstream: [fast]}\n")
@@ -172,9 +174,9 @@ def test_sigterm_kills_running_step_and_leaves_no_kernel(project, db_path):
                 break
         time.sleep(0.2)
     time.sleep(1.0)  # let the step's notebook get going
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    assert proc.returncode == 128 + signum, err
     con = sqlite3.connect(db_path)
     statuses = dict(con.execute("SELECT name, status FROM runs").fetchall())
     assert statuses["slow"] == "KILLED" and statuses["fast"] == "FINISHED"

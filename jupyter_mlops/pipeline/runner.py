@@ -81,7 +81,9 @@ class PipelineResult:
 
 
 class Stopped(Exception):
-    """SIGTERM or Ctrl-C reached the runner."""
+    """SIGTERM or Ctrl-C reached the runner; ``signum`` says which (the CLI exits 128 + it)."""
+
+    signum = signal.SIGTERM
 
 
 class PipelineRunner:
@@ -152,8 +154,9 @@ class PipelineRunner:
         try:
             self._loop()
             status = "FINISHED" if all(s.status in DONE_OK for s in self.states.values()) else "FAILED"
-        except (Stopped, KeyboardInterrupt):
+        except (Stopped, KeyboardInterrupt) as stop:
             status = "KILLED"
+            stopped_by = stop.signum if isinstance(stop, Stopped) else signal.SIGINT
             self._kill_running("KILLED", "the runner was stopped")
         finally:
             if self._executor is not None:
@@ -169,7 +172,9 @@ class PipelineRunner:
                     signal.signal(sig, handler)
         result = PipelineResult(self.run_id, status, self.states, self.executed_dir, self._sweep_table())
         if status == "KILLED":
-            raise Stopped(result)
+            stopped = Stopped(result)
+            stopped.signum = stopped_by
+            raise stopped
         return result
 
     def _loop(self) -> None:
@@ -478,7 +483,9 @@ class _NoBestPoint(Exception):
 
 
 def _raise_stopped(signum, frame):
-    raise Stopped(f"signal {signum}")
+    stopped = Stopped(f"signal {signum}")
+    stopped.signum = signum
+    raise stopped
 
 
 def _in_main_thread() -> bool:
