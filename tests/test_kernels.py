@@ -204,3 +204,29 @@ def test_preloads_that_start_threads_are_not_forked_from(tmp_path, monkeypatch):
         "import threading, time\nthreading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n")
     monkeypatch.chdir(tmp_path)  # a required preload imports from the runner's folder, as before
     assert_started_plainly_with("threaded_mod")
+
+
+def test_a_template_that_dies_leaves_the_pool_starting_kernels_the_plain_way():
+    """Its ready kernels die with it (their parent poller); the next steps get plain kernels."""
+    import os
+    import time
+
+    pool = KernelPool(size=1)
+    pool.expect("python3", 3)
+    first = pool.take("python3")
+    try:
+        template = pool._templates["python3"]
+        template.proc.kill()
+        template.proc.wait()
+        deadline = time.monotonic() + 10
+        while alive(first):  # forked kernels notice within a second that their parent is gone
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for _ in range(2):
+            km = pool.take("python3")
+            assert kernel_eval(km, ppid="__import__('os').getppid()") == {"ppid": str(os.getpid())}
+            pool.release(km)
+        assert pool._templates["python3"] is None
+    finally:
+        pool.release(first)
+        pool.close()

@@ -78,6 +78,10 @@ class KernelTemplate:
             raise TemplateError(f"the kernel template exited (code {code})")
         return json.loads(line)
 
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def fork(self, connection_file: str, env: dict, cwd: str) -> int:
         """A new kernel reading ``connection_file``; its pid (also its process group)."""
         request = json.dumps({"connection_file": connection_file, "env": env, "cwd": cwd})

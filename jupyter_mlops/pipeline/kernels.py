@@ -111,6 +111,12 @@ def kill(km) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _alive(km) -> bool:
+    from jupyter_core.utils import run_sync
+
+    return run_sync(km.is_alive)()
+
+
 def _blocking_client(km):
     """A synchronous client of an async-managed kernel, for our own short set-up exchanges."""
     from .pooled_kernel import PooledBlockingKernelClient
@@ -195,8 +201,6 @@ class KernelPool:
 
     def _start(self, kernel_name: str):
         """A warmed kernel: forked from the template when there is one, else started and warmed here."""
-        from .forked_kernels import TemplateError
-
         template = self._template(kernel_name)
         if template is not None:
             missing = {m: e for m, e in template.failed.items() if m in self.preload}
@@ -205,8 +209,16 @@ class KernelPool:
                 raise KernelStartError(f"preloading {', '.join(self.preload)} failed: {error}")
             try:
                 return start_kernel(kernel_name, template=template)
-            except TemplateError as exc:
-                log.warning("the kernel template failed (%s): starting the kernel the plain way", exc)
+            except Exception as exc:
+                if template.alive:  # the kernel itself failed: its step reports that
+                    raise
+                # The template died (its fork failed, or took the kernel down with it): this and
+                # later kernels start the plain way.
+                log.warning("the kernel template ended (%s): kernels start the plain way", exc)
+                with self._template_lock:
+                    if self._templates.get(kernel_name) is template:
+                        self._templates[kernel_name] = None
+                template.close()
         return start_kernel(kernel_name, self.preload, self.optional)
 
     def expect(self, kernel_name: str, steps: int) -> None:
@@ -253,7 +265,12 @@ class KernelPool:
                 self._expected[kernel_name] -= 1
         try:
             self.warm(kernel_name)
-            item = self._ready[kernel_name].get(timeout=START_TIMEOUT * 2)
+            while True:
+                item = self._ready[kernel_name].get(timeout=START_TIMEOUT * 2)
+                if isinstance(item, BaseException) or self._closed or _alive(item):
+                    break
+                kill(item)  # it died while ready (its template ended): wait for the replacement
+                self.warm(kernel_name)
         finally:
             with self._lock:
                 self._waiting[kernel_name] -= 1
