@@ -109,7 +109,7 @@ def main() -> None:
                 code = 1
             finally:
                 os._exit(code)
-        children.append(pid)
+        children = [p for p in children if _is_child(p, template_pid)] + [pid]  # the ended ones go
         _wait_for_own_group(pid)
         _reply({"pid": pid})
     for pid in children:  # the runner is gone: so are its kernels
@@ -137,7 +137,11 @@ def _wait_for_own_group(pid: int) -> None:
 
 def _is_child(pid: int, parent: int) -> bool:
     """Whether ``pid`` is still a process of ``parent`` (a finished kernel's pid may be reused)."""
-    if not os.path.isdir("/proc/self"):  # no /proc on this system: trust the pid
+    if not os.path.isdir("/proc/self"):  # no /proc here: whether the pid is alive must do
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
         return True
     try:
         with open(f"/proc/{pid}/stat") as stat:
