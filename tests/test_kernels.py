@@ -230,3 +230,19 @@ def test_a_template_that_dies_leaves_the_pool_starting_kernels_the_plain_way():
     finally:
         pool.release(first)
         pool.close()
+
+
+def test_a_preload_that_hangs_fails_the_kernel_start_in_time(tmp_path, monkeypatch):
+    from jupyter_mlops.pipeline import forked_kernels, kernels
+
+    (tmp_path / "hang_mod.py").write_text("import time\ntime.sleep(600)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(forked_kernels, "START_TIMEOUT", 3)
+    monkeypatch.setattr(kernels, "START_TIMEOUT", 3)
+    pool = KernelPool(size=1, preload=("hang_mod",))
+    try:
+        with pytest.raises(KernelStartError, match="did not start"):
+            pool.take("python3")
+        assert pool._templates["python3"] is None  # the template was given up (and killed)
+    finally:
+        pool.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import time
 from jupyter_client.provisioning import LocalProvisioner
 
 _TEMPLATE_CODE = "from jupyter_mlops.pipeline.kernel_template import main; main()"
+START_TIMEOUT = 120  # seconds for the template's imports, as for a kernel's start
 
 
 class TemplateError(RuntimeError):
@@ -57,6 +59,9 @@ class KernelTemplate:
         )
         self.pid = self.proc.pid
         self._lock = threading.Lock()
+        if not select.select([self.proc.stdout], [], [], START_TIMEOUT)[0]:  # an import that hangs
+            self.close(wait=0)
+            raise TemplateError(f"the kernel template did not finish its imports within {START_TIMEOUT} s")
         ready = self._answer()
         if not ready.get("ready"):
             self.close()
@@ -101,14 +106,14 @@ class KernelTemplate:
         provisioner.template = self
         return provisioner
 
-    def close(self) -> None:
+    def close(self, wait: float = 10) -> None:
         """Closing its stdin ends the template, which kills every kernel it forked first."""
         try:
             self.proc.stdin.close()
         except OSError:
             pass
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

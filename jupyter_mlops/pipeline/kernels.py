@@ -266,7 +266,10 @@ class KernelPool:
         try:
             self.warm(kernel_name)
             while True:
-                item = self._ready[kernel_name].get(timeout=START_TIMEOUT * 2)
+                try:  # a template's imports, then a plain start, may each take up to START_TIMEOUT
+                    item = self._ready[kernel_name].get(timeout=START_TIMEOUT * 3)
+                except queue.Empty:
+                    item = KernelStartError(f"no kernel was ready within {START_TIMEOUT * 3:g} s")
                 if isinstance(item, BaseException) or self._closed or _alive(item):
                     break
                 kill(item)  # it died while ready (its template ended): wait for the replacement
