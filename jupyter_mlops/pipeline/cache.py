@@ -30,12 +30,13 @@ def file_digests(paths) -> dict[str, str | None]:
     return {str(p): (sha256_file(p) if Path(p).is_file() else None) for p in paths}
 
 
-def step_key(notebook: Path, parameters: dict, upstream_keys: dict[str, str], inputs, kernel: str) -> str:
+def step_key(notebook: Path, parameters: dict, upstream_keys: dict[str, str], input_digests: dict, kernel: str) -> str:
+    """``input_digests``: :func:`file_digests` of the step's input files."""
     material = {
         "notebook": notebook_source_hash(notebook),
         "parameters": parameters,
         "upstream": dict(sorted(upstream_keys.items())),
-        "inputs": file_digests(sorted(str(p) for p in inputs)),
+        "inputs": dict(sorted(input_digests.items())),
         "kernel": kernel,
     }
     blob = json.dumps(material, sort_keys=True, default=str).encode()

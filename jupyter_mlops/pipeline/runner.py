@@ -46,6 +46,7 @@ class NodeState:
     status: str = "PENDING"
     run_id: str | None = None
     key: str | None = None
+    inputs: dict | None = None  # the input files' digests the key was made of
     attempt: int = 0
     retry_at: float = 0.0
     seconds: float = 0.0
@@ -217,7 +218,7 @@ class PipelineRunner:
             if not all(u in DONE_OK for u in ups):
                 continue
             try:
-                parameters, key = self._inputs_and_key(node)
+                parameters, key, st.inputs = self._inputs_and_key(node)
             except _NoBestPoint as exc:
                 self._record_final(name, "SKIPPED", str(exc))
                 progressed = True
@@ -233,8 +234,9 @@ class PipelineRunner:
             progressed = True
         return progressed
 
-    def _inputs_and_key(self, node: Node) -> tuple[dict, str]:
-        """What papermill injects into the node's notebook, and the node's cache key."""
+    def _inputs_and_key(self, node: Node) -> tuple[dict, str, dict]:
+        """What papermill injects into the node's notebook, its cache key, and the digests of its
+        input files the key covers (hashed once: the step's run records them too)."""
         step = node.step
         upstream_outputs, upstream_keys = {}, {}
         for up_step in step.upstream:
@@ -248,8 +250,9 @@ class PipelineRunner:
         if "outputs" in step.declared or not step.has_parameters_cell:
             if node.outputs:
                 parameters["outputs"] = {k: str(p) for k, p in node.outputs.items()}
-        key = cache.step_key(step.notebook, parameters, upstream_keys, self._input_files(node), step.kernel)
-        return parameters, key
+        digests = cache.file_digests(self._input_files(node))
+        key = cache.step_key(step.notebook, parameters, upstream_keys, digests, step.kernel)
+        return parameters, key, digests
 
     @staticmethod
     def _input_files(node: Node) -> list[str]:
@@ -435,9 +438,9 @@ class PipelineRunner:
             tags["mlops.step_key"] = st.key
         if node.point is not None:
             tags["mlops.sweep_point"] = json.dumps(node.point, sort_keys=True, default=str)
-        inputs = self._input_files(node)
+        inputs = st.inputs if st.inputs is not None else cache.file_digests(self._input_files(node))  # a SKIPPED node
         if inputs:
-            tags["mlops.inputs"] = json.dumps(cache.file_digests(inputs), sort_keys=True)
+            tags["mlops.inputs"] = json.dumps(inputs, sort_keys=True)
         self.store.set_tags(run_id, tags)
         params = {k: _text(v) for k, v in (node.injected or node.parameters).items()
                   if k not in ("upstream", "outputs")}
