@@ -22,6 +22,10 @@ def test_artifacts_and_packages_round_trip(artifact_backend, project):
     assert store.artifacts.read_bytes(text_sha) == b"hello"
     assert store.artifacts.read_bytes(file_sha) == b"\x00\x01" * 1000
     assert {a["path"] for a in mlops.get_run(run.id).artifacts} == {"notes.txt", "data.bin"}
+    from jupyter_mlops.server.artifact_files import resolve  # what the sidebar's download serves
+
+    served, row = resolve(store, run.id, "data.bin")
+    assert served.read_bytes() == b"\x00\x01" * 1000 and row["sha256"] == file_sha
 
     run_id, model, X = train_run()
     mlops.approve(run_id, by="ana")

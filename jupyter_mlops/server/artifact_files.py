@@ -1,7 +1,8 @@
 """Artifact files for download: a run's logical path -> its blob, never a file outside the store.
 
 A request names an artifact by the path it was logged under (``notebook/train.ipynb``); the
-file served is the content-addressed blob recorded for that path. Paths that climb (``..``),
+file served is the content-addressed blob recorded for that path (for a remote artifact store,
+its local copy, downloaded once and checked against the digest). Paths that climb (``..``),
 absolute paths, and blobs that resolve (through a symlink) outside the artifact folder are
 refused, whatever the database says.
 """
@@ -15,7 +16,6 @@ from sqlalchemy import select
 
 from ..exceptions import InvalidInputError
 from ..tracking import schema as s
-from ..tracking.artifacts import blob_path
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -50,8 +50,8 @@ def resolve(store, run_id: str, path: str) -> tuple[Path, dict]:
     row = dict(row)
     if not SHA256.match(row["sha256"]):
         raise ArtifactOutsideStoreError(f"artifact {path!r} of run {uuid} has a malformed digest")
-    root = Path(store.artifact_root).resolve()
-    target = blob_path(root, row["sha256"]).resolve()
+    root = Path(store.artifact_root).resolve()  # a remote store's verified copies are cached below it too
+    target = store.artifacts.local_path(row["sha256"]).resolve()
     if not target.is_relative_to(root):
         raise ArtifactOutsideStoreError(f"artifact {path!r} of run {uuid} resolves outside the artifact store")
     if not target.is_file():
