@@ -83,6 +83,14 @@ class MlopsHandler(APIHandler):
             raise tornado.web.HTTPError(400, _escape(f"request body is missing {', '.join(missing)}"))
         return body
 
+    async def notebook_of(self, run_id: str) -> tuple[dict, dict]:
+        """``(run detail, notebook JSON)`` of the run's notebook snapshot; 404 when it has none."""
+        detail = await self.call(queries.run_detail, self.store, run_id)
+        if not detail["notebook"]:
+            raise tornado.web.HTTPError(404, _escape(f"run {detail['run_id']} has no notebook snapshot"))
+        nb = await self.call(artifact_files.read_artifact_json, self.store, detail["run_id"], detail["notebook"])
+        return detail, nb
+
     def actor(self, body: dict) -> str:
         """Who acts: the name given in the body, else the logged-in Jupyter user."""
         if body.get("by"):
@@ -161,10 +169,7 @@ class NotebookHandler(MlopsHandler):
 
     @tornado.web.authenticated
     async def get(self, run_id):
-        detail = await self.call(queries.run_detail, self.store, run_id)
-        if not detail["notebook"]:
-            raise tornado.web.HTTPError(404, _escape(f"run {detail['run_id']} has no notebook snapshot"))
-        nb = await self.call(artifact_files.read_artifact_json, self.store, detail["run_id"], detail["notebook"])
+        detail, nb = await self.notebook_of(run_id)
         self.reply({"run_id": detail["run_id"], "path": detail["notebook"], "notebook": nb})
 
 
@@ -174,13 +179,7 @@ class DiffHandler(MlopsHandler):
         a, b = self.get_argument("a", None), self.get_argument("b", None)
         if not a or not b:
             raise tornado.web.HTTPError(400, "give two runs as query arguments a and b")
-        notebooks = []
-        for run_id in (a, b):
-            detail = await self.call(queries.run_detail, self.store, run_id)
-            if not detail["notebook"]:
-                raise tornado.web.HTTPError(404, _escape(f"run {detail['run_id']} has no notebook snapshot"))
-            nb = await self.call(artifact_files.read_artifact_json, self.store, detail["run_id"], detail["notebook"])
-            notebooks.append((detail, nb))
+        notebooks = [await self.notebook_of(run_id) for run_id in (a, b)]
         diff = await self.call(nbdiff.diff_notebooks, notebooks[0][1], notebooks[1][1])
         diff["a"] = {"run_id": notebooks[0][0]["run_id"], "path": notebooks[0][0]["notebook"]}
         diff["b"] = {"run_id": notebooks[1][0]["run_id"], "path": notebooks[1][0]["notebook"]}

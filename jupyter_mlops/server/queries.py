@@ -22,10 +22,14 @@ DEFAULT_MAX_POINTS = 500
 INTERNAL_TAG_PREFIX = "mlops."
 
 
-def _finite(value):
-    """JSON has no NaN or infinity: they travel as null."""
+def json_safe(value):
+    """``value`` with every NaN or infinity, however deeply nested, as None: JSON has neither."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -56,7 +60,7 @@ def runs_page(store, experiment=None, filter=None, sort=None, descending=True, p
     for row in rows:
         summary = json.loads(row[width])  # a run no writer has summarised yet reads "{}"
         params = summary.get("params", {})
-        metrics = {key: _finite(value) for key, value in summary.get("metrics", {}).items()}
+        metrics = {key: json_safe(value) for key, value in summary.get("metrics", {}).items()}
         tags = {key: value for key, value in summary.get("tags", {}).items()
                 if not key.startswith(INTERNAL_TAG_PREFIX)}
         listed.append({**dict(zip(ATTRIBUTE_COLUMNS, row[:width])), "params": params, "metrics": metrics, "tags": tags})
@@ -78,7 +82,7 @@ def run_detail(store, run_id: str) -> dict:
     record = store.get_run(run_id)
     detail = record.to_dict()
     detail["run_id"] = record.uuid
-    detail["metrics"] = {k: _finite(v) for k, v in record.metrics.items()}
+    detail["metrics"] = {k: json_safe(v) for k, v in record.metrics.items()}
     r = s.runs
     with store.engine.connect() as conn:
         children = conn.execute(
@@ -123,7 +127,7 @@ def metric_series(store, run_id: str, key: str, max_points: int = DEFAULT_MAX_PO
         "key": key,
         "total": len(points),
         "downsampled": len(kept) < len(points),
-        "points": [[step, _finite(value), ts] for step, value, ts in kept],
+        "points": [[step, json_safe(value), ts] for step, value, ts in kept],
     }
 
 

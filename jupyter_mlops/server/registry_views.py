@@ -6,34 +6,25 @@ module only shapes its answers for JSON (times stay integer milliseconds, NaN be
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
+
+from .queries import json_safe
 
 # The package's model card (registry/model_card.py writes it as README.md).
 MODEL_CARD_NAMES = ("README.md",)
 
 
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def approval_of(store, run_id: str) -> dict | None:
     from ..registry import approval
 
-    return _clean(approval.get_approval(run_id, store=store))
+    return json_safe(approval.get_approval(run_id, store=store))
 
 
 def decide(store, run_id: str, decision: str, actor: str, reason: str) -> dict:
     from ..registry import approval
 
     act = approval.approve if decision == "approve" else approval.reject
-    return _clean(act(run_id, actor, reason, store=store))
+    return json_safe(act(run_id, actor, reason, store=store))
 
 
 def pending_approvals(store, limit: int = 50) -> list[dict]:
@@ -59,7 +50,7 @@ def pending_approvals(store, limit: int = 50) -> list[dict]:
         if ids:
             for run_id, key, value in conn.execute(select(lm.c.run_uuid, lm.c.key, lm.c.value).where(lm.c.run_uuid.in_(ids))):
                 metrics.setdefault(run_id, {})[key] = value
-    return _clean([{"run_id": row["uuid"], "name": row["name"], "experiment": row["experiment"],
+    return json_safe([{"run_id": row["uuid"], "name": row["name"], "experiment": row["experiment"],
                     "start_time": row["start_time"], "metrics": metrics.get(row["uuid"], {})}
                    for row in rows])
 
@@ -67,13 +58,13 @@ def pending_approvals(store, limit: int = 50) -> list[dict]:
 def models(store) -> list[dict]:
     from ..registry import versions
 
-    return _clean(versions.list_models(store=store))
+    return json_safe(versions.list_models(store=store))
 
 
 def versions(store, name: str) -> list[dict]:
     from ..registry import versions as v
 
-    return _clean(v.list_versions(name, store=store))
+    return json_safe(v.list_versions(name, store=store))
 
 
 def aliases_of(store, name: str) -> dict:
@@ -87,7 +78,7 @@ def version_detail(store, name: str, version: int) -> dict:
     """One version with its model card (the package's markdown card, when it has one)."""
     from ..registry import versions as v
 
-    detail = _clean(v.get_version(f"{name}/{version}", store=store))
+    detail = json_safe(v.get_version(f"{name}/{version}", store=store))
     detail["card"] = model_card(detail.get("package_uri"))
     return detail
 
@@ -128,4 +119,4 @@ def audit(store, subject: str | None, limit: int) -> list[dict]:
                 entry["details"] = json.loads(entry["details"])
             except json.JSONDecodeError:
                 pass
-    return _clean(entries)
+    return json_safe(entries)
