@@ -440,26 +440,24 @@ class Store:
         with self._write() as conn:
             if self.engine.dialect.name == "postgresql":
                 self._copy_metrics(conn, points)
-                conn.exec_driver_sql(self._latest_upsert_sql, latest)
-                summaries.refresh(conn, "metrics", [p[0] for p in latest])
-                return
-            for start in range(0, whole, per_call):
-                chunks = [
-                    tuple(chain.from_iterable(points[i:i + rows]))
-                    for i in range(start, min(start + per_call, whole), rows)
-                ]
-                conn.exec_driver_sql(self._metric_chunk_sql, chunks)
-            if whole < len(points):
-                conn.exec_driver_sql(self._metric_insert_sql, points[whole:])
+            else:
+                for start in range(0, whole, per_call):
+                    chunks = [
+                        tuple(chain.from_iterable(points[i:i + rows]))
+                        for i in range(start, min(start + per_call, whole), rows)
+                    ]
+                    conn.exec_driver_sql(self._metric_chunk_sql, chunks)
+                if whole < len(points):
+                    conn.exec_driver_sql(self._metric_insert_sql, points[whole:])
             conn.exec_driver_sql(self._latest_upsert_sql, latest)
             summaries.refresh(conn, "metrics", [p[0] for p in latest])
 
-    @staticmethod
-    def _copy_metrics(conn, points: list[tuple]) -> None:
+    def _copy_metrics(self, conn, points: list[tuple]) -> None:
         """PostgreSQL's COPY, inside the caller's transaction: several times the rate of INSERTs."""
+        quote = self.engine.dialect.identifier_preparer.quote
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            with cursor.copy('COPY metrics (run_key, run_uuid, key, step, value, "timestamp") FROM STDIN') as copy:
+            with cursor.copy(f"COPY metrics ({', '.join(quote(c) for c in METRIC_COLUMNS)}) FROM STDIN") as copy:
                 write = copy.write_row
                 for point in points:
                     write(point)
