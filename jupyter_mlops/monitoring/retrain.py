@@ -92,12 +92,11 @@ def _run_pipeline(policy, current_path: str, jobs):
 
 
 def _holdout(store, pipeline_run_id: str, policy) -> dict:
-    import pandas as pd
-
     from ..pipeline import results
+    from .sources import read_all
 
     path = results.step_output(store, pipeline_run_id, policy.holdout)
-    frame = pd.read_csv(path) if str(path).endswith(".csv") else pd.read_parquet(path)
+    frame = read_all(path)  # CSV or Parquet, as monitoring reads current data
     if policy.target not in frame.columns:
         raise MlopsError(f"holdout {path} has no target column {policy.target!r} ({policy.source}: target)")
     return {"path": path, "frame": frame}
