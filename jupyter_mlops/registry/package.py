@@ -256,7 +256,7 @@ def _copy_notebooks(store, run, staging: Path, label: str) -> list[str]:
 def _copy_blob(store, art: dict, target: Path) -> None:
     try:
         source = store.artifacts.local_path(art["sha256"])
-    except (OSError, FileNotFoundError):
+    except OSError:  # FileNotFoundError included
         source = None
     if source is None or not source.is_file() or blobs.sha256_file(source) != art["sha256"]:
         raise PackageVerificationError(f"artifact {art['path']!r} of the run is missing or damaged in the "

@@ -12,6 +12,7 @@ import time
 from sqlalchemy import select
 
 from ..tracking import schema as s
+from ..tracking.store import effective_status
 from . import charts
 
 MAX_POINTS_DRAWN = 1000
@@ -59,12 +60,15 @@ class LiveMetrics:
 
     def refresh(self) -> bool:
         """Read new points, redraw if any; False once the run has ended (after a last read)."""
-        status = self.store.get_run(self.run_id).status
-        m = s.metrics
+        r, m = s.runs, s.metrics
         stmt = (select(m.c.id, m.c.key, m.c.step, m.c.value)
                 .where(m.c.run_key == s.run_key(self.run_id), m.c.run_uuid == self.run_id, m.c.id > self._last_id)
                 .order_by(m.c.id))
         with self.store.engine.connect() as conn:
+            # The status first: a run seen ended has had its last points written before.
+            run = conn.execute(select(r.c.status, r.c.heartbeat, r.c.heartbeat_interval)
+                               .where(r.c.uuid == self.run_id)).one()
+            status = effective_status(*run)
             rows = conn.execute(stmt).all()
         for point_id, key, step, value in rows:
             self._last_id = point_id
