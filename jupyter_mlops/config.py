@@ -1,8 +1,11 @@
-"""Where the tracking store lives.
+"""Where the tracking store lives, found the way git finds ``.git``.
 
 Precedence, highest first: ``set_tracking_uri()`` in this process, the ``MLOPS_TRACKING_URI``
 environment variable, ``tracking_uri`` under ``[tool.jupyter_mlops]`` in the nearest
-``pyproject.toml``, and finally an SQLite file at ``./.mlops/mlops.db``.
+``pyproject.toml``, the nearest existing ``.mlops/`` folder in the start folder or a parent (never
+above the user's home), and finally a new ``.mlops/`` at the project root: the nearest folder
+holding ``pyproject.toml`` or ``.git``, else the start folder. So a command run from a sub-folder
+or a parent folder of a project uses the project's one store instead of quietly making another.
 Kept free of heavy imports: ``import jupyter_mlops`` must stay fast.
 """
 from __future__ import annotations
@@ -17,14 +20,23 @@ ENV_ARTIFACTS = "MLOPS_ARTIFACT_URI"
 
 _explicit_uri: str | None = None
 
+# Called after the URI changes, so layers above (the store's cache of open engines) can let go of
+# what they opened for the old one without this module importing them.
+_on_uri_change: list = []
+
+
+def on_tracking_uri_change(callback) -> None:
+    """Register ``callback()`` to run whenever :func:`set_tracking_uri` changes the store."""
+    if callback not in _on_uri_change:
+        _on_uri_change.append(callback)
+
 
 def set_tracking_uri(uri: str | os.PathLike | None) -> None:
     """Point this process at another store (a path or an SQLAlchemy URL); ``None`` restores the default."""
     global _explicit_uri
     _explicit_uri = None if uri is None else str(uri)
-    from .tracking import store
-
-    store.forget_open_stores()
+    for callback in list(_on_uri_change):
+        callback()
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
@@ -63,20 +75,57 @@ def get_tracking_uri() -> str:
     return tracking_uri_and_source()[0]
 
 
-def tracking_uri_and_source() -> tuple[str, str]:
-    """The store URI in effect and where it was set (for ``jupyter mlops doctor``)."""
+def tracking_uri_and_source(start: str | os.PathLike | None = None) -> tuple[str, str]:
+    """The store URI in effect and which rule chose it (for ``jupyter mlops doctor``).
+
+    ``start`` is the folder the search begins in (default: cwd); the pipeline runner passes the
+    spec's folder, so where the shell happens to be does not matter.
+    """
     if _explicit_uri:
         return normalize_uri(_explicit_uri), "set_tracking_uri() / --uri"
     if os.environ.get(ENV_URI):
         return normalize_uri(os.environ[ENV_URI]), f"the {ENV_URI} environment variable"
-    settings = project_settings()
+    here = Path(start).resolve() if start is not None else Path.cwd().resolve()
+    settings = project_settings(here)
     if settings.get("tracking_uri"):
         uri = str(settings["tracking_uri"])
         if "://" not in uri and not os.path.isabs(uri):
             # A relative path in pyproject.toml is relative to that file, not to the cwd.
             uri = str(Path(settings["_pyproject"]).parent / uri)
-        return normalize_uri(uri), f"[tool.jupyter_mlops] in {settings['_pyproject']}"
-    return normalize_uri(os.path.join(DEFAULT_DIR, DEFAULT_DB)), "the default (./.mlops/mlops.db)"
+        return normalize_uri(uri), f"tracking_uri in [tool.jupyter_mlops] of {settings['_pyproject']}"
+    existing = find_store_folder(here)
+    if existing is not None:
+        return normalize_uri(str(existing / DEFAULT_DB)), f"the nearest existing {DEFAULT_DIR}/ folder ({existing})"
+    root, marker = project_root(here)
+    return (normalize_uri(str(root / DEFAULT_DIR / DEFAULT_DB)),
+            f"a new {DEFAULT_DIR}/ at the project root ({root}, {marker})")
+
+
+def _upwards(here: Path):
+    """``here`` and its parents, stopping at the user's home when ``here`` is inside it."""
+    home = Path.home().resolve()
+    for folder in (here, *here.parents):
+        yield folder
+        if folder == home:
+            return
+
+
+def find_store_folder(start: Path | None = None) -> Path | None:
+    """The nearest existing ``.mlops/`` folder from ``start`` (default: cwd) upwards, not above home."""
+    for folder in _upwards((start or Path.cwd()).resolve()):
+        if (folder / DEFAULT_DIR).is_dir():
+            return folder / DEFAULT_DIR
+    return None
+
+
+def project_root(start: Path | None = None) -> tuple[Path, str]:
+    """The nearest folder holding ``pyproject.toml`` or ``.git`` (and which), else ``start`` itself."""
+    here = (start or Path.cwd()).resolve()
+    for folder in _upwards(here):
+        for marker in ("pyproject.toml", ".git"):
+            if (folder / marker).exists():
+                return folder, f"it holds {marker}"
+    return here, "no pyproject.toml or .git above it: the current folder"
 
 
 def normalize_uri(uri: str) -> str:

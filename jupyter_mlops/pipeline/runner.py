@@ -96,7 +96,8 @@ class PipelineRunner:
         self.scheduler = scheduler
         self.fail_fast = fail_fast
         self.progress = progress
-        self.store = open_store()
+        # The spec's project, not the shell's folder, decides the store (see config).
+        self.store = open_store(config.tracking_uri_and_source(start=Path(spec.path).parent)[0])
         self.writer = writer_for(self.store)
         self.nodes = self._expand()
         self.forced = self._forced(force, from_step)

@@ -677,3 +677,6 @@ def forget_open_stores() -> None:
         for store in _open.values():
             store.dispose()
         _open.clear()
+
+
+config.on_tracking_uri_change(forget_open_stores)
