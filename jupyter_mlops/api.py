@@ -176,21 +176,27 @@ def approve(run_id, by: str | None = None, reason: str = "") -> dict:
     return approval.approve(_run_id(run_id), by=by, reason=reason)
 
 
-def reject(run_id, by: str | None = None, reason: str = "") -> dict:
+def reject(run_id, by: str | None = None, reason: str = "", force: bool = False) -> dict:
+    """Record that a run must not be exported; a run whose version is in production needs ``force=True``."""
     from .registry import approval
 
-    return approval.reject(_run_id(run_id), by=by, reason=reason)
+    return approval.reject(_run_id(run_id), by=by, reason=reason, force=force)
 
 
 def export(run_id, name: str, by: str | None = None, zip: bool = False, trust=None, unsafe_pickle: bool = False) -> dict:
-    """Package an approved run as the next version of model ``name``; returns the version record."""
+    """Package an approved run as the next version of model ``name``; returns the version record.
+
+    ``trust``: exact type names (e.g. your own function in a FunctionTransformer) to trust beyond what
+    scikit-learn's own models hold; they run when the model predicts."""
     from .registry import package
 
     return package.export(_run_id(run_id), name, by=by, zip=zip, trust=trust, unsafe_pickle=unsafe_pickle)
 
 
 def load_model(ref, runtime: str | None = None, unsafe_pickle: bool = False):
-    """``"name@alias"``, ``"name/3"``, ``"name"`` (latest), a package folder or ``.zip``: verified, then loaded.
+    """``"name@alias"``, ``"name/3"``, ``"name"`` (latest): the registry, even if a folder of that name is in the
+    current directory; a package folder or ``.zip`` only written as a path (``./x``, ``/abs/x``, ``file:x``,
+    ``x.zip``). Verified against the registry (digest, trusted types), then loaded.
 
     ``runtime``: ``"sklearn"`` (default: exactly the notebook's model), ``"onnx"``, or ``"auto"``
     (ONNX Runtime when the package has a checked model.onnx, as serving and batch scoring use)."""

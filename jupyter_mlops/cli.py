@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from .exceptions import MlopsError
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
+REF_HELP = "NAME, NAME/VERSION, NAME@ALIAS (the registry), or a package folder or .zip written as a path (./x, /abs/x)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +97,7 @@ def _registry_commands(sub) -> None:
     p.add_argument("run")
     p.add_argument("--by")
     p.add_argument("--reason", required=True, help="what is wrong with it")
+    p.add_argument("--force", action="store_true", help="reject even a run whose version is in production")
 
     p = sub.add_parser("export", help="package an approved run as the next version of a model")
     p.add_argument("run")
@@ -101,7 +105,8 @@ def _registry_commands(sub) -> None:
     p.add_argument("--by")
     p.add_argument("--zip", action="store_true", help="also write NAME-VERSION.zip next to the package")
     p.add_argument("--trust", action="append", default=[], metavar="TYPE",
-                   help="a skops type to trust beyond scikit-learn/numpy/scipy (repeatable)")
+                   help="an exact type (e.g. a function) to trust beyond what scikit-learn's own models hold; "
+                        "it runs when the model predicts (repeatable)")
     p.add_argument("--unsafe-pickle", action="store_true",
                    help="accept a pickle model: loading it can run arbitrary code")
 
@@ -114,12 +119,12 @@ def _registry_commands(sub) -> None:
 
     p = sub.add_parser("alias", help="point NAME@ALIAS at a version (e.g. production)")
     p.add_argument("name")
-    p.add_argument("version", type=int)
-    p.add_argument("alias")
+    p.add_argument("version", type=_version)
+    p.add_argument("alias", help="case-insensitive: Production and production are one alias")
     p.add_argument("--by")
 
     p = sub.add_parser("verify", help="check a package (reference, folder or .zip) against the registry")
-    p.add_argument("package", help="NAME, NAME/VERSION, NAME@ALIAS, a package folder or a .zip")
+    p.add_argument("package", help=REF_HELP)
 
     p = sub.add_parser("audit", help="approvals, rejections, exports and alias changes, newest first")
     p.add_argument("subject", nargs="?", help="a run id or a model name")
@@ -131,7 +136,7 @@ def _serving_commands(sub) -> None:
     from .serving import DEFAULT_CHUNK_ROWS, DEFAULT_MAX_BODY_BYTES
 
     p = sub.add_parser("serve", help="serve a model over REST (FastAPI + uvicorn)")
-    p.add_argument("ref", help="NAME, NAME/VERSION, NAME@ALIAS, a package folder or a .zip")
+    p.add_argument("ref", help=REF_HELP)
     p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--runtime", choices=("sklearn", "onnx"),
@@ -143,13 +148,23 @@ def _serving_commands(sub) -> None:
                    help="share of requests (0-1] written with their predictions to the prediction_log table")
 
     p = sub.add_parser("predict", help="score a CSV or Parquet file, chunk by chunk")
-    p.add_argument("ref", help="NAME, NAME/VERSION, NAME@ALIAS, a package folder or a .zip")
+    p.add_argument("ref", help=REF_HELP)
     p.add_argument("input", type=Path, help=".csv or .parquet")
     p.add_argument("-o", "--output", type=Path, required=True, help=".parquet or .csv")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk (bounds memory)")
     p.add_argument("--runtime", choices=("sklearn", "onnx"))
     p.add_argument("--probabilities", action="store_true", help="add a proba_<class> column per class")
     p.add_argument("--keep-input", action="store_true", help="copy the input columns into the output")
+
+
+def _version(text: str) -> int:
+    from .exceptions import InvalidNameError
+    from .registry.names import check_version
+
+    try:
+        return check_version(text)
+    except InvalidNameError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _rate(text: str) -> float:
@@ -183,12 +198,26 @@ def main(argv: list[str] | None = None) -> int:
             from .config import set_tracking_uri
 
             set_tracking_uri(args.uri)
-        return COMMANDS[args.command](args) or 0
+        code = COMMANDS[args.command](args) or 0
+        sys.stdout.flush()  # here, so a closed pipe is met inside this try and not at interpreter exit
+        return code
     except MlopsError as exc:
         print(f"jupyter mlops {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(exc, ValueError | LookupError) else EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `jupyter mlops versions m | head`: the reader has what it wanted
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in a test)
+        pass
 
 
 def _emit(df, fmt: str) -> None:
@@ -411,9 +440,15 @@ def cmd_approve(args) -> int:
 
 
 def cmd_reject(args) -> int:
+    import warnings
+
     from .api import reject
 
-    record = reject(args.run, by=args.by, reason=args.reason)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        record = reject(args.run, by=args.by, reason=args.reason, force=args.force)
+    for warning in warned:
+        print(f"jupyter mlops reject: warning: {warning.message}", file=sys.stderr)
     print(f"rejected run {record['run_id']} by {record['actor']}: {record['reason']}")
     return 0
 

@@ -7,8 +7,9 @@ filter-language rules the run must match, checked by the same SQL as ``search_ru
 from __future__ import annotations
 
 import json
+import warnings
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from .. import config
 from ..exceptions import ApprovalRefusedError, FilterSyntaxError, InvalidInputError
@@ -19,6 +20,8 @@ from ..tracking.store import now_ms, open_store
 from . import audit
 
 APPROVED, REJECTED = "approved", "rejected"
+# Aliases that mean "serving now": rejecting a run behind one of them needs force=True (--force).
+LIVE_ALIASES = ("production",)
 
 
 def approve(run_id: str, by: str | None = None, reason: str = "", store=None) -> dict:
@@ -36,13 +39,36 @@ def approve(run_id: str, by: str | None = None, reason: str = "", store=None) ->
     return _decide(store, run_id, APPROVED, by, reason, run.metrics)
 
 
-def reject(run_id: str, by: str | None = None, reason: str = "", store=None) -> dict:
-    """Record that a run must not be exported (an approved run can be rejected later, and back)."""
+def reject(run_id: str, by: str | None = None, reason: str = "", force: bool = False, store=None) -> dict:
+    """Record that a run must not be exported (an approved run can be rejected later, and back).
+
+    A run whose model version is in production is refused unless ``force``: rejecting it does not
+    take it out of serving, and the decision should be made knowing that. Forced, it warns."""
     store = store or open_store()
     run_id = store.resolve_run_id(run_id)
     if not str(reason).strip():
         raise InvalidInputError("reject: give a reason, so the next reader knows what was wrong")
-    return _decide(store, run_id, REJECTED, by, reason, store.get_run(run_id).metrics)
+    live = live_versions(store, run_id)
+    if live:
+        where = ", ".join(live)
+        if not force:
+            raise ApprovalRefusedError(f"run {run_id} is {where}: rejecting it does not stop it being served; "
+                                       "move the alias first, or pass force=True (--force) to reject it anyway")
+        warnings.warn(f"rejecting run {run_id}, which is {where}; it stays there until the alias moves",
+                      stacklevel=2)
+    return _decide(store, run_id, REJECTED, by, reason, store.get_run(run_id).metrics,
+                   **({"live": live} if live else {}))
+
+
+def live_versions(store, run_id: str) -> list[str]:
+    """``name@alias`` (``name/N``) of every live alias (LIVE_ALIASES) pointing at a version of ``run_id``."""
+    mv, a = s.model_versions, s.model_aliases
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(a.c.name, a.c.alias, a.c.version).join(
+            mv, (mv.c.name == a.c.name) & (mv.c.version == a.c.version)).where(
+            mv.c.run_uuid == run_id, func.lower(a.c.alias).in_(LIVE_ALIASES))
+            .order_by(a.c.name, a.c.alias)).all()
+    return [f"{name}@{alias.lower()} ({name}/{version})" for name, alias, version in rows]
 
 
 def get_approval(run_id: str, store=None) -> dict | None:
@@ -76,7 +102,7 @@ def failing_gate(store, run_id: str) -> tuple[str, str] | None:
     return None
 
 
-def _decide(store, run_id: str, decision: str, by: str | None, reason: str, metrics: dict) -> dict:
+def _decide(store, run_id: str, decision: str, by: str | None, reason: str, metrics: dict, **details) -> dict:
     actor = by or capture.current_user() or "unknown"
     row = {"run_uuid": run_id, "decision": decision, "actor": actor, "reason": str(reason),
            "metrics": json.dumps(metrics, sort_keys=True), "created_at": now_ms()}
@@ -94,7 +120,7 @@ def _decide(store, run_id: str, decision: str, by: str | None, reason: str, metr
         else:
             conn.execute(update(s.approvals).where(s.approvals.c.run_uuid == run_id).values(**row))
         audit.append(conn, actor, "approve" if decision == APPROVED else "reject", run_id,
-                     reason=str(reason), metrics=metrics)
+                     reason=str(reason), metrics=metrics, **details)
         return _read(conn, run_id)
 
 

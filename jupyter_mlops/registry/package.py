@@ -28,19 +28,25 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from ..exceptions import ApprovalRefusedError, InvalidInputError, PackageVerificationError
+from ..exceptions import (
+    ApprovalRefusedError,
+    InvalidInputError,
+    InvalidNameError,
+    ModelNotFoundError,
+    PackageVerificationError,
+)
 from ..tracking import artifacts as blobs
 from ..tracking import capture
 from ..tracking import models as logged
 from ..tracking.store import open_store
+from ..safe_names import safe_component, shown
 from . import approval, manifest, mlflow_format, model_card, safe_zip, versions
-from .names import check_name
+from .names import PATH_HINT, as_package_path, check_name, parse_ref
+from .trusted_types import check_trust, refused_types
 
 FORMAT_VERSION = 1
 MODEL_SKOPS = "model/model.skops"
 MODEL_PICKLE = "model/model.pkl"
-# Module prefixes whose types an export trusts by default; anything else must be named in ``trust``.
-DEFAULT_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "skops.", "builtins.", "collections.")
 # What loading a scikit-learn model with skops needs, besides the modules its types come from.
 BASE_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas", "joblib", "threadpoolctl")
 # Modules whose distribution BASE_REQUIREMENTS already names (or that come with Python).
@@ -57,11 +63,12 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
            unsafe_pickle: bool = False, store=None) -> dict:
     """Make the next version of model ``name`` from the approved run ``run_id``; returns the version.
 
-    ``trust`` names extra skops types to trust beyond scikit-learn/numpy/scipy; ``unsafe_pickle``
-    allows exporting a run whose model was only logged as pickle (loading it runs arbitrary code).
+    ``trust`` names exact skops types to trust beyond what scikit-learn's own models hold
+    (registry/trusted_types.py); ``unsafe_pickle`` allows exporting a run whose model was only logged as pickle (loading it runs arbitrary code).
     """
     store = store or open_store()
     check_name(name)
+    trust = check_trust(trust)
     run_id = store.resolve_run_id(run_id)
     decision = approval.get_approval(run_id, store=store)
     if decision is None or decision["decision"] != approval.APPROVED:
@@ -75,7 +82,7 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".export-{name}-", dir=root))
     try:
-        built = _build(store, run, decision, staging, trust or [], unsafe_pickle)
+        built = _build(store, run, decision, staging, trust, unsafe_pickle)
 
         def finish(version: int) -> dict:
             (staging / "package.json").write_text(json.dumps(
@@ -110,11 +117,15 @@ def zip_package(record: dict, store=None) -> Path:
     if store.artifacts.is_remote:
         folder = store.artifacts.fetch_package(record["package_uri"])
         try:
-            return safe_zip.make_zip(folder, staging_root(store) / f"{record['name']}-{record['version']}.zip")
+            return safe_zip.make_zip(folder, staging_root(store) / _zip_name(record))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     folder = Path(record["package_uri"])
-    return safe_zip.make_zip(folder, folder.parent / f"{record['name']}-{record['version']}.zip")
+    return safe_zip.make_zip(folder, folder.parent / _zip_name(record))
+
+
+def _zip_name(record: dict) -> str:
+    return safe_component(f"{record['name']}-{int(record['version'])}.zip")
 
 
 def _build(store, run, decision: dict, staging: Path, trust: list[str], unsafe_pickle: bool) -> dict:
@@ -156,14 +167,16 @@ def _build(store, run, decision: dict, staging: Path, trust: list[str], unsafe_p
 
 
 def _trusted_types(model_path: Path, trust: list[str]) -> list[str]:
-    """Types the model needs trusted: must be importable and come from a trusted module or ``trust``."""
+    """The exact types the model needs trusted (recorded in the registry); each must be one that
+    scikit-learn's own models hold (trusted_types.py) or be named in ``trust``."""
     import skops.io as sio
 
     needed = sio.get_untrusted_types(file=str(model_path))  # reads the schema only; runs nothing
-    refused = [t for t in needed if not t.startswith(DEFAULT_TRUSTED_PREFIXES) and t not in trust]
+    refused = refused_types(needed, trust)
     if refused:
-        raise InvalidInputError(f"the model holds types outside scikit-learn, numpy and scipy: {', '.join(refused)}; "
-                                "if you trust them, export with trust=[...] (--trust TYPE)")
+        raise InvalidInputError(f"the model holds types that scikit-learn's own models do not: {', '.join(refused)}; "
+                                "a function or class named here runs when the model predicts. If you trust it, "
+                                "export with trust=[...] (--trust TYPE, once per type)")
     return sorted(needed)
 
 
@@ -243,10 +256,13 @@ def _upstream_runs(store, run):
 
 
 def _copy_notebooks(store, run, staging: Path, label: str) -> list[str]:
+    """The run's notebooks under ``lineage/notebooks/<label>/``; the label (a step or run name) and the
+    file names come from the store, so each is reduced to one safe path component."""
     copied = []
+    folder = safe_component(label, "run")
     for art in run.artifacts:
         if art["path"].endswith(".ipynb"):
-            rel = f"lineage/notebooks/{label}/{Path(art['path']).name}"
+            rel = f"lineage/notebooks/{folder}/{safe_component(art['path'].rsplit('/', 1)[-1], 'notebook.ipynb')}"
             if not (staging / rel).exists():
                 _copy_blob(store, art, staging / rel)
                 copied.append(rel)
@@ -256,7 +272,7 @@ def _copy_notebooks(store, run, staging: Path, label: str) -> list[str]:
 def _copy_blob(store, art: dict, target: Path) -> None:
     try:
         source = store.artifacts.local_path(art["sha256"])
-    except OSError:  # FileNotFoundError included
+    except (OSError, InvalidInputError):  # a missing blob, or a forged digest
         source = None
     if source is None or not source.is_file() or blobs.sha256_file(source) != art["sha256"]:
         raise PackageVerificationError(f"artifact {art['path']!r} of the run is missing or damaged in the "
@@ -297,7 +313,8 @@ class VerifyResult:
 
 
 def verify(ref_or_path, store=None) -> VerifyResult:
-    """Check a registered reference, a package folder or a ``.zip`` against the registry."""
+    """Check a registered reference (``name``, ``name/3``, ``name@alias``), or a package folder or ``.zip``
+    written as a path (``./x``, ``/abs/x``, ``file:x``, ``x.zip``), against the registry."""
     store = store or open_store()
     with _opened(ref_or_path, store) as (folder, record):
         return _verify_folder(folder, record)
@@ -323,19 +340,33 @@ def _verify_folder(folder: Path, record: dict | None) -> VerifyResult:
 
 
 class _opened:
-    """Context manager: ``(folder, registry record or None)`` for a reference, folder or zip."""
+    """Context manager: ``(folder, registry record or None)`` for a reference, folder or zip.
+
+    The one place a reference is resolved: ``name``, ``name/3`` and ``name@alias`` always mean the
+    registry; a folder or zip only when written as a path (names.as_package_path)."""
 
     def __init__(self, ref_or_path, store):
-        self.ref_or_path, self.store, self.tmp, self.fetched = ref_or_path, store, None, None
+        self.ref_or_path, self.store, self.tmp, self.fetched, self.zip = ref_or_path, store, None, None, None
 
     def __enter__(self):
-        target = Path(str(self.ref_or_path))
-        if isinstance(self.ref_or_path, Path) or target.exists():
-            if target.is_file():
+        target = as_package_path(self.ref_or_path)
+        if target is not None:
+            try:
+                is_file, is_dir = target.is_file(), target.is_dir()
+            except OSError as exc:  # e.g. a file name too long
+                raise InvalidInputError(f"cannot read the package path {shown(str(target))}: {exc.strerror}") from None
+            if not (is_file or is_dir):
+                raise ModelNotFoundError(f"no package folder or zip at {shown(str(target))}")
+            if is_file:
                 self.tmp = tempfile.TemporaryDirectory(prefix="mlops-package-")
+                self.zip = target
                 target = safe_zip.extract(target, Path(self.tmp.name))
             return target, self._record_for(target)
-        record = versions.get_version(str(self.ref_or_path), store=self.store)
+        try:
+            parse_ref(self.ref_or_path)
+        except InvalidNameError as exc:
+            raise InvalidNameError(f"{exc}; {PATH_HINT}") from None
+        record = versions.get_version(self.ref_or_path, store=self.store)
         if self.store.artifacts.is_remote and "://" in record["package_uri"]:
             self.fetched = self.store.artifacts.fetch_package(record["package_uri"])
             return self.fetched, record
@@ -357,16 +388,18 @@ class _opened:
 
 # -- load --------------------------------------------------------------------------------------
 def load_model(ref_or_path, runtime: str | None = None, unsafe_pickle: bool = False, store=None):
-    """Verify, then load: the model behind ``name``, ``name/3``, ``name@alias``, a folder or a zip."""
+    """Verify, then load: the model behind ``name``, ``name/3``, ``name@alias``, or a folder or zip written
+    as a path. Nothing of the model runs before this: skops only builds it, from trusted types."""
     from .loaded import PackagedModel
 
     store = store or open_store()
-    with _opened(ref_or_path, store) as (folder, record):
+    opened = _opened(ref_or_path, store)
+    with opened as (folder, record):
         result = _verify_folder(folder, record)
         result.raise_for_problems()
         model = PackagedModel.open(folder, record, runtime=runtime, unsafe_pickle=unsafe_pickle)
-    if Path(str(ref_or_path)).is_file():
-        model.path = str(ref_or_path)  # the zip: its unpacked copy is gone
+    if opened.zip is not None:
+        model.path = str(opened.zip)  # the zip: its unpacked copy is gone
     elif record is not None and "://" in record["package_uri"]:
         model.path = record["package_uri"]  # the remote package: its downloaded copy is gone
     return model

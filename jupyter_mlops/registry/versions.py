@@ -16,7 +16,7 @@ from ..tracking import capture
 from ..tracking import schema as s
 from ..tracking.store import now_ms, open_store
 from . import audit
-from .names import check_alias, check_name, parse_ref
+from .names import check_alias, check_name, check_version, parse_ref
 
 MAX_VERSION_RACE_RETRIES = 50
 
@@ -82,8 +82,7 @@ def get_version(ref: str, store=None) -> dict:
     with store.engine.connect() as conn:
         version = parsed.version
         if parsed.alias is not None:
-            version = conn.execute(select(s.model_aliases.c.version).where(
-                s.model_aliases.c.name == parsed.name, s.model_aliases.c.alias == parsed.alias)).scalar()
+            version = _alias_version(conn, parsed.name, parsed.alias)
             if version is None:
                 raise ModelNotFoundError(f"model {parsed.name!r} has no alias {parsed.alias!r}"
                                          f"{_known_aliases(conn, parsed.name)}")
@@ -98,17 +97,21 @@ def get_version(ref: str, store=None) -> dict:
 
 
 def set_alias(name: str, version: int, alias: str, by: str | None = None, store=None) -> dict:
-    """Point ``name@alias`` at ``version`` (moving it if it pointed elsewhere); audited."""
+    """Point ``name@alias`` at ``version`` (moving it if it pointed elsewhere); audited.
+
+    Aliases are case-insensitive: ``Production`` is stored as ``production`` and moves that alias."""
     store = store or open_store()
     check_name(name)
-    check_alias(alias)
+    alias = check_alias(alias)
     actor = by or capture.current_user() or "unknown"
-    target = get_version(f"{name}/{int(version)}", store=store)
+    target = get_version(f"{name}/{check_version(version)}", store=store)
     row = {"name": name, "alias": alias, "version": target["version"], "updated_by": actor, "updated_at": now_ms()}
     stmt, _ = store._upsert(s.model_aliases, [row], ("name", "alias"))
+    a = s.model_aliases
     with store.writing() as conn:
-        previous = conn.execute(select(s.model_aliases.c.version).where(
-            s.model_aliases.c.name == name, s.model_aliases.c.alias == alias)).scalar()
+        previous = _alias_version(conn, name, alias)
+        # Rows written in another case before aliases were case-insensitive give way to this one.
+        conn.execute(delete(a).where(a.c.name == name, func.lower(a.c.alias) == alias, a.c.alias != alias))
         conn.execute(stmt, row)
         audit.append(conn, actor, "alias", f"{name}@{alias}", version=target["version"], previous=previous)
     return get_version(f"{name}@{alias}", store=store)
@@ -117,10 +120,10 @@ def set_alias(name: str, version: int, alias: str, by: str | None = None, store=
 def delete_alias(name: str, alias: str, by: str | None = None, store=None) -> None:
     store = store or open_store()
     actor = by or capture.current_user() or "unknown"
-    check_alias(alias)
+    alias = check_alias(alias)
     with store.writing() as conn:
         gone = conn.execute(delete(s.model_aliases).where(s.model_aliases.c.name == check_name(name),
-                                                          s.model_aliases.c.alias == alias)).rowcount
+                                                          func.lower(s.model_aliases.c.alias) == alias)).rowcount
         if not gone:
             raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}")
         audit.append(conn, actor, "alias-delete", f"{name}@{alias}")
@@ -128,11 +131,19 @@ def delete_alias(name: str, alias: str, by: str | None = None, store=None) -> No
 
 def set_version_tag(name: str, version: int, key: str, value: str, store=None) -> None:
     store = store or open_store()
-    get_version(f"{name}/{int(version)}", store=store)
-    row = {"name": name, "version": int(version), "key": str(key), "value": str(value)}
+    version = check_version(version)
+    get_version(f"{name}/{version}", store=store)
+    row = {"name": name, "version": version, "key": str(key), "value": str(value)}
     stmt, _ = store._upsert(s.model_version_tags, [row], ("name", "version", "key"))
     with store.writing() as conn:
         conn.execute(stmt, row)
+
+
+def _alias_version(conn, name: str, alias: str) -> int | None:
+    """The version ``name@alias`` points at; ``alias`` is lower case, stored rows may not be (older stores)."""
+    a = s.model_aliases
+    return conn.execute(select(a.c.version).where(a.c.name == name, func.lower(a.c.alias) == alias)
+                        .order_by((a.c.alias == alias).desc(), a.c.updated_at.desc()).limit(1)).scalar()
 
 
 def _known_aliases(conn, name: str) -> str:

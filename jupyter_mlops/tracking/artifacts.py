@@ -8,13 +8,21 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import re
 import tempfile
 from pathlib import Path
 
+from ..exceptions import InvalidInputError
+
 CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def blob_path(root: Path, sha256: str) -> Path:
+    """Where the blob of ``sha256`` lives; a digest read from the store is checked first, since a
+    forged one (``../../etc/passwd``) would otherwise point outside ``root``."""
+    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        raise InvalidInputError(f"artifact digest {str(sha256)[:80]!r} is not a sha256 (64 lowercase hex digits)")
     return root / sha256[:2] / sha256[2:]
 
 

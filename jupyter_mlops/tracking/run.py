@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..exceptions import InvalidInputError, MlopsError
+from ..safe_names import check_artifact_name
 from . import artifacts as blobs
 from .schema import run_key
 
@@ -158,6 +159,8 @@ class Run:
         A ``str`` is a file path when such a file exists; otherwise it is logged as text, which
         needs ``name`` (so a mistyped path is an error, not a text artifact)."""
         self._check_open()
+        if name is not None:
+            check_artifact_name(name)  # before anything is stored, e.g. a folder's first files
         root = self.store.artifacts
         if isinstance(obj, (str, os.PathLike)) and _is_existing_path(obj):
             path = Path(obj)
@@ -193,7 +196,7 @@ class Run:
                 f"log_artifact: cannot log a {type(obj).__name__}; pass a path, a matplotlib figure, "
                 "a DataFrame, bytes or text"
             )
-        self.store.add_artifact(self.id, name, sha, size, blobs.media_type_of(name))
+        self.store.add_artifact(self.id, check_artifact_name(name), sha, size, blobs.media_type_of(name))
         return sha
 
     def log_dataset(self, df, name: str) -> dict:
