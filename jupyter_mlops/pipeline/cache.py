@@ -1,8 +1,9 @@
 """Step cache keys: a step is skipped when its key and its outputs are what they were.
 
 The key hashes what determines a step's result: the notebook's code (cell types and sources,
-not outputs or execution counts), the parameters injected into it, its upstream steps' keys
-and the content of the input files it reads, plus the kernel it runs on.
+not outputs or execution counts), the local modules it imports and the versions of the packages
+it imports (see ``code_dependencies``), the parameters injected into it, its upstream steps'
+keys and the content of the input files it reads, plus the kernel it runs on.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 
 from ..tracking.artifacts import sha256_file
+from .code_dependencies import code_dependencies
 
 
 def notebook_source_hash(path: Path) -> str:
@@ -34,6 +36,7 @@ def step_key(notebook: Path, parameters: dict, upstream_keys: dict[str, str], in
     """``input_digests``: :func:`file_digests` of the step's input files."""
     material = {
         "notebook": notebook_source_hash(notebook),
+        "code": code_dependencies(notebook),
         "parameters": parameters,
         "upstream": dict(sorted(upstream_keys.items())),
         "inputs": dict(sorted(input_digests.items())),
