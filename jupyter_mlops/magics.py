@@ -14,6 +14,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import api
+from .exceptions import MlopsError
 
 COMMANDS = ("start", "end", "param", "metric", "tag", "runs", "show", "run")
 _BARE_WORD = re.compile(r"^[\w.\-/:@+]+$")
@@ -49,7 +50,8 @@ def split_arguments(line: str) -> list[str]:
 
 
 def parse_value(text: str):
-    """A Python literal (``0.1``, ``'rf'``, ``[1, 2]``, ``True``), or a bare word as a string."""
+    """A Python literal (``0.1``, ``'rf'``, ``[1, 2]``, ``True``), or a bare word as a string
+    (``optimizer=adam`` logs the string ``'adam'``)."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -91,6 +93,7 @@ class MlopsMagics(Magics):
     @argument("--filter", "-f", help="filter for runs, e.g. \"metrics.auc > 0.9 and params.model = 'rf'\"")
     @argument("--max-results", type=int, default=50, help="how many runs to list (runs)")
     @argument("--live", action="store_true", help="show a live chart of the run's metrics (start)")
+    @argument("--quiet", "-q", action="store_true", help="no confirmation line (param, metric, tag)")
     @line_cell_magic
     def mlops(self, line: str, cell: str | None = None):
         """Track the notebook's work in jupyter_mlops.
@@ -99,9 +102,13 @@ class MlopsMagics(Magics):
 
           %mlops start [--name N] [--experiment E] [--live]   start a run (ends one still active);
                                                      --live charts its metrics as they are logged
-          %mlops param lr=0.1 model='rf'             log parameters (values are Python literals)
+          %mlops param lr=0.1 model='rf' opt=adam    log parameters: values are Python literals,
+                                                     and a bare word (adam) is a string
           %mlops metric loss=0.25 acc=0.9 [--step S] log metric points
           %mlops tag stage='dev'                     set tags
+                                                     (param, metric, tag: one confirmation line
+                                                     unless --quiet; with no active run, one is
+                                                     started and named in that line)
           %mlops end [--status FAILED]               end the active run
           %mlops runs [--experiment E] [--filter F]  list runs as a DataFrame
           %mlops show RUN_ID                         everything recorded about one run
@@ -119,7 +126,11 @@ class MlopsMagics(Magics):
             return self._run_cell(args, cell)
         if args.command == "run":
             raise UsageError("%mlops run is a cell magic: write %%mlops run on the first line of the cell")
-        return getattr(self, "_" + args.command)(args)
+        try:
+            return getattr(self, "_" + args.command)(args)
+        except MlopsError as exc:
+            # One line, as the CLI and the REST API answer, not a traceback through the library.
+            raise UsageError(" ".join(str(exc).split())) from None
 
     # -- commands ----------------------------------------------------------------------------
     def _start(self, args):
@@ -143,13 +154,31 @@ class MlopsMagics(Magics):
         return None
 
     def _param(self, args):
-        api.log_params(parse_pairs(args.args, "param"))
+        pairs = parse_pairs(args.args, "param")
+        self._log("param", pairs, args, lambda: api.log_params(pairs))
 
     def _metric(self, args):
-        api.log_metrics(parse_pairs(args.args, "metric"), step=args.step)
+        pairs = parse_pairs(args.args, "metric")
+        self._log("metric", pairs, args, lambda: api.log_metrics(pairs, step=args.step))
 
     def _tag(self, args):
-        api.set_tags(parse_pairs(args.args, "tag"))
+        pairs = parse_pairs(args.args, "tag")
+        self._log("tag", pairs, args, lambda: api.set_tags(pairs))
+
+    @staticmethod
+    def _log(what: str, pairs: dict, args, write) -> None:
+        """Write ``pairs`` and say so in one line; a run started for them is named, never silent."""
+        started = api.active_run() is None
+        write()
+        if args.quiet:
+            return
+        run = api.active_run()
+        shown = ", ".join(f"{k}={v!r}" for k, v in pairs.items())
+        where = f"new run {run.id[:8]} ({api.get_run(run.id).name})" if started else f"run {run.id[:8]}"
+        step = f" at step {args.step}" if what == "metric" and args.step is not None else ""
+        plural = "" if len(pairs) == 1 else "s"
+        print(f"mlops: {what}{plural} {shown}{step} -> {where}"
+              + (" (no run was active; end it with %mlops end)" if started else ""))
 
     def _runs(self, args):
         return api.search_runs(experiment=_text(args.experiment), filter=_text(args.filter),

@@ -164,3 +164,28 @@ def test_notebook_path_under_jupyter_server(project, db_path, tmp_path_factory):
     con = sqlite3.connect(db_path)
     source, digest = con.execute("SELECT source_path, source_hash FROM runs").fetchone()
     assert source == str(notebook) and digest == artifacts.sha256_file(notebook)
+
+
+def test_param_without_a_run_starts_one_visibly_and_each_log_confirms(kernel, db_path):
+    execute(kernel, "import jupyter_mlops as mlops\n%load_ext jupyter_mlops")
+    first = execute(kernel, "%mlops param optimizer=adam lr=0.1")
+    text = "".join(o["content"].get("text", "") for o in first["outputs"] if o["msg_type"] == "stream")
+    con = sqlite3.connect(db_path)
+    (run_id, name) = con.execute("SELECT uuid, name FROM runs").fetchone()
+    assert f"new run {run_id[:8]} ({name})" in text and "optimizer='adam'" in text and "%mlops end" in text
+    assert dict(con.execute("SELECT key, value FROM params").fetchall()) == {"optimizer": "adam", "lr": "0.1"}
+    metric = execute(kernel, "%mlops metric auc=0.91 --step 3")
+    said = "".join(o["content"].get("text", "") for o in metric["outputs"] if o["msg_type"] == "stream")
+    assert said.strip() == f"mlops: metric auc=0.91 at step 3 -> run {run_id[:8]}"
+    quiet = execute(kernel, "%mlops tag stage=dev --quiet")
+    assert not [o for o in quiet["outputs"] if o["msg_type"] == "stream"]
+    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # no second run for the metric or tag
+
+
+def test_a_bad_filter_in_a_magic_is_one_line_with_the_position(kernel, db_path):
+    execute(kernel, "import jupyter_mlops as mlops\n%load_ext jupyter_mlops")
+    result = execute(kernel, "%mlops runs --filter \"metrics.auc >> 0.9\"")
+    assert result["status"] == "error" and result["reply"]["ename"] == "UsageError"
+    message = result["reply"]["evalue"]
+    assert "position" in message and "\n" not in message
+    assert len(result["reply"]["traceback"]) <= 2  # IPython shows a UsageError without the library's frames
