@@ -9,15 +9,18 @@ refused, whatever the database says.
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from sqlalchemy import select
 
 from ..exceptions import InvalidInputError
 from ..tracking import schema as s
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256 = re.compile(r"[0-9a-f]{64}")  # used with fullmatch: "$" would let a trailing newline in
+MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")  # RFC 6838
 
 
 class ArtifactOutsideStoreError(PermissionError):
@@ -48,7 +51,7 @@ def resolve(store, run_id: str, path: str) -> tuple[Path, dict]:
     if row is None:
         raise FileNotFoundError(f"run {uuid} has no artifact {path!r}")
     row = dict(row)
-    if not SHA256.match(row["sha256"]):
+    if not SHA256.fullmatch(row["sha256"]):
         raise ArtifactOutsideStoreError(f"artifact {path!r} of run {uuid} has a malformed digest")
     root = Path(store.artifact_root).resolve()  # a remote store's verified copies are cached below it too
     target = store.artifacts.local_path(row["sha256"]).resolve()
@@ -59,6 +62,28 @@ def resolve(store, run_id: str, path: str) -> tuple[Path, dict]:
     return target, row
 
 
-def read_artifact_json(store, run_id: str, path: str) -> dict:
+def read_artifact_text(store, run_id: str, path: str) -> str:
     target, _ = resolve(store, run_id, path)
-    return json.loads(target.read_text(encoding="utf-8"))
+    return target.read_text(encoding="utf-8")
+
+
+def read_artifact_json(store, run_id: str, path: str) -> dict:
+    return json.loads(read_artifact_text(store, run_id, path))
+
+
+def content_disposition(path: str) -> str:
+    """``attachment`` with the artifact's file name: an ASCII ``filename`` for old clients and the
+    exact name as RFC 5987 ``filename*`` (UTF-8, percent-encoded), so names with accents, quotes or
+    newlines download under their own name and never break the header."""
+    name = path.rsplit("/", 1)[-1] or "artifact"
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def media_type(recorded: str | None, path: str) -> str:
+    """The Content-Type to send: the recorded media type when it is a plain ``type/subtype``, else
+    a guess from the name; a stored value can hold anything, and it is never echoed into a header."""
+    for candidate in (recorded, mimetypes.guess_type(path)[0]):
+        if candidate and MEDIA_TYPE.fullmatch(candidate):
+            return candidate
+    return "application/octet-stream"

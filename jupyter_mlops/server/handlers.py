@@ -2,106 +2,192 @@
 
 Every handler is an ``APIHandler`` behind ``@tornado.web.authenticated`` (POSTs are also
 XSRF-checked by Jupyter Server, as for its own API). Store calls block, so they run in a small
-thread pool; errors come back as JSON ``{"message": ...}`` with 4xx for bad input.
+thread pool. Every client mistake is a 4xx ``{"message": ...}`` naming the problem (refusals.py
+lists which errors are the client's); anything else is a 500 with its traceback in the server
+log only. Who acts (approvals, aliases) is the authenticated user, never a field of the body.
 """
 from __future__ import annotations
 
 import asyncio
 import json
-import mimetypes
+import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from http.client import responses
 
 import tornado.web
+from jupyter_server.auth.identity import IdentityProvider, LegacyIdentityProvider, PasswordIdentityProvider
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from .. import exceptions as errors
 from ..tracking.store import open_store
-from . import artifact_files, nbdiff, queries, registry_views, rerun
+from . import artifact_files, nbdiff, notebook_trust, queries, registry_views, rerun
+from .refusals import Refusal, refusal_for
 
 API = "mlops/api"
 CHUNK = 1 << 20
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-api")
-
-
-def _status_for(exc: Exception) -> int | None:
-    """The HTTP status a library error stands for (None: not a client error)."""
-    if isinstance(exc, (errors.RunNotFoundError, errors.ModelNotFoundError, FileNotFoundError)):
-        return 404
-    if isinstance(exc, (errors.ApprovalRefusedError, errors.PackageVerificationError)):
-        return 409  # the request is fine; the run or package is not in a state that allows it
-    if isinstance(exc, artifact_files.ArtifactOutsideStoreError):
-        return 403
-    if isinstance(exc, (errors.InvalidInputError, ValueError)):  # InvalidNameError and FilterSyntaxError too
-        return 400
-    return None
+# Jupyter Server's own logins (a shared token or password) identify nobody: each token request
+# gets an "Anonymous <moon>" user with a fresh random username. Exact types: a subclass may name people.
+SHARED_SECRET_PROVIDERS = (IdentityProvider, PasswordIdentityProvider, LegacyIdentityProvider)
+INT32_MAX = 2**31 - 1  # model versions are INTEGER columns
+INTEGER = re.compile(r"-?[0-9]{1,30}")  # with fullmatch; longer is out of range anyway
+MAX_TEXT = 10_000  # characters of a reason or note
 
 
 class MlopsHandler(APIHandler):
-    """Runs store work off the event loop and turns library errors into JSON HTTP errors."""
+    """Runs store work off the event loop; every error leaves as JSON (4xx for the client's, 500 for bugs)."""
 
     @property
     def store(self):
         return open_store(self.settings.get("mlops_tracking_uri"))
 
     async def call(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` in the thread pool; its errors reach write_error as they are."""
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(_pool, partial(fn, *args, **kwargs))
-        except tornado.web.HTTPError:
-            raise
-        except Exception as exc:
-            status = _status_for(exc)
-            if status is None:
-                self.log.exception("jupyter_mlops: %s failed", self.request.path)
-                raise tornado.web.HTTPError(500, _escape(f"{type(exc).__name__}: {exc}")) from exc
-            raise tornado.web.HTTPError(status, _escape(str(exc))) from exc
+        return await loop.run_in_executor(_pool, partial(fn, *args, **kwargs))
+
+    async def prepare(self):
+        await super().prepare()
+        # A NUL reaches no query: SQLite refuses it with a bare ValueError, PostgreSQL with a DataError.
+        # (Query arguments come through get_argument, which turns control characters into spaces.)
+        for name, value in self.path_kwargs.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise Refusal(400, f"path segment {name} contains a NUL character")
+
+    def log_exception(self, typ, value, tb) -> None:
+        refusal = refusal_for(value)
+        if refusal is None:
+            super().log_exception(typ, value, tb)  # a bug: logged with its traceback
+        else:
+            self.log.warning("jupyter_mlops: %d %s %s: %s", refusal.status_code, self.request.method,
+                             self.request.path, refusal.message)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """Every error as ``{"message", "reason"}`` JSON: a refusal's own message (and fields), or
+        for a bug its type and message without the traceback (the log has that)."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        refusal = refusal_for(exc)
+        if refusal is not None:
+            status, message, fields = refusal.status_code, refusal.message, refusal.fields
+        elif exc is not None:
+            status, message, fields = 500, f"internal error, see the server log: {type(exc).__name__}: {exc}", {}
+        else:
+            status, message, fields = status_code, "", {}
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        reason = responses.get(status, "Unknown HTTP Error")
+        self.finish(json.dumps({"message": message or reason, "reason": reason, **fields}, default=str))
 
     def reply(self, data) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data, default=str, allow_nan=False))
 
-    def int_argument(self, name: str, default: int) -> int:
+    def int_argument(self, name: str, default: int, low: int = -INT32_MAX, high: int = INT32_MAX) -> int:
+        """Query argument ``name`` as an integer between ``low`` and ``high`` (``default`` when absent).
+        The default bounds only keep numbers within what the store can compare (10**20 overflows
+        SQLite); the functions behind each endpoint check their own ranges."""
         raw = self.get_argument(name, None)
         if raw is None or raw == "":
             return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise tornado.web.HTTPError(400, _escape(f"query argument {name} must be an integer, got {raw!r}"))
+        return bounded_int(f"query argument {name}", raw, low, high)
 
     def json_body(self, *required: str) -> dict:
+        """The body as a JSON object holding every ``required`` key (non-empty)."""
         try:
-            body = json.loads(self.request.body or b"{}")
-        except json.JSONDecodeError as exc:
-            raise tornado.web.HTTPError(400, _escape(f"request body is not JSON: {exc}"))
+            text = (self.request.body or b"{}").decode("utf-8")
+            body = json.loads(text)
+        except RecursionError as exc:
+            raise Refusal(400, "request body is nested too deeply to be a request") from exc
+        except ValueError as exc:  # not UTF-8, not JSON, or an integer of more than 4300 digits
+            raise Refusal(400, f"request body is not JSON: {exc}") from exc
         if not isinstance(body, dict):
-            raise tornado.web.HTTPError(400, "request body must be a JSON object")
+            raise Refusal(400, f"request body must be a JSON object, got {_brief(body)}")
+        for value in _strings(body):
+            if "\x00" in value:
+                raise Refusal(400, "request body contains a NUL character")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800"): no store can keep it
+                raise Refusal(400, f"request body holds text that cannot be encoded as UTF-8: {exc.reason}") from exc
         missing = [k for k in required if body.get(k) in (None, "")]
         if missing:
-            raise tornado.web.HTTPError(400, _escape(f"request body is missing {', '.join(missing)}"))
+            raise Refusal(400, f"request body is missing {', '.join(missing)}")
         return body
 
     async def notebook_of(self, run_id: str) -> tuple[dict, dict]:
-        """``(run detail, notebook JSON)`` of the run's notebook snapshot; 404 when it has none."""
+        """``(run detail, notebook JSON)`` of the run's notebook snapshot, every trust marker
+        stripped and its signatures forgotten (notebook_trust.py); 404 when it has none."""
         detail = await self.call(queries.run_detail, self.store, run_id)
         if not detail["notebook"]:
-            raise tornado.web.HTTPError(404, _escape(f"run {detail['run_id']} has no notebook snapshot"))
-        nb = await self.call(artifact_files.read_artifact_json, self.store, detail["run_id"], detail["notebook"])
+            raise Refusal(404, f"run {detail['run_id']} has no notebook snapshot")
+        text = await self.call(artifact_files.read_artifact_text, self.store, detail["run_id"], detail["notebook"])
+        nb = await self.call(notebook_trust.untrusted_notebook, text,
+                             f"artifact {detail['notebook']!r} of run {detail['run_id']}")
+        notebook_trust.forget_signature(getattr(self.contents_manager, "notary", None), text, nb)
         return detail, nb
 
-    def actor(self, body: dict) -> str:
-        """Who acts: the name given in the body, else the logged-in Jupyter user."""
-        if body.get("by"):
-            return str(body["by"])
-        user = self.current_user
-        return getattr(user, "username", None) or getattr(user, "name", None) or "jupyter"
+    def actor(self) -> str | None:
+        """Who acts, for the approval record and the audit log: the authenticated user.
+
+        Jupyter Server's own token and password logins identify no person (anyone holding the
+        token gets an "Anonymous" user whose random username changes per request), so there the
+        actor is the user the server runs as, the same as for the CLI: None lets the registry
+        choose it. Any other identity provider (JupyterHub's, ``jupyter mlops server``'s, a
+        deployment's own) names its users: the actor is ``User.username``, the field Jupyter
+        Server requires to be unique and stable (``name`` and ``display_name`` are for showing)."""
+        if type(self.identity_provider) in SHARED_SECRET_PROVIDERS:
+            return None
+        return self.current_user.username
 
 
-def _escape(message: str) -> str:
-    # HTTPError formats its log message with %-args; a literal % in user text must survive it.
-    return message.replace("%", "%%")
+def bounded_int(name: str, value, low: int, high: int) -> int:
+    """``value`` (a JSON integer, or a string of digits) as an int in ``[low, high]``; 400 otherwise.
+    Refuses what ``int()`` would quietly accept: ``true``, ``1.9``, ``" 3 "``."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise Refusal(400, f"{name} must be an integer, got {_brief(value)}")
+    if isinstance(value, str):
+        if not INTEGER.fullmatch(value):
+            raise Refusal(400, f"{name} must be an integer, got {_brief(value)}")
+        value = int(value)
+    if not low <= value <= high:
+        raise Refusal(400, f"{name} must be between {low} and {high}, got {_brief(value)}")
+    return value
+
+
+def text_field(body: dict, key: str, limit: int = MAX_TEXT) -> str | None:
+    """``body[key]`` as a string of at most ``limit`` characters (None when absent); 400 otherwise."""
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise Refusal(400, f"{key} must be a string, got {_brief(value)}")
+    if value is not None and len(value) > limit:
+        raise Refusal(400, f"{key} is {len(value)} characters long; at most {limit} are kept")
+    return value
+
+
+def _strings(value):
+    """Every string (keys too) in a parsed JSON value, without recursion (it may be nested deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _brief(value) -> str:
+    """A JSON value as an error message shows it: short, whatever the client sent."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a number of more than 30 digits"
+    if isinstance(value, (dict, list)):
+        return "an object" if isinstance(value, dict) else "a list"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 class ExperimentsHandler(MlopsHandler):
@@ -115,15 +201,15 @@ class RunsHandler(MlopsHandler):
     async def get(self):
         order = self.get_argument("order", "desc").lower()
         if order not in ("asc", "desc"):
-            raise tornado.web.HTTPError(400, _escape(f"order must be asc or desc, got {order!r}"))
+            raise Refusal(400, f"order must be asc or desc, got {order[:40]!r}")
         page = await self.call(
             queries.runs_page, self.store,
             experiment=self.get_argument("experiment", None) or None,
             filter=self.get_argument("filter", None) or None,
             sort=self.get_argument("sort", None) or None,
             descending=order == "desc",
-            page=self.int_argument("page", 0),
-            page_size=self.int_argument("page_size", 50),
+            page=self.int_argument("page", 0, low=0),
+            page_size=self.int_argument("page_size", 50),  # queries names the range
         )
         self.reply(page)
 
@@ -147,11 +233,11 @@ class ArtifactHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self, run_id, path):
         target, row = await self.call(artifact_files.resolve, self.store, run_id, path)
-        media_type = row["media_type"] or mimetypes.guess_type(path)[0] or "application/octet-stream"
+        media_type = artifact_files.media_type(row["media_type"], path)
         self.set_header("Content-Length", str(row["size"]))
         self.set_header("X-Content-Type-Options", "nosniff")
-        name = path.rsplit("/", 1)[-1].replace('"', "")
-        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        # Always a download (never rendered in the Lab's origin), under its own name, whatever its characters.
+        self.set_header("Content-Disposition", artifact_files.content_disposition(path))
         self.set_header("Content-Type", media_type)  # before the first flush sends the headers
         # In chunks, so a large model file is never held in memory whole.
         fh = await self.call(open, target, "rb")
@@ -165,7 +251,7 @@ class ArtifactHandler(MlopsHandler):
 
 
 class NotebookHandler(MlopsHandler):
-    """The run's notebook snapshot as JSON, for opening it in JupyterLab."""
+    """The run's notebook snapshot as JSON, untrusted, for the read-only snapshot view."""
 
     @tornado.web.authenticated
     async def get(self, run_id):
@@ -178,7 +264,7 @@ class DiffHandler(MlopsHandler):
     async def get(self):
         a, b = self.get_argument("a", None), self.get_argument("b", None)
         if not a or not b:
-            raise tornado.web.HTTPError(400, "give two runs as query arguments a and b")
+            raise Refusal(400, "give two runs as query arguments a and b")
         notebooks = [await self.notebook_of(run_id) for run_id in (a, b)]
         diff = await self.call(nbdiff.diff_notebooks, notebooks[0][1], notebooks[1][1])
         diff["a"] = {"run_id": notebooks[0][0]["run_id"], "path": notebooks[0][0]["notebook"]}
@@ -206,33 +292,47 @@ class PipelineRerunHandler(MlopsHandler):
         try:
             spec = rerun.spec_of(pipeline)
         except FileNotFoundError as exc:
-            raise tornado.web.HTTPError(409, _escape(str(exc)))
-        except errors.InvalidInputError as exc:
-            raise tornado.web.HTTPError(400, _escape(str(exc)))
+            raise Refusal(409, str(exc)) from exc
         started = await rerun.start(spec, self.store.uri)
         self.set_status(202)
         self.reply(started)
 
 
 class ApprovalHandler(MlopsHandler):
-    """POST ``{"decision": "approve"|"reject", "reason": ..., "by"?: ...}``; GET the current record."""
+    """POST ``{"decision": "approve"|"reject", "reason": ..., "force"?: true}``; GET the current record.
+
+    The actor is the authenticated user (``actor()``). A ``by`` in the body names nobody: it is
+    kept as a note after the reason. Rejecting a run whose version is in production needs
+    ``"force": true`` (the panel asks first); without it the answer is 409 with ``"needs": "force"``."""
 
     @tornado.web.authenticated
     async def get(self, run_id):
         uuid = await self.call(self.store.resolve_run_id, run_id)
         record = await self.call(registry_views.approval_of, self.store, uuid)
         if record is None:
-            raise tornado.web.HTTPError(404, _escape(f"run {uuid} has no approval decision"))
+            raise Refusal(404, f"run {uuid} has no approval decision")
         self.reply(record)
 
     @tornado.web.authenticated
     async def post(self, run_id):
         body = self.json_body("decision", "reason")
-        decision = str(body["decision"]).lower()
+        decision = text_field(body, "decision").lower()
         if decision not in ("approve", "reject"):
-            raise tornado.web.HTTPError(400, _escape(f"decision must be approve or reject, got {decision!r}"))
+            raise Refusal(400, f"decision must be approve or reject, got {decision[:40]!r}")
+        reason, claimed = text_field(body, "reason"), text_field(body, "by")
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            raise Refusal(400, f"force must be true or false, got {json.dumps(force)[:40]}")
+        actor = self.actor()
+        if claimed and claimed != (actor or registry_views.default_actor()):
+            reason = f"{reason} [the request said by: {claimed[:200]}]"
         uuid = await self.call(self.store.resolve_run_id, run_id)
-        record = await self.call(registry_views.decide, self.store, uuid, decision, self.actor(body), str(body["reason"]))
+        try:
+            record = await self.call(registry_views.decide, self.store, uuid, decision, actor, reason, force=force)
+        except errors.ApprovalRefusedError as exc:
+            if decision == "reject":  # the only refusal of a reject: the run is live
+                raise Refusal(409, str(exc), needs="force") from exc
+            raise
         self.reply(record)
 
 
@@ -258,27 +358,28 @@ class ModelVersionsHandler(MlopsHandler):
 class ModelVersionHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self, name, version):
-        self.reply(await self.call(registry_views.version_detail, self.store, name, int(version)))
+        version = bounded_int("version", version, 1, INT32_MAX)
+        self.reply(await self.call(registry_views.version_detail, self.store, name, version))
 
 
 class VerifyHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self, name, version):
-        self.reply(await self.call(registry_views.verify, self.store, name, int(version)))
+        version = bounded_int("version", version, 1, INT32_MAX)
+        self.reply(await self.call(registry_views.verify, self.store, name, version))
 
 
 class AliasHandler(MlopsHandler):
-    """POST ``{"alias": "production", "version": 3, "by"?: ...}`` moves (or creates) an alias."""
+    """POST ``{"alias": "production", "version": 3}`` moves (or creates) an alias, as the
+    authenticated user (a ``by`` in the body is ignored: the audit entry has no place for a note)."""
 
     @tornado.web.authenticated
     async def post(self, name):
         body = self.json_body("alias", "version")
-        try:
-            version = int(body["version"])
-        except (TypeError, ValueError):
-            raise tornado.web.HTTPError(400, _escape(f"version must be an integer, got {body['version']!r}"))
-        await self.call(registry_views.set_alias, self.store, name, version, str(body["alias"]), self.actor(body))
-        self.reply({"name": name, "alias": str(body["alias"]), "version": version,
+        alias = text_field(body, "alias")
+        version = bounded_int("version", body["version"], 1, INT32_MAX)
+        await self.call(registry_views.set_alias, self.store, name, version, alias, self.actor())
+        self.reply({"name": name, "alias": alias, "version": version,
                     "aliases": await self.call(registry_views.aliases_of, self.store, name)})
 
 

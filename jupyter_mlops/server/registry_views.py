@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..exceptions import InvalidInputError
 from .queries import json_safe
 
 # The package's model card (registry/model_card.py writes it as README.md).
 MODEL_CARD_NAMES = ("README.md",)
+MAX_LIMIT = 1000  # entries of a list (audit log, pending approvals) per request
 
 
 def approval_of(store, run_id: str) -> dict | None:
@@ -20,16 +22,36 @@ def approval_of(store, run_id: str) -> dict | None:
     return json_safe(approval.get_approval(run_id, store=store))
 
 
-def decide(store, run_id: str, decision: str, actor: str, reason: str) -> dict:
+def decide(store, run_id: str, decision: str, actor: str | None, reason: str, force: bool = False) -> dict:
+    """Approve or reject as ``actor`` (None: the registry's default, the server's own user).
+    ``force`` confirms rejecting a run whose version is in production."""
     from ..registry import approval
 
-    act = approval.approve if decision == "approve" else approval.reject
-    return json_safe(act(run_id, actor, reason, store=store))
+    if decision == "approve":
+        return json_safe(approval.approve(run_id, actor, reason, store=store))
+    return json_safe(approval.reject(run_id, actor, reason, force=force, store=store))
+
+
+def default_actor() -> str:
+    """The actor the registry records when none is given (the OS user, as for the CLI)."""
+    from ..tracking import capture
+
+    return capture.current_user() or "unknown"
+
+
+def check_limit(limit: int) -> int:
+    """``limit`` for a list; a negative one is refused, never read as "no limit"."""
+    limit = int(limit)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
 
 
 def pending_approvals(store, limit: int = 50) -> list[dict]:
     """Finished runs that logged a model (``mlops.log_model``) and have no approval decision yet, newest first."""
     from sqlalchemy import exists, select
+
+    limit = check_limit(limit)
 
     from ..tracking import schema as s
     from ..tracking.models import MODEL_ARTIFACT
@@ -43,7 +65,7 @@ def pending_approvals(store, limit: int = 50) -> list[dict]:
             .where(~exists().where(ap.c.run_uuid == r.c.uuid))
             .where(r.c.status == "FINISHED")
             .order_by(r.c.start_time.desc())
-            .limit(int(limit))
+            .limit(limit)
         ).mappings().all()
         ids = [row["uuid"] for row in rows]
         metrics: dict[str, dict] = {}
@@ -112,7 +134,7 @@ def set_alias(store, name: str, version: int, alias: str, actor: str) -> None:
 def audit(store, subject: str | None, limit: int) -> list[dict]:
     from ..registry import audit as log
 
-    entries = log.audit_log(subject=subject, limit=limit, store=store)
+    entries = log.audit_log(subject=subject, limit=check_limit(limit), store=store)
     for entry in entries:
         if isinstance(entry.get("details"), str):
             try:
