@@ -314,8 +314,8 @@ def test_demo_pipeline_dag_with_step_statuses(page, lab, demo_pipeline):
     page.screenshot(path=str(ARTIFACTS / "pipelines.png"))
 
     panel.get_by_text("Open executed notebook").click()
-    notebook = page.locator(".jp-NotebookPanel .jp-Notebook").first
-    notebook.wait_for()  # written to mlops-snapshots/<run>/ and opened as a notebook
+    notebook = page.locator(".jp-mlops-snapshot").first
+    notebook.wait_for()  # shown read-only and untrusted, no kernel (test_browser_security.py)
     tab = page.locator("#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current")
     assert tab.inner_text().strip().startswith("evaluate.ipynb")
     expect(notebook).to_contain_text("test_auc")  # the executed evaluate step, with its outputs

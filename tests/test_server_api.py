@@ -232,6 +232,15 @@ async def test_requests_without_a_token_are_refused(runs, http_server_client, jp
     assert response.code == 403
 
 
+@pytest.mark.parametrize("scheme", ["token", "Token", "bearer", "Bearer", "BEARER"])
+async def test_the_authorization_scheme_is_case_insensitive(runs, http_server_client, jp_serverapp, jp_base_url,
+                                                            scheme):
+    token = jp_serverapp.identity_provider.token
+    response = await http_server_client.fetch(f"{jp_base_url}mlops/api/runs", raise_error=False,
+                                              headers={"Authorization": f"{scheme} {token}"})
+    assert response.code == 200
+
+
 async def browser_session(http_server_client, base_url: str, token: str) -> dict:
     """Log in as a browser does: the login form, then cookies only (no Authorization header)."""
     page = await http_server_client.fetch(f"{base_url}login", raise_error=False)

@@ -140,11 +140,12 @@ export interface IVerifyResult {
   digest: string | null;
 }
 
-/** An error reply of the API: its status and the server's message. */
+/** An error reply of the API: its status, the server's message, and its JSON (e.g. `needs: 'force'`). */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    message: string
+    message: string,
+    readonly data: Json = {}
   ) {
     super(message);
   }
@@ -184,7 +185,8 @@ export async function requestAPI<T>(
     }
   }
   if (!response.ok) {
-    throw new ApiError(response.status, data?.message ?? String(data));
+    const json = data !== null && typeof data === 'object' ? (data as Json) : {};
+    throw new ApiError(response.status, typeof json.message === 'string' ? json.message : String(data), json);
   }
   return data as T;
 }

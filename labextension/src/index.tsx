@@ -8,9 +8,10 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { MainAreaWidget } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon, ReactWidget } from '@jupyterlab/ui-components';
-import { TabPanel } from '@lumino/widgets';
+import { TabPanel, Widget } from '@lumino/widgets';
 import * as React from 'react';
 
 import { requestAPI, short } from './api';
@@ -20,9 +21,9 @@ import { ExperimentsPanel } from './panels/experiments';
 import { ModelsPanel } from './panels/models';
 import { NotebookDiffView } from './panels/nbdiff';
 import { PipelinesPanel } from './panels/pipelines';
+import { ISnapshot, SnapshotView, untrustedRenderMime } from './panels/snapshot';
 
 const PLUGIN_ID = 'jupyter-mlops:plugin';
-const SNAPSHOT_FOLDER = 'mlops-snapshots';
 
 const mlopsIcon = new LabIcon({
   name: 'jupyter-mlops:icon',
@@ -55,21 +56,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Experiments, pipelines and models of jupyter_mlops in the sidebar.',
   autoStart: true,
+  requires: [IRenderMimeRegistry],
   optional: [ISettingRegistry, ILayoutRestorer],
   activate: async (
     app: JupyterFrontEnd,
+    rendermime: IRenderMimeRegistry,
     registry: ISettingRegistry | null,
     restorer: ILayoutRestorer | null
   ) => {
     let settings: IPanelSettings = { refreshInterval: 2, pageSize: 50 };
+    const untrusted = untrustedRenderMime(rendermime);
 
-    const openInMain = (id: string, label: string, element: JSX.Element) => {
-      const existing = Array.from(app.shell.widgets('main')).find(w => w.id === id);
-      if (existing) {
+    const isOpen = (id: string) => {
+      const open = Array.from(app.shell.widgets('main')).some(w => w.id === id);
+      if (open) {
         app.shell.activateById(id);
-        return;
       }
-      const content = ReactWidget.create(element);
+      return open;
+    };
+    const addToMain = (id: string, label: string, content: Widget) => {
       content.addClass('jp-mlops-main');
       const widget = new MainAreaWidget({ content });
       widget.id = id;
@@ -79,6 +84,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.shell.add(widget, 'main');
       app.shell.activateById(id);
     };
+    const openInMain = (id: string, label: string, element: JSX.Element) => {
+      if (!isOpen(id)) {
+        addToMain(id, label, ReactWidget.create(element));
+      }
+    };
 
     const actions: IViewActions = {
       compare: ids =>
@@ -86,23 +96,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       diff: (a, b) =>
         openInMain(`jp-mlops-diff-${a}-${b}`, `Diff ${short(a)}…${short(b)}`, <NotebookDiffView a={a} b={b} />),
       openNotebook: async runId => {
-        // The snapshot is written beside the user's files so JupyterLab opens it as a notebook.
+        // Read-only and untrusted, never a working copy (see panels/snapshot.ts).
+        const id = `jp-mlops-snapshot-${runId}`;
+        if (isOpen(id)) {
+          return;
+        }
         try {
-          const snap = await requestAPI<{ run_id: string; path: string; notebook: any }>(`runs/${runId}/notebook`);
-          const name = snap.path.split('/').pop() ?? 'notebook.ipynb';
-          const folder = `${SNAPSHOT_FOLDER}/${short(snap.run_id)}`;
-          const contents = app.serviceManager.contents;
-          for (const dir of [SNAPSHOT_FOLDER, folder]) {
-            try {
-              await contents.get(dir, { content: false });
-            } catch {
-              const made = await contents.newUntitled({ type: 'directory', path: '' });
-              await contents.rename(made.path, dir);
-            }
-          }
-          const path = `${folder}/${name}`;
-          await contents.save(path, { type: 'notebook', format: 'json', content: snap.notebook });
-          await app.commands.execute('docmanager:open', { path });
+          const snap = await requestAPI<ISnapshot>(`runs/${runId}/notebook`);
+          const name = snap.path.split('/').pop() || 'notebook.ipynb';
+          addToMain(id, `${name} (run ${short(snap.run_id)}, read-only)`, new SnapshotView(snap, untrusted));
         } catch (e: any) {
           window.alert(`Cannot open the notebook of run ${short(runId)}: ${e.message}`);
         }

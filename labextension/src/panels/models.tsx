@@ -2,9 +2,11 @@
  * Models panel: registered models → versions with aliases, approval record, metrics, model card
  * and verify status; approve / reject runs and move aliases.
  */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import {
+  ApiError,
   IApproval,
   IModel,
   IModelVersion,
@@ -41,19 +43,39 @@ function ApprovalBadge(props: { approval: IApproval | null }): JSX.Element {
   );
 }
 
+/** Ask before rejecting a run whose model is in production (the server names where it serves). */
+async function confirmRejectLive(message: string): Promise<boolean> {
+  const result = await showDialog({
+    title: 'Reject a model that is in production?',
+    body: message,
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Reject anyway' })]
+  });
+  return result.button.accept;
+}
+
 /** Reason box with Approve / Reject buttons for one run. */
 function Decide(props: { runId: string; onDone: (a: IApproval) => void }): JSX.Element {
   const [reason, setReason] = React.useState('');
   const [error, setError] = React.useState<string | null>(null);
-  const decide = async (decision: 'approve' | 'reject') => {
+  const decide = async (decision: 'approve' | 'reject', force = false) => {
     try {
       const record = await postAPI<IApproval>(`runs/${props.runId}/approval`, {
         decision,
-        reason: reason || `${decision}d from the JupyterLab Models panel`
+        reason: reason || `${decision}d from the JupyterLab Models panel`,
+        ...(force ? { force: true } : {})
       });
       setError(null);
       props.onDone(record);
     } catch (e: any) {
+      // The server refuses to reject a run in production unless confirmed: nothing has changed yet.
+      if (e instanceof ApiError && e.status === 409 && e.data.needs === 'force' && !force) {
+        if (await confirmRejectLive(e.message)) {
+          await decide(decision, true);
+        } else {
+          setError('not rejected: the run stays approved');
+        }
+        return;
+      }
       setError(e.message);
     }
   };
