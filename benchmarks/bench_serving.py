@@ -20,6 +20,9 @@ apart, from the package's own record), verify and load of the same package.
 
 Targets: >= 3x MLflow's throughput with the scikit-learn runtime, >= 10x with ONNX; p50 <= 3 ms
 with ONNX; export (without ONNX conversion) + verify <= 1 s. Exit status 0 either way.
+
+The commit and the load average are printed with the figures (benchmarks/_context.py); servers are
+started and polled with tests/helpers/net.py, the helper the tests use.
 """
 from __future__ import annotations
 
@@ -28,9 +31,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,17 +40,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))  # tests.helpers
+import _context
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.helpers.net import ServerProcess
 
 
 def prepare(folder: Path) -> dict:
     """Train, log, approve, export, verify and load; returns the package and the timings."""
-    sys.path.insert(0, str(ROOT))
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
 
@@ -76,37 +74,6 @@ def prepare(folder: Path) -> dict:
             "verify_s": verify_s, "load_s": load_s, "onnx": onnx, "runtime_after_load": loaded.runtime,
             "body": json.dumps({"dataframe_split": {"columns": list(row.columns), "data": row.values.tolist()}}),
             "expected": int(model.predict(row)[0])}
-
-
-class Server:
-    def __init__(self, name: str, argv: list[str], path: str, ready: str, env: dict, cwd: Path):
-        self.name, self.path, self.port = name, path, free_port()
-        argv = [a.replace("{port}", str(self.port)) for a in argv]
-        self.log = open(cwd / f"{name}.log", "w+")
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"{name} exited {self.proc.returncode}:\n{self.log.read()[-3000:]}")
-            try:
-                conn = HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", ready)
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"{name} not ready after 180 s")
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, 15)  # its own session: uvicorn workers MLflow starts go too
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
-        self.log.close()
 
 
 def request(conn: HTTPConnection, path: str, body: str) -> bytes:
@@ -161,6 +128,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500, help="sequential requests for latency")
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
+    print(_context.header(), flush=True)
 
     folder = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:
@@ -183,13 +151,14 @@ def main() -> None:
         results = {}
         for name, (argv, path, ready) in servers.items():
             print(f"measuring {name} ...", flush=True)
-            server = Server(name.split()[0] + "-" + name.split()[-1].strip("()"), argv, path, ready, env, folder)
+            log = folder / f"{name.split()[0]}-{name.split()[-1].strip('()')}.log"
+            server = ServerProcess(argv, ready, log, cwd=folder, env=env, timeout=180).start()
             try:
                 assert answer(server.port, path, info["body"]) == info["expected"], f"{name} predicts otherwise"
                 results[name] = latency(server.port, path, info["body"], args.requests)
                 results[name]["req_s"] = throughput(server.port, path, info["body"], args.clients, args.seconds)
             finally:
-                server.stop()
+                server.stop(grace=30)  # its whole process group: the uvicorn workers MLflow starts go too
         report(info, results, args)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -217,6 +186,7 @@ def report(info: dict, results: dict, args) -> None:
         print(f"targets: sklearn runtime {sk['req_s'] / base:.1f}x mlflow (>= 3x), "
               f"onnx {ox['req_s'] / base:.1f}x (>= 10x), onnx p50 {ox['p50_ms']:.2f} ms (<= 3 ms), "
               f"mlflow p50 {results['mlflow serve']['p50_ms']:.2f} ms")
+    print(_context.footer())
 
 
 if __name__ == "__main__":
