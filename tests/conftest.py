@@ -83,6 +83,10 @@ def project(tmp_path, monkeypatch):
                 "MLOPS_NOTEBOOK_PATH"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
+    # The project's store folder exists from the start, as in a project that has run once: every
+    # process started in the project or below it (pipeline runners search from the spec's folder)
+    # finds this store.
+    (tmp_path / ".mlops").mkdir()
     yield tmp_path
     lifecycle.shutdown()
     store.forget_open_stores()

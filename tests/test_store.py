@@ -78,7 +78,7 @@ def test_newer_schema_is_refused(backend):
 
 
 def test_file_that_is_not_a_database_is_named(project, db_path):
-    db_path.parent.mkdir()
+    db_path.parent.mkdir(exist_ok=True)
     db_path.write_text("these are my notes, not a database\n" * 10)
     with pytest.raises(StoreError, match=r"mlops\.db is not an SQLite database"):
         mlops.start_run("x")

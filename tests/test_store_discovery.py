@@ -81,7 +81,7 @@ def test_environment_and_explicit_uri_come_first(home, monkeypatch):
 
 
 def test_a_store_folder_above_home_is_not_used(home, monkeypatch):
-    (home.parent / ".mlops").mkdir()  # above home: somebody else's, or a planted one
+    (home.parent / ".mlops").mkdir(exist_ok=True)  # above home: somebody else's, or a planted one
     work = home / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -12,20 +12,23 @@ import json
 import os
 import signal
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
-from ..tracking import capture
-from ..tracking.artifacts import media_type_of, sha256_file
 from ..tracking.lifecycle import writer_for
 from ..tracking.store import open_store
 from . import cache
 from .execution import StepOutcome, StepTask
+from .records import PipelineRecords
 
 DONE_OK = ("FINISHED", "CACHED")
-RETRY_BACKOFF_S = float(os.environ.get("MLOPS_RETRY_BACKOFF", "0.5"))
+
+
+def retry_backoff_s() -> float:
+    """The first retry's delay (doubling after each failure, at most 10 s); read when a step
+    fails, so ``MLOPS_RETRY_BACKOFF`` set after import still applies."""
+    return float(os.environ.get("MLOPS_RETRY_BACKOFF", "0.5"))
 
 
 @dataclass
@@ -51,7 +54,13 @@ class NodeState:
     retry_at: float = 0.0
     seconds: float = 0.0
     outcome: StepOutcome | None = None
+    cached_from: str | None = None  # the earlier run whose results a CACHED node reuses
     note: str = ""  # why it was skipped, cached from, ...
+
+    @property
+    def result_run(self) -> str | None:
+        """The run holding the node's results: the one a CACHED node reused, else its own."""
+        return self.cached_from or self.run_id
 
 
 @dataclass
@@ -100,6 +109,7 @@ class PipelineRunner:
         self.store = open_store(config.tracking_uri_and_source(start=Path(spec.path).parent)[0])
         self.writer = writer_for(self.store)
         self.nodes = self._expand()
+        self.records = PipelineRecords(self.store, self.writer, spec, self.nodes)
         self.forced = self._forced(force, from_step)
         self.states = {name: NodeState() for name in self.nodes}
         self._executor = None
@@ -146,7 +156,7 @@ class PipelineRunner:
 
     # -- run -------------------------------------------------------------------------------
     def run(self) -> PipelineResult:
-        self.run_id = self._create_pipeline_run()
+        self.run_id = self.records.create_pipeline_run(self.executor_kind)
         self.executed_dir = config.get_artifact_root(self.store.uri).parent / "executed" / self.run_id[:12]
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
         if _in_main_thread():
@@ -166,13 +176,12 @@ class PipelineRunner:
             for name, st in self.states.items():
                 if st.status in ("PENDING", "RETRY"):
                     self._record_final(name, "SKIPPED", "the pipeline stopped before it")
-            self.writer.flush()
-            self.store.end_run(self.run_id, status)
-            self.writer.live_runs.discard(self.run_id)
+            self.records.end_pipeline_run(status)
             if _in_main_thread():
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
-        result = PipelineResult(self.run_id, status, self.states, self.executed_dir, self._sweep_table())
+        result = PipelineResult(self.run_id, status, self.states, self.executed_dir,
+                                self.records.sweep_table(self.states))
         if status == "KILLED":
             stopped = Stopped(result)
             stopped.signum = stopped_by
@@ -276,18 +285,13 @@ class PipelineRunner:
         scored = []
         for name, node in self.nodes.items():
             if node.step.name == step_name and node.point is not None and self.states[name].status in DONE_OK:
-                value = self.store.latest_metric(self._result_run(name), metric)
+                value = self.store.latest_metric(self.states[name].result_run, metric)
                 if value is not None:
                     scored.append((value, name))
         if not scored:
             raise _NoBestPoint(f"no point of the sweep over {step_name!r} logged the metric {metric!r}")
         best = (max if goal == "maximize" else min)(scored)[1]
         return best
-
-    def _result_run(self, name: str) -> str:
-        """The run holding a node's results: its own, or the one a CACHED node reused."""
-        st = self.states[name]
-        return st.note.removeprefix("cached from ") if st.status == "CACHED" else st.run_id
 
     def _reuse(self, name: str, key: str) -> bool:
         earlier = self.store.latest_run_with_tag("mlops.step_key", key)
@@ -296,8 +300,8 @@ class PipelineRunner:
         recorded = json.loads(self.store.tags_of(earlier).get("mlops.outputs", "{}"))
         if not cache.outputs_unchanged(recorded):
             return False
-        self._record_final(name, "CACHED", f"cached from {earlier}", extra_tags={"mlops.cached_from": earlier,
-                                                                                 "mlops.step_key": key})
+        self.states[name].cached_from = earlier
+        self._record_final(name, "CACHED", f"cached from {earlier}")
         return True
 
     # -- executing -------------------------------------------------------------------------
@@ -331,7 +335,7 @@ class PipelineRunner:
     def _submit(self, name: str) -> None:
         node, st = self.nodes[name], self.states[name]
         st.attempt += 1
-        st.run_id = self._create_step_run(node, st)
+        st.run_id = self.records.create_step_run(node, st, self._input_files(node))
         st.status = "RUNNING"
         self.writer.live_runs.add(st.run_id)
         env = {
@@ -358,31 +362,10 @@ class PipelineRunner:
     def _finish(self, name: str, outcome: StepOutcome) -> None:
         node, st = self.nodes[name], self.states[name]
         st.outcome, st.seconds = outcome, outcome.seconds
-        self.writer.live_runs.discard(st.run_id)
-        if outcome.executed_notebook:
-            self._store_artifact(st.run_id, f"executed/{Path(node.step.notebook).name}", outcome.executed_notebook)
-        if outcome.ok:
-            missing = [str(p) for p in node.outputs.values() if not Path(p).is_file()]
-            if missing:
-                outcome.ok = False
-                outcome.error = {"kind": "outputs", "message": f"finished without writing its outputs: {', '.join(missing)}"}
-        tags = {}
-        if outcome.ok:
-            tags["mlops.outputs"] = json.dumps({k: {"path": str(p), "sha256": sha256_file(p)} for k, p in node.outputs.items()})
-            tags["mlops.step_key"] = st.key
-            status = "FINISHED"
-        else:
-            tags["mlops.error"] = outcome.describe()
-            if outcome.error.get("kind") == "cell":
-                tags["mlops.failed_cell"] = str(outcome.error["cell"])
-            if outcome.error.get("traceback"):
-                tags["mlops.traceback"] = outcome.error["traceback"][-20000:]
-            status = "FAILED"
-        self.store.set_tags(st.run_id, tags)
-        self.store.end_run(st.run_id, status)
+        status = self.records.record_outcome(node, st, outcome)
         if status == "FAILED" and st.attempt <= node.step.retries:
             st.status = "RETRY"
-            st.retry_at = time.monotonic() + min(10.0, RETRY_BACKOFF_S * 2 ** (st.attempt - 1))
+            st.retry_at = time.monotonic() + min(10.0, retry_backoff_s() * 2 ** (st.attempt - 1))
             if self.progress:
                 self.progress.retrying(name, st, outcome)
             return
@@ -401,85 +384,19 @@ class PipelineRunner:
         for future, name in list(self._running.items()):
             st = self.states[name]
             st.status, st.note = status, why
-            self.writer.live_runs.discard(st.run_id)
-            self.store.set_tags(st.run_id, {"mlops.error": why})
-            self.store.end_run(st.run_id, status)
+            self.records.record_stopped(st.run_id, status, why)
             future.cancel()
             if self.progress:
                 self.progress.finished(name, st)
         self._running.clear()
 
-    # -- records ---------------------------------------------------------------------------
-    def _create_pipeline_run(self) -> str:
-        spec = self.spec
-        run_id = uuid.uuid4().hex
-        git = capture.git_state(Path(spec.path).parent)
-        self.store.create_run(run_id, self.store.experiment_id(spec.name), self.writer.heartbeat_interval,
-                              name=spec.name, source_path=str(spec.path), source_hash=sha256_file(spec.path),
-                              git_commit=git.get("commit"), git_dirty=git.get("dirty"), user=capture.current_user())
-        self.writer.live_runs.add(run_id)
-        dag = {name: list(node.upstream) for name, node in self.nodes.items()}
-        self.store.set_tags(run_id, {"mlops.kind": "pipeline", "mlops.dag": json.dumps(dag),
-                                     "mlops.executor": self.executor_kind,
-                                     "mlops.overrides": json.dumps(list(spec.overrides))})
-        if spec.parameters:
-            self.store.set_params(run_id, {k: _text(v) for k, v in spec.parameters.items()})
-        self._store_artifact(run_id, Path(spec.path).name, Path(spec.path).read_bytes())
-        return run_id
-
-    def _create_step_run(self, node: Node, st: NodeState) -> str:
-        run_id = uuid.uuid4().hex
-        notebook = Path(node.step.notebook)
-        self.store.create_run(run_id, self.store.experiment_id(self.spec.name), self.writer.heartbeat_interval,
-                              name=node.name, parent_uuid=self.run_id, source_path=str(notebook),
-                              source_hash=sha256_file(notebook), user=capture.current_user())
-        tags = {"mlops.kind": "step", "mlops.step": node.step.name, "mlops.upstream": json.dumps(list(node.upstream)),
-                "mlops.attempt": str(st.attempt)}
-        if st.key:
-            tags["mlops.step_key"] = st.key
-        if node.point is not None:
-            tags["mlops.sweep_point"] = json.dumps(node.point, sort_keys=True, default=str)
-        inputs = st.inputs if st.inputs is not None else cache.file_digests(self._input_files(node))  # a SKIPPED node
-        if inputs:
-            tags["mlops.inputs"] = json.dumps(inputs, sort_keys=True)
-        self.store.set_tags(run_id, tags)
-        params = {k: _text(v) for k, v in (node.injected or node.parameters).items()
-                  if k not in ("upstream", "outputs")}
-        self.store.set_params(run_id, params)
-        return run_id
-
-    def _record_final(self, name: str, status: str, note: str, extra_tags: dict | None = None) -> None:
-        """A node that will not execute (CACHED or SKIPPED) still gets its run, so the DAG shows it."""
-        node, st = self.nodes[name], self.states[name]
+    def _record_final(self, name: str, status: str, note: str) -> None:
+        """Settle a node that will not execute (CACHED or SKIPPED): record it and report it."""
+        st = self.states[name]
         st.status, st.note = status, note
-        st.run_id = self._create_step_run(node, st)
-        self.store.set_tags(st.run_id, {"mlops.note": note, **(extra_tags or {})})
-        self.store.end_run(st.run_id, status)
+        st.run_id = self.records.record_unexecuted(self.nodes[name], st, self._input_files(self.nodes[name]))
         if self.progress:
             self.progress.finished(name, st)
-
-    def _store_artifact(self, run_id: str, name: str, data: bytes) -> None:
-        sha, size = self.store.artifacts.put_bytes(data)
-        self.store.add_artifact(run_id, name, sha, size, media_type_of(name))
-
-    def _sweep_table(self) -> list[dict]:
-        """Sweep points sorted by the sweep metric (best first); the best run is tagged ``best``."""
-        sweep = self.spec.sweep
-        if not sweep:
-            return []
-        rows = []
-        for name, node in self.nodes.items():
-            if node.point is None:
-                continue
-            st = self.states[name]
-            value = self.store.latest_metric(self._result_run(name), sweep.metric) if st.status in DONE_OK else None
-            rows.append({"node": name, "run_id": self._result_run(name), "status": st.status, **node.point,
-                         sweep.metric: value})
-        scored = [r for r in rows if r[sweep.metric] is not None]
-        scored.sort(key=lambda r: r[sweep.metric], reverse=sweep.goal == "maximize")
-        if scored:
-            self.store.set_tags(scored[0]["run_id"], {"best": "true"})
-        return scored + [r for r in rows if r[sweep.metric] is None]
 
 
 class _NoBestPoint(Exception):
@@ -504,12 +421,6 @@ def _inside(path, folder) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _text(value) -> str:
-    from ..tracking.run import param_text
-
-    return param_text("", value)
 
 
 def run_pipeline(spec_path, overrides=(), progress=None, **options) -> PipelineResult:

@@ -117,9 +117,9 @@ class Store:
     def _prepare_sqlite_file(self) -> None:
         path = self.db_path
         try:
-            created = not path.parent.exists()
+            ours = not path.parent.exists() or path.parent.name == config.DEFAULT_DIR
             path.parent.mkdir(parents=True, exist_ok=True)
-            if created:
+            if ours and not (path.parent / ".gitignore").exists():
                 # The store is local state, never something to commit.
                 (path.parent / ".gitignore").write_text("*\n")
         except OSError as exc:
