@@ -170,7 +170,8 @@ def test_bad_columns_get_a_verdict_with_the_reason_not_a_traceback():
     current["score"] = "high"
     current["empty_ref"] = 1.0
     result = detect_drift(profile_dataframe(reference), current)
-    assert (result["region"].status, result["region"].reason) == ("skipped", "column missing from the current data")
+    assert (result["region"].status, result["region"].reason) == ("missing", "column missing from the current data")
+    assert result.missing_columns == ["region"] and not result.ok  # a failed check, whatever the drift verdict
     assert (result["age"].status, result["age"].reason) == ("not enough data", "every current value is missing")
     assert result["score"].status == "skipped" and "numerical (float64), current is" in result["score"].reason
     assert result["empty_ref"].status == "not enough data" and "reference has no values" in result["empty_ref"].reason

@@ -21,6 +21,7 @@ from .summaries import CategoricalSummary, NumericalSummary
 
 P_VALUE_TESTS = ("ks", "chisquare", "z")
 NOT_ENOUGH_DATA = "not enough data"
+MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class DriftThresholds:
 
 @dataclass
 class ColumnDrift:
-    """The verdict on one column: ``status`` is "drift", "ok", "not enough data" or "skipped"."""
+    """The verdict on one column: ``status`` is "drift", "ok", "not enough data", "skipped" or
+    "missing" (a column of the reference absent from the current data: a failed check, since the
+    model cannot score such data)."""
 
     column: str
     kind: str
@@ -82,6 +85,16 @@ class DriftResult:
     @property
     def tested(self) -> list[ColumnDrift]:
         return [c for c in self.columns if c.status in ("drift", "ok")]
+
+    @property
+    def missing_columns(self) -> list[str]:
+        """Reference columns absent from the current data: a failed check, whatever the drift verdict."""
+        return [c.column for c in self.columns if c.status == MISSING]
+
+    @property
+    def ok(self) -> bool:
+        """No failed check: every column was present (drift itself is judged by ``dataset_drift``)."""
+        return not self.missing_columns
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -145,6 +158,9 @@ class DriftResult:
             head = (f"{'DATASET DRIFT' if self.dataset_drift else 'no dataset drift'}: {len(self.drifted_columns)} of "
                     f"{len(self.tested)} tested columns drifted ({self.drift_share:.0%})")
         lines = [f"{head}; reference {self.reference_label} ({self.reference_rows} rows), current {self.current_rows} rows"]
+        if self.missing_columns:
+            lines.insert(0, f"FAILED CHECK: {len(self.missing_columns)} column(s) of the reference missing from the "
+                            f"current data: {', '.join(self.missing_columns)}")
         for c in self.columns:
             number = "" if c.score is None else f"{'p' if c.test in P_VALUE_TESTS else 'd'}={c.score:.4g}"
             lines.append(f"  {c.column:24s} {c.status:15s} {c.test or '':13s} {number:12s} {c.reason}".rstrip())
@@ -189,7 +205,7 @@ def detect_drift(reference, current, *, columns: list[str] | None = None, thresh
             if name in problems:
                 continue
             if name not in chunk.columns:
-                problems[name] = ("skipped", "column missing from the current data")
+                problems[name] = (MISSING, "column missing from the current data")
                 continue
             reference_column = profile["columns"][name]
             problem = _type_problem(reference_column, chunk[name])

@@ -166,6 +166,8 @@ def record_run(result: DriftResult, ref: Reference, current, page: str, store=No
                 "mlops.dataset_drift": str(result.dataset_drift).lower()}
         if ref.model_tag:
             tags["mlops.model"] = ref.model_tag
+        if result.missing_columns:
+            tags["mlops.failed_check"] = f"columns missing from the current data: {', '.join(result.missing_columns)}"
         run.set_tags(tags)
         source = str(current) if isinstance(current, (str, Path)) else type(current).__name__
         run.log_params({"current": source, "current_rows": result.current_rows,

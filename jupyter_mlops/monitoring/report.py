@@ -12,11 +12,13 @@ import io
 
 import numpy as np
 
+from ..extras import available
 from .profile import histogram_edges
 
 PLOT_BINS = 50
 TOP_CATEGORIES = 12
-STATUS_COLOURS = {"drift": "#cf222e", "ok": "#1a7f37", "not enough data": "#9a6700", "skipped": "#6e7781"}
+STATUS_COLOURS = {"drift": "#cf222e", "ok": "#1a7f37", "not enough data": "#9a6700", "skipped": "#6e7781",
+                  "missing": "#cf222e"}
 STYLE = """
 .mlops-drift {font-family: system-ui, sans-serif; font-size: 13px}
 .mlops-drift table {border-collapse: collapse; margin: 6px 0 14px}
@@ -39,7 +41,9 @@ def render_html(result, *, title: str = "Drift report", full_page: bool = True, 
               f"current {result.current_rows:,} rows.</p>"), _summary_table(result)]
     if result.performance:
         parts.append(_performance_table(result.performance))
-    if plots:
+    if plots and not available("matplotlib"):
+        parts.append('<p>Plots need matplotlib: pip install "jupyter_mlops[notebook]".</p>')
+    elif plots:
         figures = [_figure(column) for column in result.columns if column.summary is not None and column.summary.count]
         parts.append('<div class="plots">' + "".join(f for f in figures if f) + "</div>")
     parts.append("</div>")
