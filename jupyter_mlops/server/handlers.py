@@ -322,7 +322,7 @@ class ApprovalHandler(MlopsHandler):
         reason, claimed = text_field(body, "reason"), text_field(body, "by")
         force = body.get("force", False)
         if not isinstance(force, bool):
-            raise Refusal(400, f"force must be true or false, got {json.dumps(force)[:40]}")
+            raise Refusal(400, f"force must be true or false, got {_brief(force)}")
         actor = self.actor()
         if claimed and claimed != (actor or registry_views.default_actor()):
             reason = f"{reason} [the request said by: {claimed[:200]}]"
