@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine (python3 >= 3.10 with venv):
 #   make demo   - the main job: the demo notebook run by papermill, tracked in ./.mlops/mlops.db
 #   make test   - the whole test suite
+#   make lint   - ruff on the Python, eslint/prettier/stylelint on the lab extension (CI runs it first)
 # Each creates .venv and installs what it needs into it first.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test bench clean postgresql chromium
+.PHONY: demo test lint bench clean postgresql chromium
 
 # Debian's PostgreSQL server, which the tests start a throwaway cluster of (root, or sudo).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -27,7 +28,7 @@ $(BIN)/python:
 
 # One stamp per set of extras, redone when pyproject.toml changes.
 $(VENV)/.stamp-runtime: pyproject.toml | $(BIN)/python
-	$(PIP) install -e .
+	$(PIP) install -e ".[notebook]"
 	touch $@
 
 # The editable install builds the lab extension (hatch-jupyter-builder, jlpm from jupyterlab) into
@@ -51,6 +52,9 @@ $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.stamp-runtime
 	$(BIN)/jupyter-mlops demo
+
+lint: $(VENV)/.stamp-test
+	$(BIN)/ruff check .
 
 test: $(VENV)/.stamp-test jupyter_mlops/labextension/package.json postgresql chromium
 	$(BIN)/python -m pytest -n auto --dist loadfile

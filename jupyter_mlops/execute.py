@@ -34,9 +34,10 @@ def execute_notebook(notebook: str | os.PathLike, output: str | os.PathLike, par
     the output) and the current tracking URI. Raises papermill's ``PapermillExecutionError`` on
     a failing cell; the executed notebook is written either way.
     """
-    import papermill
-
     from .config import ENV_URI, get_tracking_uri
+    from .extras import require
+
+    papermill = require("papermill", "executing a notebook")
 
     from traitlets.config import Config
 

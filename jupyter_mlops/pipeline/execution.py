@@ -58,13 +58,14 @@ def import_papermill():
     """
     import sys
 
+    from ..extras import require
+
     if "papermill" in sys.modules or "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
-        import papermill
-        return papermill
+        return require("papermill", "running notebooks as pipeline steps")
     with _import_lock:
         sys.modules["rfc3987_syntax"] = None  # makes ``import rfc3987_syntax`` raise ImportError
         try:
-            import papermill
+            papermill = require("papermill", "running notebooks as pipeline steps")
         finally:
             if sys.modules.get("rfc3987_syntax", 0) is None:
                 del sys.modules["rfc3987_syntax"]

@@ -80,7 +80,9 @@ def dag_levels(spec) -> dict[str, int]:
 
 
 def dag_png(spec, path: Path) -> None:
-    import matplotlib
+    from ..extras import require
+
+    matplotlib = require("matplotlib", "drawing the pipeline as PNG")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
