@@ -23,8 +23,8 @@ from ..exceptions import InvalidNameError
 from ..safe_names import shown
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-_VERSION = re.compile(r"[0-9]{1,18}\Z")  # below 2**63: every store's integer column holds it
-MAX_VERSION = 10**18 - 1
+_VERSION = re.compile(r"[0-9]{1,10}\Z")
+MAX_VERSION = 2**31 - 1  # the store's version column is a 32-bit integer (PostgreSQL refuses more)
 PATH_HINT = "a package folder or zip is read only when written as a path: ./NAME, /abs/path, file:PATH or NAME.zip"
 
 
@@ -107,7 +107,7 @@ def parse_ref(ref: str) -> ModelRef:
         return ModelRef(check_name(name), alias=check_alias(alias))
     if "/" in ref:
         name, version = ref.split("/", 1)
-        if not _VERSION.match(version) or int(version) < 1:
+        if not _VERSION.match(version) or not 1 <= int(version) <= MAX_VERSION:
             raise InvalidNameError(f"invalid model reference {shown(ref)}: the version after '/' must be a positive "
                                    f"whole number below {MAX_VERSION + 1}")
         return ModelRef(check_name(name), version=int(version))

@@ -354,9 +354,10 @@ class _opened:
             try:
                 is_file, is_dir = target.is_file(), target.is_dir()
             except OSError as exc:  # e.g. a file name too long
-                raise InvalidInputError(f"cannot read the package path {shown(str(target))}: {exc.strerror}") from None
+                raise InvalidInputError(f"cannot read the package path {shown(str(self.ref_or_path))}: "
+                                        f"{exc.strerror}") from None
             if not (is_file or is_dir):
-                raise ModelNotFoundError(f"no package folder or zip at {shown(str(target))}")
+                raise ModelNotFoundError(f"no package folder or zip at {shown(str(self.ref_or_path))}")
             if is_file:
                 self.tmp = tempfile.TemporaryDirectory(prefix="mlops-package-")
                 self.zip = target
