@@ -20,7 +20,11 @@ class FilterSyntaxError(InvalidInputError):
     def __init__(self, message: str, filter_string: str, position: int):
         self.filter_string = filter_string
         self.position = position
-        super().__init__(f"{message} at position {position} of filter {filter_string!r}")
+        shown = filter_string  # a long filter is shown around the position: the message stays one short line
+        if len(shown) > 120:
+            start, end = max(position - 80, 0), position + 40
+            shown = f"{'...' if start else ''}{shown[start:end]}{'...' if end < len(shown) else ''}"
+        super().__init__(f"{message} at position {position} of filter {shown!r}")
 
     def pointer(self) -> str:
         """The filter with a caret under the position, for multi-line displays."""

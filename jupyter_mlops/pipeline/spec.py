@@ -45,6 +45,11 @@ cell still gets its step's parameters (papermill inserts them at the top) with a
 
 Every error is a :class:`SpecError` whose message is one line: ``file:line: field: what, and what to do``.
 Loading imports neither papermill nor nbformat: notebooks are read as JSON (see ``notebook_params``).
+
+A spec may come from someone else (a shared repository, a stored run's overrides), so reading it
+is bounded: at most ``MAX_SPEC_BYTES`` of text and ``MAX_VALUES`` values, an alias counting as
+every value it repeats, nested at most ``MAX_DEPTH`` deep. Unbounded, a 9-level alias bomb took
+120 s and 5.6 GB and a 100 MB spec 209 s and 6.5 GB; bounded, both are refused at once.
 """
 from __future__ import annotations
 
@@ -63,6 +68,9 @@ from typing import Any, Iterable
 
 import yaml
 
+from yaml.composer import Composer
+from yaml.events import AliasEvent
+
 from ..exceptions import InvalidInputError
 from .notebook_params import parameters_cell
 
@@ -78,6 +86,12 @@ BUILTIN_DEFAULTS = {"timeout": None, "retries": 0, "kernel": "python3"}
 _STEP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 _MODULE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# A real spec is a few kB and a few hundred values. Composing costs ~10 us per value here, so a
+# spec at these limits is read (or refused) in well under a second and a few tens of MB.
+MAX_SPEC_BYTES = 1_000_000
+MAX_VALUES = 20_000  # scalars, lists and mappings; an alias counts as the values it repeats
+MAX_DEPTH = 100
+_TOO_BIG_HINT = "a pipeline spec names steps and parameters: keep data in files the steps read"
 
 
 class SpecError(InvalidInputError):
@@ -227,7 +241,8 @@ class PipelineSpec:
         target, _, param = key.strip().rpartition(".")
 
         def problem(message: str) -> SpecError:
-            return SpecError(f"override {text!r}: {message}", _shown(self.path), None, key.strip() or None)
+            shown = str(text) if len(str(text)) <= 80 else f"{str(text)[:77]}..."
+            return SpecError(f"override {shown!r}: {message}", _shown(self.path), None, key.strip()[:80] or None)
 
         if not equals or not param.isidentifier():
             raise problem("expected 'name=value' or 'step.name=value'")
@@ -243,7 +258,12 @@ class PipelineSpec:
         elif not any(param in s.declared or param in s.parameters for s in self.steps.values()):
             known = set().union(*(s.declared | set(s.parameters) for s in self.steps.values())) - RESERVED
             raise problem(f"no step declares a parameter '{param}'{_did_you_mean(param, known)}")
-        return target or None, param, _yaml_scalar(raw)
+        if len(raw) > MAX_SPEC_BYTES:
+            raise problem(f"the value is longer than {MAX_SPEC_BYTES:,} characters")
+        try:
+            return target or None, param, _yaml_scalar(raw)
+        except _Limit as exc:
+            raise problem(exc.message) from None
 
     def _step(self, name: str) -> Step:
         if name not in self.steps:
@@ -267,7 +287,12 @@ def load_spec(path, overrides: Iterable[str] = ()) -> PipelineSpec:
     shown = os.fspath(path)
     absolute = Path(os.path.abspath(shown))
     try:
-        text = absolute.read_text(encoding="utf-8")
+        with open(absolute, "rb") as file:
+            data = file.read(MAX_SPEC_BYTES + 1)  # never more: the file may be huge, or endless
+        if len(data) > MAX_SPEC_BYTES:
+            raise SpecError(f"the spec is larger than {MAX_SPEC_BYTES:,} bytes; {_TOO_BIG_HINT}", shown,
+                            data.count(b"\n", 0, MAX_SPEC_BYTES) + 1)
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read the pipeline spec ({getattr(exc, 'strerror', None) or exc})", shown) from None
     builder = _Builder(shown, absolute, text)
@@ -279,6 +304,72 @@ def load_spec(path, overrides: Iterable[str] = ()) -> PipelineSpec:
 
 # -- YAML with line numbers ----------------------------------------------------------------------------
 
+class _Limit(Exception):
+    """A bound of :class:`_BoundedLoader` was passed: ``message`` at ``mark``, in the field ``path``."""
+
+    def __init__(self, message: str, mark, path: tuple):
+        super().__init__(message)
+        self.message, self.mark, self.path = message, mark, path
+
+
+class _BoundedLoader(Composer, _Loader):
+    """The safe loader, composing node by node so that it can count: PyYAML shares an anchored node
+    between its aliases, but the spec is read as plain data, in which every alias is a copy.
+
+    Each node adds 1 to ``values`` and each alias the weight of its anchor (the values it stands
+    for, aliases inside counted too), so an alias bomb is refused at the alias that passes
+    ``MAX_VALUES``, before anything is expanded. Events come from libyaml when it is installed."""
+
+    def __init__(self, text: str):
+        _Loader.__init__(self, text)
+        Composer.__init__(self)
+        self.values = 0
+        self.weight: dict[str, int] = {}  # anchor -> values it stands for
+        self.path: list = []  # the field being composed, for error messages
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        self.path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        try:
+            if isinstance(event, AliasEvent):
+                if event.anchor in self.anchors and event.anchor not in self.weight:
+                    self._fail(f"the alias *{event.anchor} refers to its own container; "
+                               "anchors cannot be recursive here", event)
+                self._count(self.weight.get(event.anchor, 0), event)  # an unknown one: Composer says so
+                return super().compose_node(parent, index)
+            if len(self.path) > MAX_DEPTH:
+                self._fail(f"values nested more than {MAX_DEPTH} deep; {_TOO_BIG_HINT}", event)
+            before = self.values
+            self._count(1, event)
+            node = super().compose_node(parent, index)
+            if event.anchor is not None:
+                self.weight[event.anchor] = self.values - before
+            return node
+        finally:
+            self.path.pop()
+
+    def _count(self, values: int, event) -> None:
+        self.values += values
+        if self.values > MAX_VALUES:
+            if isinstance(event, AliasEvent):
+                self._fail(f"the alias *{event.anchor} repeats {values:,} values, which takes the spec past "
+                           f"{MAX_VALUES:,} (an alias counts as every value it repeats); {_TOO_BIG_HINT}", event)
+            self._fail(f"the spec holds more than {MAX_VALUES:,} values; {_TOO_BIG_HINT}", event)
+
+    def _fail(self, message: str, event):
+        raise _Limit(message, event.start_mark, tuple(p for p in self.path if p is not None))
+
+
+def _load_bounded(text: str):
+    """The YAML document in ``text`` as plain data; raises :class:`_Limit` past a bound."""
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 class _Document:
     """The YAML as plain data, plus the 1-based line of every key and value by field path (a tuple)."""
 
@@ -286,10 +377,13 @@ class _Document:
         self.shown = shown
         self.key_lines: dict[tuple, int] = {}
         self.value_lines: dict[tuple, int] = {(): 1}
-        loader = _Loader(text)
+        loader = _BoundedLoader(text)
         try:
             node = loader.get_single_node()
-            self.data = None if node is None else self._convert(loader, node, (), set())
+            self.data = None if node is None else self._convert(loader, node, ())
+        except _Limit as exc:
+            field = _dotted(exc.path) if len(exc.path) <= 8 else _dotted(exc.path[:6]) + "..."
+            raise SpecError(exc.message, shown, exc.mark.line + 1, field or None) from None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             problem = " ".join(filter(None, [exc.problem, exc.context and f"({exc.context})"]))
@@ -302,19 +396,17 @@ class _Document:
         finally:
             loader.dispose()
 
-    def _convert(self, loader, node, path: tuple, active: set) -> Any:
+    def _convert(self, loader, node, path: tuple) -> Any:
+        # Visits at most MAX_VALUES nodes: the loader has counted every alias as a copy.
         self.value_lines[path] = node.start_mark.line + 1
         if isinstance(node, yaml.ScalarNode):
-            return loader.construct_object(node, deep=True)
-        if id(node) in active:
-            self.fail(path, "an alias refers to its own container; YAML anchors cannot be recursive here")
-        active = active | {id(node)}
+            return self._scalar(loader, node, path)
         if isinstance(node, yaml.SequenceNode):
-            return [self._convert(loader, item, path + (i,), active) for i, item in enumerate(node.value)]
+            return [self._convert(loader, item, path + (i,)) for i, item in enumerate(node.value)]
         first_seen: dict[Any, int] = {}
         for key_node, _ in node.value:  # PyYAML keeps the last of duplicate keys silently: catch them first
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key, line = loader.construct_object(key_node), key_node.start_mark.line + 1
+                key, line = self._scalar(loader, key_node, path), key_node.start_mark.line + 1
                 if key in first_seen:
                     what = "step" if path == ("steps",) else "key"
                     self.key_lines[path + (key,)] = line
@@ -324,12 +416,20 @@ class _Document:
         loader.flatten_mapping(node)  # '<<: *anchor' merges; explicit keys come last and win
         mapping = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if isinstance(key, (list, dict)):
+            if not isinstance(key_node, yaml.ScalarNode):
                 self.fail(path, "mapping keys must be plain names, not lists or mappings")
+            key = self._scalar(loader, key_node, path)
             self.key_lines[path + (key,)] = key_node.start_mark.line + 1
-            mapping[key] = self._convert(loader, value_node, path + (key,), active)
+            mapping[key] = self._convert(loader, value_node, path + (key,))
         return mapping
+
+    def _scalar(self, loader, node, path: tuple) -> Any:
+        try:
+            return loader.construct_object(node)
+        except (ValueError, OverflowError) as exc:  # an int of 5000 digits, a date such as 2024-02-30
+            problem = exc
+        self.value_lines.setdefault(path, node.start_mark.line + 1)
+        self.fail(path, f"cannot read {_got(node.value)} ({str(problem).split(';')[0]}); quote it to keep it as text")
 
     def line(self, path: tuple, at_key: bool = False) -> int:
         """The line of the value at ``path`` (or of its key); for a missing field, its parent's key line."""
@@ -698,10 +798,11 @@ def _did_you_mean(word, candidates, label: str | None = None) -> str:
 
 
 def _yaml_scalar(raw: str) -> Any:
-    """``'0.5'`` -> 0.5, ``'true'`` -> True, ``'[1, 2]'`` -> [1, 2]; anything else (``'a: b'``) stays text."""
+    """``'0.5'`` -> 0.5, ``'true'`` -> True, ``'[1, 2]'`` -> [1, 2]; anything else (``'a: b'``) stays text.
+    Bounded like a spec (overrides are replayed from stored runs): past a bound, :class:`_Limit`."""
     try:
-        value = yaml.load(raw, Loader=_Loader) if raw.strip() else raw
-    except yaml.YAMLError:
+        value = _load_bounded(raw) if raw.strip() else raw
+    except (yaml.YAMLError, ValueError, OverflowError):
         return raw
     explicit_collection = raw.strip().startswith(("[", "{"))
     return value if explicit_collection or not isinstance(value, (list, dict)) else raw

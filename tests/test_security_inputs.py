@@ -1,0 +1,185 @@
+"""Hostile inputs to the spec loader, the filter language and the metric writer (issue 13, items 5
+and 6, and the filter caps): each is refused with one line naming where, in bounded time and memory,
+or, for a failing store, loses points only within a bound and says so on the run.
+
+A new attack is one line in one of the tables below."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import jupyter_mlops as mlops
+from jupyter_mlops.exceptions import FilterSyntaxError, InvalidInputError
+from jupyter_mlops.pipeline.spec import SpecError, load_spec
+
+from .conftest import PYTHON, python_env
+
+PIPELINES = Path(__file__).resolve().parent / "pipelines"
+STEP = "steps: {train: {notebook: train.ipynb}}\n"
+
+
+# -- item 5: pipeline specs that would exhaust memory ------------------------------------------------------
+
+def alias_bomb(levels: int, width: int = 9) -> str:
+    """The classic 'billion laughs': each level an anchored list of ``width`` aliases of the one before."""
+    lines = ["parameters:", "  seed: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"  l{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n" + STEP
+
+
+def merge_bomb(levels: int) -> str:
+    """The same through merge keys: each mapping merges the one before and holds 8 aliases of it."""
+    lines = ["x0: &x0 {" + ", ".join(f"k{j}: {j}" for j in range(9)) + "}"]
+    lines += [f"x{i}: &x{i} {{<<: *x{i - 1}, " + ", ".join(f"k{j}: *x{i - 1}" for j in range(8)) + "}"
+              for i in range(1, levels)]
+    return "\n".join(lines) + "\n" + STEP
+
+
+def many_parameters(n: int) -> str:
+    """What the issue measured at 100 MB: one parameter per line."""
+    return "parameters:\n" + "".join(f"  p{i}: {i}\n" for i in range(n)) + STEP
+
+
+SPEC_ATTACKS = [
+    # (id, spec text, line, field, start of the message)
+    ("alias-bomb-9-levels", lambda: alias_bomb(9), 6, "parameters.l4[1]", "the alias *a3 repeats 7,381 values, which takes the spec past 20,000"),
+    ("merge-key-bomb", lambda: merge_bomb(9), 5, "x4.<<", "the alias *x3 repeats 14,761 values"),
+    ("alias-of-its-own-container", lambda: "parameters:\n  seed: &a [1, *a]\n" + STEP, 2, "parameters.seed[1]", "the alias *a refers to its own container"),
+    ("20-MB-1.5M-parameters", lambda: many_parameters(1_500_000), 63_890, None, "the spec is larger than 1,000,000 bytes"),
+    ("one-byte-over-1-MB", lambda: "parameters:\n  seed: '" + "x" * 999_977 + "'\n" + STEP, 3, None, "the spec is larger than 1,000,000 bytes"),
+    ("1-MB-list-of-495k-values", lambda: "parameters: {seed: [" + ",".join(["1"] * 495_000) + "]}\n" + STEP, 1, "parameters.seed[19995]", "the spec holds more than 20,000 values"),
+    ("nested-101-deep", lambda: "parameters:\n  seed: " + "[" * 101 + "]" * 101 + "\n" + STEP, 2, "parameters.seed[0][0][0][0]...", "values nested more than 100 deep"),
+    ("int-of-5000-digits", lambda: "parameters:\n  seed: " + "7" * 5000 + "\n" + STEP, 2, "parameters.seed", "cannot read '7777"),
+    ("date-that-does-not-exist", lambda: "parameters:\n  seed: 2024-02-30\n" + STEP, 2, "parameters.seed", "cannot read '2024-02-30' (day is out of range for month)"),
+]
+
+# Loads the spec twice in a fresh interpreter whose address space is capped (a regression fails
+# the test instead of swapping the machine): timed, then traced (tracemalloc slows it several-fold).
+# Prints the outcome, the seconds and the peak of traced bytes.
+MEASURE = textwrap.dedent("""
+    import resource, sys, time, tracemalloc
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    from jupyter_mlops.pipeline.spec import SpecError, load_spec
+
+    def load():
+        try:
+            load_spec(sys.argv[1])
+            return "loaded"
+        except SpecError as exc:
+            return str(exc)
+
+    start = time.perf_counter()
+    print(load())
+    seconds = time.perf_counter() - start
+    tracemalloc.start()
+    load()
+    print(seconds, tracemalloc.get_traced_memory()[1])
+""")
+
+
+def measured_load(path: Path) -> tuple[str, float, int]:
+    proc = subprocess.run([PYTHON, "-c", MEASURE, path.name], cwd=path.parent, env=python_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    outcome, numbers = proc.stdout.splitlines()
+    seconds, peak = numbers.split()
+    return outcome, float(seconds), int(peak)
+
+
+@pytest.mark.parametrize(("make", "line", "field", "message"), [case[1:] for case in SPEC_ATTACKS],
+                         ids=[case[0] for case in SPEC_ATTACKS])
+def test_hostile_spec_is_refused_at_its_line_in_bounded_memory(tmp_path, make, line, field, message):
+    shutil.copy(PIPELINES / "train.ipynb", tmp_path)
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(make())
+    outcome, seconds, peak = measured_load(path)
+    print(f"{path.stat().st_size:,} bytes refused in {seconds * 1000:.0f} ms, peak {peak / 1e6:.1f} MB traced")
+    where = f"pipeline.yaml:{line}" + (f": {field}" if field else "")
+    assert outcome.startswith(f"{where}: {message}"), outcome
+    assert peak < 100e6
+
+
+def test_a_large_legitimate_spec_still_loads(tmp_path):
+    """The bounds leave room: 15,000 values and anchors reused by every step load as before."""
+    shutil.copy(PIPELINES / "train.ipynb", tmp_path)
+    steps = "".join(f"  s{i}: {{<<: *step, outputs: [m{i}.json]}}\n" for i in range(200))
+    (tmp_path / "pipeline.yaml").write_text(
+        "parameters: {seed: [" + ",".join(map(str, range(15_000))) + "]}\n"
+        "steps:\n  s: &step {notebook: train.ipynb, retries: 1}\n" + steps)
+    outcome, seconds, peak = measured_load(tmp_path / "pipeline.yaml")
+    print(f"15,000 values and 200 merged steps loaded in {seconds * 1000:.0f} ms, peak {peak / 1e6:.1f} MB traced")
+    assert outcome == "loaded"
+    spec = load_spec(tmp_path / "pipeline.yaml")
+    assert len(spec.parameters["seed"]) == 15_000 and spec.steps["s199"].retries == 1
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("seed=[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], "
+     "&d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]]", "the alias *d repeats 11,111 values"),
+    ("seed=" + "1" * 1_000_001, "the value is longer than 1,000,000 characters"),
+])
+def test_hostile_override_is_refused(tmp_path, override, message):
+    """Overrides are replayed from stored runs (reproduce): the same bounds as a spec."""
+    shutil.copy(PIPELINES / "train.ipynb", tmp_path)
+    (tmp_path / "pipeline.yaml").write_text(STEP)
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "pipeline.yaml", [override])
+    text = str(info.value)
+    assert message in text and "\n" not in text and len(text) < 400
+
+
+# -- filters: nesting and size are capped below what SQLite, PostgreSQL and Python's stack take -----------
+
+FILTER_ATTACKS = [
+    # (id, filter, position where it is refused, message)
+    ("5000-brackets", "(" * 5000 + "metrics.m = 1" + ")" * 5000, 16, "brackets and NOTs nested more than 16 deep"),
+    ("5000-nots", "not " * 5000 + "metrics.m = 1", 64, "brackets and NOTs nested more than 16 deep"),
+    ("or-within-and-40-deep", "(metrics.m = 1 or (params.p = 2 and " * 20 + "metrics.m = 1" + "))" * 20, 8 * 36, "nested more than 16 deep"),
+    ("10k-ands", " and ".join(["metrics.m = 1"] * 10_000), 200 * 18, "more than 200 comparisons"),
+    ("10k-ors", " or ".join(["params.p = 2"] * 10_000), 200 * 16, "more than 200 comparisons"),
+    ("20k-values-in-a-list", "name IN (" + ",".join(["'a'"] * 20_000) + ")", 9 + 4 * 10_000, "more than 10,000 values"),
+]
+
+
+@pytest.fixture
+def one_run(backend):
+    with mlops.start_run("target"):
+        mlops.log_metric("m", 1)
+        mlops.log_param("p", 2)
+    return backend
+
+
+@pytest.mark.parametrize(("text", "position", "message"), [case[1:] for case in FILTER_ATTACKS],
+                         ids=[case[0] for case in FILTER_ATTACKS])
+def test_hostile_filter_is_refused_at_its_position(one_run, text, position, message):
+    with pytest.raises(FilterSyntaxError) as info:
+        mlops.search_runs(filter=text)
+    error = info.value
+    assert error.position == position and message in str(error)
+    assert "\n" not in str(error) and len(str(error)) < 400  # the filter is shown around the position
+
+
+@pytest.mark.parametrize("text", [
+    "(metrics.m = 1 or (params.p = 2 and " * 8 + "metrics.m = 1" + "))" * 8,  # 16 deep
+    "not " * 16 + "metrics.m = 1",  # an even number of NOTs
+    "(" * 16 + " and ".join(["metrics.m = 1", "params.p = 2"] * 100) + ")" * 16,  # 200 comparisons
+    "name IN (" + ",".join(["'target'"] * 9_999) + ") and name LIKE 't%'",
+])
+def test_filters_at_the_caps_still_work(one_run, text):
+    assert mlops.search_runs(filter=text)["name"].tolist() == ["target"]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"order_by": ["name"] * 21}, "more than 20 order_by terms"),
+    ({"max_results": 10**20}, "max_results must be between 0 and 9223372036854775807, got 100000000000000000000"),
+    ({"max_results": -1}, "max_results must be between 0"),
+    ({"max_results": 1.5}, "max_results must be a whole number, got 1.5"),
+])
+def test_search_arguments_out_of_range_are_refused(one_run, arguments, message):
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        mlops.search_runs(**arguments)
