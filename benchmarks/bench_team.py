@@ -16,7 +16,8 @@ processes started together; the time is from the start signal to the last writer
   1000 metrics per call, 1 writer x 50k and 8 writers x 20k (quick: 10k / 8 x 5k), its fastest path.
   MLflow's schema is created once before its writers start (its migrations are not process-safe).
 
-Printed: points/s for each and the ratio ours / MLflow. Exit status is 0 either way.
+Printed: points/s for each and the ratio ours / MLflow, with the commit and the load average
+(benchmarks/_context.py). Exit status is 0 either way.
 """
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import _context  # noqa: E402
 
 from tests.postgres import PostgresServer, wait_ready  # noqa: E402
 
@@ -108,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    print(_context.header(), flush=True)
     sizes = {
         "ours": [(1, 50_000), (8, 20_000)] if args.quick else [(1, 200_000), (8, 100_000)],
         "mlflow log_metric": [(1, 500), (8, 100)] if args.quick else [(1, 2_000), (8, 500)],
@@ -130,11 +134,11 @@ def main() -> None:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'writer':<20}{'processes':>10}{'points/s':>14}{'ours / this':>14}")
     for (kind, writers), rate in results.items():
         ratio = results[("ours", writers)] / rate
         print(f"{kind:<20}{writers:>10}{rate:>14,.0f}{ratio:>13,.1f}x")
+    print(_context.footer())
 
 
 if __name__ == "__main__":
