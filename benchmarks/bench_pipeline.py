@@ -38,7 +38,8 @@ cells).
    calls with the same parameters. Target: speed-up >= 1.8x.
 
 Before the figures, one untimed papermill run of ``rf100.ipynb`` warms the file cache for everyone.
-The exit status is 0 whether or not the targets are met: these are targets, not assertions.
+The commit and the load average are printed with the figures (benchmarks/_context.py). The exit
+status is 0 whether or not the targets are met: these are targets, not assertions.
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+
+import _context
 
 FIXTURES = Path(__file__).resolve().parent / "pipeline_fixtures"
 BIN = Path(sys.executable).parent
@@ -131,12 +134,8 @@ class Scratch:
 
 
 def section(title: str) -> None:
-    print(f"\n== {title} " + "=" * max(0, 86 - len(title)) + f" (load {load()})", flush=True)
-
-
-def load() -> str:
-    """The 1/5/15-minute load averages: on a shared machine they say how far to trust a figure."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    """A figure's heading, with the load average: on a shared machine it says how far to trust the figure."""
+    print(f"\n== {title} " + "=" * max(0, 86 - len(title)) + f" (load {_context.load()})", flush=True)
 
 
 def chain_spec(project: Path, n: int) -> Path:
@@ -440,7 +439,8 @@ def print_summary(rows: list[Row], quick: bool, wall: float) -> None:
         if k == 0:
             print("-+-".join("-" * w for w in widths))
     print("ratio: peer time / our time (> 1: jupyter_mlops is faster; for the sweeps, the speed-up over papermill)")
-    print(f"benchmark wall time: {wall:.1f} s; load average at the end: {load()}")
+    print(f"benchmark wall time: {wall:.1f} s")
+    print(_context.footer())
 
 
 def check_tools() -> bool:
@@ -458,7 +458,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cfg = dict(QUICK if args.quick else FULL)
     start = time.perf_counter()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {'quick' if args.quick else 'full'} sizes")
+    print(f"{_context.header()}; {'quick' if args.quick else 'full'} sizes")
     if not check_tools():
         cfg["ploomber"] = False
     rows: list[Row] = []
