@@ -6,10 +6,13 @@
 
 Kept lean for latency: the body is read raw (no pydantic model), guards (token, size limit)
 and metrics live in one plain ASGI middleware, an ONNX prediction of a few rows runs inline on
-the event loop, and scikit-learn predictions share model calls through ``MicroBatcher``.
+the event loop, and scikit-learn predictions share model calls through ``MicroBatcher``. A large
+body is parsed, predicted and encoded in a worker thread instead, so probes and small requests
+keep their answers coming while it runs. Every error, a bug's 500 included, is JSON ``{"error": ...}``.
 """
 from __future__ import annotations
 
+import gc
 import hmac
 import json
 import logging
@@ -24,8 +27,10 @@ from .inputs import FORMATS, BadRequest, InputReader
 from .metrics import ServerMetrics
 
 try:  # at module level: FastAPI reads the endpoints' annotations from this module's globals
+    import anyio.to_thread
     from fastapi import FastAPI, Request
     from fastapi.responses import PlainTextResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as exc:
     raise MlopsError(f"serving needs FastAPI and uvicorn ({exc.name} is missing): "
                      "pip install 'jupyter_mlops[serve]'") from None
@@ -33,18 +38,28 @@ except ImportError as exc:
 log = logging.getLogger("jupyter_mlops")
 
 INLINE_ROWS = 256  # ONNX scores this many rows in well under a millisecond: not worth a thread hop
+# Bodies up to this size (a row of 30 columns is ~1 kB of JSON) are read on the event loop; larger ones
+# are parsed, predicted and encoded in a worker thread, at most LARGE_WORKERS at a time.
+INLINE_BYTES = 64 * 1024
+LARGE_WORKERS = 2
+ENCODE_ROWS = 10_000  # json.dumps keeps the GIL for a whole list: this many rows at a time lets others in
+PARSERS = {"application/json": "from_json", "application/x-json": "from_json", "text/json": "from_json",
+           "text/csv": "from_csv", "application/csv": "from_csv"}  # media type -> InputReader method
 OPEN_PATHS = ("/livez", "/readyz", "/docs", "/openapi.json", "/docs/oauth2-redirect")
 JSON = "application/json"
 
 
 def create_app(model, token: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               log_predictions: float = 0.0, store=None):
-    """A FastAPI app serving ``model`` (a loaded ``PackagedModel``)."""
+               log_predictions: float = 0.0, store=None, freeze_heap: bool = False):
+    """A FastAPI app serving ``model`` (a loaded ``PackagedModel``). ``freeze_heap`` (for a process that only
+    serves): once warmed up, the objects alive are left out of garbage collection (``gc.freeze``). A full
+    collection walks every tracked object; with the model and its libraries frozen, those a large request
+    makes still trigger some, but each takes milliseconds instead of up to half a second of stalled answers."""
     metrics = ServerMetrics(model.ref, model.runtime)
     reader = InputReader(model)
     engine = model.engine
     batcher = MicroBatcher(engine)
-    state = {"ready": False, "logger": None}
+    state = {"ready": False, "logger": None, "limiter": None}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -54,7 +69,11 @@ def create_app(model, token: str | None = None, max_body_bytes: int = DEFAULT_MA
 
             state["logger"] = PredictionLogger(store or open_store(), model.name, model.version, model.input_columns,
                                                log_predictions).start()
+        state["limiter"] = anyio.CapacityLimiter(LARGE_WORKERS)
         _warm_up(model, reader)
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         state["ready"] = True
         yield
         state["ready"] = False
@@ -81,36 +100,54 @@ def create_app(model, token: str | None = None, max_body_bytes: int = DEFAULT_MA
             if len(body) > max_body_bytes:  # a chunked body has no Content-Length to refuse up front
                 return reply(413, {"error": f"body larger than {max_body_bytes} bytes"}, "too_large")
         media = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+        if media not in PARSERS:
+            return reply(415, {"error": f"unsupported content type {media[:60]!r}: send application/json "
+                                        "or text/csv"}, "media_type")
+        if probabilities and not engine.has_proba:
+            return reply(400, {"error": f"{model.ref} gives no probabilities"}, "bad_request")
         try:
-            if media in (JSON, "application/x-json", "text/json"):
-                X = reader.from_json(bytes(body))
-            elif media in ("text/csv", "application/csv"):
-                X = reader.from_csv(bytes(body))
+            if len(body) > INLINE_BYTES:  # parse, predict and encode in a worker: the event loop keeps answering
+                metrics.in_worker += 1
+                try:
+                    X, predictions, data = await anyio.to_thread.run_sync(
+                        score, bytes(body), media, probabilities, limiter=state["limiter"])
+                finally:
+                    metrics.in_worker -= 1
             else:
-                return reply(415, {"error": f"unsupported content type {media[:60]!r}: send application/json "
-                                            "or text/csv"}, "media_type")
+                X = getattr(reader, PARSERS[media])(bytes(body))
+                if engine.name == "onnx" and len(X) <= INLINE_ROWS:
+                    predictions, proba = _predicted(engine, X, probabilities)
+                else:
+                    predictions, proba = await _batched(batcher, X, probabilities)
+                data = encode(predictions, proba)
         except BadRequest as exc:
             return reply(400, {"error": str(exc)}, "bad_request")
         except InputSchemaError as exc:
             return reply(422, {"error": str(exc), "column": exc.column}, "schema")
-        if probabilities and not engine.has_proba:
-            return reply(400, {"error": f"{model.ref} gives no probabilities"}, "bad_request")
-        try:
-            if engine.name == "onnx" and len(X) <= INLINE_ROWS:
-                predictions = engine.predict(X)
-                proba = engine.predict_proba(X) if probabilities else None
-            else:
-                predictions, proba = await batcher.submit(X, probabilities)
-        except Exception as exc:  # never echo the input: the type is enough, the log has the rest
-            log.exception("prediction failed for %s", model.ref)
-            return reply(500, {"error": f"prediction failed ({type(exc).__name__}); see the server log"}, "model")
+        except PredictionFailed as exc:  # never echo the input: the type is enough, the log has the rest
+            log.error("prediction failed for %s", model.ref, exc_info=exc.__cause__)
+            return reply(500, {"error": f"prediction failed ({exc}); see the server log"}, "model")
         metrics.rows += len(X)
         if state["logger"] is not None:
             state["logger"].offer(X, predictions)
-        out = {"predictions": predictions.tolist()}
-        if proba is not None:
-            out["probabilities"] = proba.tolist()
-        return Response(json.dumps(out), media_type=JSON)
+        return Response(data, media_type=JSON)
+
+    def score(body: bytes, media: str, probabilities: bool):
+        """A large request from body to encoded answer, in a worker thread."""
+        X = getattr(reader, PARSERS[media])(body)
+        predictions, proba = _predicted(engine, X, probabilities)
+        return X, predictions, encode(predictions, proba)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return Response(json.dumps({"error": str(exc.detail)}), status_code=exc.status_code, media_type=JSON,
+                        headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        """A bug, not a client mistake; still JSON (the traceback goes to the server log, not the client)."""
+        return Response(json.dumps({"error": f"internal error ({type(exc).__name__}); see the server log"}),
+                        status_code=500, media_type=JSON)
 
     @app.get("/livez")
     async def livez():
@@ -142,12 +179,50 @@ def create_app(model, token: str | None = None, max_body_bytes: int = DEFAULT_MA
     return app
 
 
+class PredictionFailed(Exception):
+    """The model raised on rows that passed every input check: a 500 naming only the exception's type."""
+
+
+def _predicted(engine, X, probabilities: bool):
+    try:
+        return engine.predict(X), engine.predict_proba(X) if probabilities else None
+    except Exception as exc:
+        raise PredictionFailed(type(exc).__name__) from exc
+
+
+async def _batched(batcher: MicroBatcher, X, probabilities: bool):
+    try:
+        return await batcher.submit(X, probabilities)
+    except Exception as exc:
+        raise PredictionFailed(type(exc).__name__) from exc
+
+
+def encode(predictions, probabilities=None) -> bytes:
+    """``{"predictions": [...], "probabilities": [...]}`` as json.dumps writes it, a slice of rows at a time."""
+    parts = [b'{"predictions": ', _json_list(predictions)]
+    if probabilities is not None:
+        parts += [b', "probabilities": ', _json_list(probabilities)]
+    return b"".join([*parts, b"}"])
+
+
+def _json_list(values) -> bytes:
+    if len(values) <= ENCODE_ROWS:
+        return json.dumps(values.tolist()).encode()
+    pieces = (json.dumps(values[i:i + ENCODE_ROWS].tolist())[1:-1] for i in range(0, len(values), ENCODE_ROWS))
+    return ("[" + ", ".join(pieces) + "]").encode()
+
+
 class Guard:
     """Plain ASGI middleware: bearer token, Content-Length limit, and per-request metrics."""
 
     def __init__(self, app, metrics: ServerMetrics, token: str | None, max_body_bytes: int):
         self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
-        self.expected = f"Bearer {token}".encode() if token else None
+        self.token = token.encode() if token else None
+
+    def authorized(self, headers: dict) -> bool:
+        """``Authorization: Bearer <token>``; the scheme is case-insensitive (RFC 7235), the token is not."""
+        scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(b" "), self.token)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -163,8 +238,7 @@ class Guard:
         path = scope["path"]
         try:
             headers = dict(scope["headers"])
-            if self.expected is not None and path not in OPEN_PATHS and \
-                    not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+            if self.token is not None and path not in OPEN_PATHS and not self.authorized(headers):
                 self.metrics.error("unauthorized")
                 await _respond(sending, 401, {"error": "missing or wrong bearer token"},
                                [(b"www-authenticate", b'Bearer realm="jupyter-mlops"')])
@@ -211,10 +285,16 @@ def model_summary(model) -> dict:
 
 
 def _warm_up(model, reader: InputReader) -> None:
-    """One prediction before /readyz says yes: first calls pay for lazy imports and allocations."""
+    """One prediction before /readyz says yes: first calls pay for lazy imports and allocations.
+    ``model`` comes from ``load_model``, which verified the package against the registry before
+    loading it, so nothing here runs code the registry did not approve."""
     example = model.input_example
     if example and example.get("data"):
-        X = reader.from_json(json.dumps({"dataframe_split": example}).encode())
+        try:
+            X = reader.from_json(json.dumps({"dataframe_split": example}).encode())
+        except (BadRequest, InputSchemaError) as exc:  # the example breaks a request rule: serve cold
+            log.warning("%s: no warm-up, its input example is refused: %s", model.ref, exc)
+            return
         model.engine.predict(X)
 
 
@@ -252,5 +332,6 @@ def serve(model, host: str = "127.0.0.1", port: int = 8000, token: str | None = 
     """Run the server until interrupted (uvicorn, one process; uvloop and httptools when installed)."""
     import uvicorn
 
-    app = create_app(model, token=token, max_body_bytes=max_body_bytes, log_predictions=log_predictions)
+    app = create_app(model, token=token, max_body_bytes=max_body_bytes, log_predictions=log_predictions,
+                     freeze_heap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")

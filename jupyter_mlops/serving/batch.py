@@ -1,9 +1,9 @@
 """Batch scoring: a CSV or Parquet file (or a DataFrame) through a model, one chunk at a time.
 
 Memory is bounded by the chunk size, not the file: chunks are read (``monitoring.sources``),
-checked against the signature, predicted and appended to the output, which is written under a
-temporary name and renamed when complete, so a failed run never leaves a half-written file
-that looks finished.
+checked against the signature and by the value rules of served requests (``inputs``), predicted
+and appended to the output, which is written under a temporary name and renamed when complete,
+so a failed run never leaves a half-written file that looks finished.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 from ..exceptions import InvalidInputError
 from ..registry.loaded import InputSchemaError
 from . import DEFAULT_CHUNK_ROWS
+from .inputs import InputReader
 
 OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv")
 
@@ -33,6 +34,7 @@ def predict(model, data, output=None, chunk_size: int = DEFAULT_CHUNK_ROWS, runt
     engine = model.engine.with_threads(0) if model.engine.name == "onnx" else model.engine
     if probabilities and not engine.has_proba:
         raise InvalidInputError(f"model {model.ref} gives no probabilities")
+    values = InputReader(model)  # the same value rules as served requests
     writer = _Writer(Path(output)) if output is not None else None
     kept, rows, start = [], 0, time.perf_counter()
     bar = _progress(data, progress)
@@ -40,7 +42,7 @@ def predict(model, data, output=None, chunk_size: int = DEFAULT_CHUNK_ROWS, runt
         for chunk in iter_chunks(data, int(chunk_size)):
             if len(chunk) == 0:
                 continue
-            scored = _score(model, engine, chunk, rows, probabilities, keep_input, data)
+            scored = _score(model, engine, values, chunk, rows, probabilities, keep_input, data)
             rows += len(chunk)
             bar.update(len(chunk))
             if writer is None:
@@ -73,10 +75,11 @@ def _loaded(model, runtime):
     return model
 
 
-def _score(model, engine, chunk, offset: int, probabilities: bool, keep_input: bool, source):
+def _score(model, engine, values: InputReader, chunk, offset: int, probabilities: bool, keep_input: bool, source):
     import pandas as pd
 
     try:
+        values.check_frame(chunk, offset)
         X = model.prepare(chunk)
     except InputSchemaError as exc:
         where = f"{source} " if isinstance(source, (str, Path)) else ""

@@ -21,6 +21,7 @@ class ServerMetrics:
         self.latency_count = dict.fromkeys(PATHS, 0)
         self.errors: Counter = Counter()  # reason -> count
         self.rows = 0
+        self.in_worker = 0  # /predict requests whose large body is being handled in a worker thread now
         self.logged = Counter()  # "written" / "dropped" prediction-log rows
 
     @staticmethod
@@ -61,7 +62,10 @@ class ServerMetrics:
                 "# TYPE mlops_prediction_errors_total counter"]
         for reason, count in sorted(self.errors.items()):
             out.append(f'mlops_prediction_errors_total{{{self.labels},reason="{reason}"}} {count}')
-        out += ["# HELP mlops_predicted_rows_total Rows predicted.", "# TYPE mlops_predicted_rows_total counter",
+        out += [("# HELP mlops_large_requests_in_progress Predict requests with a large body being parsed, "
+                 "predicted and encoded in a worker thread right now."), "# TYPE mlops_large_requests_in_progress gauge",
+                f"mlops_large_requests_in_progress{{{self.labels}}} {self.in_worker}",
+                "# HELP mlops_predicted_rows_total Rows predicted.", "# TYPE mlops_predicted_rows_total counter",
                 f"mlops_predicted_rows_total{{{self.labels}}} {self.rows}",
                 "# HELP mlops_prediction_log_rows_total Sampled rows written to (or dropped from) prediction_log.",
                 "# TYPE mlops_prediction_log_rows_total counter"]
