@@ -263,6 +263,30 @@ def test_batch_scoring_refuses_the_same_values_naming_rows_and_column(project, r
         assert len(mlops.predict("tri", rows.drop(index=250), chunk_size=100, runtime=runtime)) == 299
 
 
+def test_missing_values_are_taken_where_training_had_some_and_both_runtimes_agree_on_them(project):
+    """A forest trained with gaps in column a: ONNX is kept only if it routes them as scikit-learn does
+    (skl2onnx's trees did not: probabilities 0.68 apart), and a served null is taken in a, refused in b."""
+    from fastapi.testclient import TestClient
+
+    from jupyter_mlops.serving.app import create_app
+
+    frame = training_frame()
+    frame.loc[7::5, "a"] = np.nan  # none in the first rows, the input example: only the profile shows them
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(frame[COLUMNS], frame.y)
+    with mlops.start_run("train") as run:
+        mlops.log_model(model, training_data=frame, target="y")
+    mlops.approve(run.id, by="ana", reason="ok")
+    mlops.export(run.id, name="gappy")
+    auto, exact = mlops.load_model("gappy", runtime="auto"), mlops.load_model("gappy")
+    assert np.array_equal(auto.predict(frame[COLUMNS]), model.predict(frame[COLUMNS]))
+    with TestClient(create_app(auto)) as client:
+        taken = client.post("/predict", json={"records": [dict(ROW, a=None)]})
+        assert taken.status_code == 200
+        assert taken.json()["predictions"] == exact.predict(pd.DataFrame([dict(ROW, a=np.nan)])).tolist()
+        refused = client.post("/predict", json={"records": [dict(ROW, b=None)]})
+        assert refused.status_code == 422 and refused.json()["column"] == "b"
+
+
 # -- a package is verified before the model is ever called ---------------------------------------------
 def test_serve_refuses_a_tampered_package_before_any_prediction(project, monkeypatch):
     """The model calls ``record_call`` on every prediction, so a file shows whether serving predicted
