@@ -21,8 +21,19 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from .. import exceptions as errors
-from ..tracking.store import open_store
-from . import artifact_files, nbdiff, notebook_trust, queries, registry_views, rerun
+from ..tracking.store import now_ms, open_store
+from . import (
+    artifact_files,
+    nbdiff,
+    notebook_trust,
+    notes,
+    previews,
+    queries,
+    registry_views,
+    rerun,
+    run_views,
+    table,
+)
 from .refusals import Refusal, refusal_for
 
 API = "mlops/api"
@@ -116,10 +127,17 @@ class MlopsHandler(APIHandler):
             raise Refusal(400, f"request body is missing {', '.join(missing)}")
         return body
 
-    async def notebook_of(self, run_id: str) -> tuple[dict, dict]:
-        """``(run detail, notebook JSON)`` of the run's notebook snapshot, every trust marker
-        stripped and its signatures forgotten (notebook_trust.py); 404 when it has none."""
+    async def notebook_of(self, run_id: str, path: str | None = None) -> tuple[dict, dict]:
+        """``(run detail, notebook JSON)`` of the run's notebook snapshot (or of its ``.ipynb``
+        artifact ``path``), every trust marker stripped and its signatures forgotten
+        (notebook_trust.py); 404 when it has none."""
         detail = await self.call(queries.run_detail, self.store, run_id)
+        if path is not None:
+            if not path.endswith(".ipynb"):
+                raise Refusal(400, f"artifact {path[:200]!r} is not a notebook (.ipynb)")
+            if not any(a["path"] == path for a in detail["artifacts"]):
+                raise Refusal(404, f"run {detail['run_id']} has no artifact {path[:200]!r}")
+            detail["notebook"] = path
         if not detail["notebook"]:
             raise Refusal(404, f"run {detail['run_id']} has no notebook snapshot")
         text = await self.call(artifact_files.read_artifact_text, self.store, detail["run_id"], detail["notebook"])
@@ -127,6 +145,18 @@ class MlopsHandler(APIHandler):
                              f"artifact {detail['notebook']!r} of run {detail['run_id']}")
         notebook_trust.forget_signature(getattr(self.contents_manager, "notary", None), text, nb)
         return detail, nb
+
+    def table_query(self) -> dict:
+        """The runs table's selection as the views send it: experiment, filter, sort, order."""
+        order = self.get_argument("order", "desc").lower()
+        if order not in ("asc", "desc"):
+            raise Refusal(400, f"order must be asc or desc, got {order[:40]!r}")
+        return {
+            "experiment": self.get_argument("experiment", None) or None,
+            "filter": self.get_argument("filter", None) or None,
+            "sort": self.get_argument("sort", None) or None,
+            "descending": order == "desc",
+        }
 
     def actor(self) -> str | None:
         """Who acts, for the approval record and the audit log: the authenticated user.
@@ -199,27 +229,95 @@ class ExperimentsHandler(MlopsHandler):
 class RunsHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self):
-        order = self.get_argument("order", "desc").lower()
-        if order not in ("asc", "desc"):
-            raise Refusal(400, f"order must be asc or desc, got {order[:40]!r}")
         page = await self.call(
-            queries.runs_page, self.store,
-            experiment=self.get_argument("experiment", None) or None,
-            filter=self.get_argument("filter", None) or None,
-            sort=self.get_argument("sort", None) or None,
-            descending=order == "desc",
+            queries.runs_page, self.store, **self.table_query(),
             page=self.int_argument("page", 0, low=0),
             page_size=self.int_argument("page_size", 50),  # queries names the range
         )
         self.reply(page)
 
 
+class ChangesHandler(MlopsHandler):
+    """``{"cursor": ...}``: polled by open views; when it moves they reload what they show."""
+
+    @tornado.web.authenticated
+    async def get(self):
+        self.reply({"cursor": await self.call(table.change_cursor, self.store)})
+
+
+class TableKeysHandler(MlopsHandler):
+    """Every param, metric and tag key of an experiment's runs, for the column chooser and the filter box."""
+
+    @tornado.web.authenticated
+    async def get(self):
+        experiment = self.get_argument("experiment", None) or None
+        self.reply(await self.call(table.column_keys, self.store, experiment))
+
+
+class TableValuesHandler(MlopsHandler):
+    """Chosen columns of every run the filter matches (parallel coordinates)."""
+
+    @tornado.web.authenticated
+    async def get(self):
+        columns = table.parse_columns(self.get_argument("columns", None), ["name"])
+        self.reply(await self.call(table.column_values, self.store, columns, **self.table_query()))
+
+
+class TableExportHandler(MlopsHandler):
+    """The filtered table as a CSV download, with the columns the view shows."""
+
+    @tornado.web.authenticated
+    async def get(self):
+        columns = table.parse_columns(self.get_argument("columns", None), ["id", "name", "status", "start_time"])
+        query = self.table_query()
+        text = await self.call(table.export_csv, self.store, columns, **query)
+        name = f"{query['experiment'] or 'runs'}.csv"
+        self.set_header("Content-Disposition", artifact_files.content_disposition(name))
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(text.encode("utf-8"), set_content_type="text/csv; charset=utf-8")
+
+
+class SeriesHandler(MlopsHandler):
+    """One metric of many runs: ``run_ids=a,b`` or the first ``limit`` runs of the table's selection."""
+
+    @tornado.web.authenticated
+    async def get(self):
+        key = self.get_argument("key", None)
+        if not key:
+            raise Refusal(400, "give the metric as query argument key")
+        query = self.table_query()
+        self.reply(await self.call(
+            run_views.series, self.store, key, run_ids=run_views.parse_run_ids(self.get_argument("run_ids", None)),
+            limit=self.int_argument("limit", 100), max_points=self.int_argument("max_points", queries.DEFAULT_MAX_POINTS),
+            **query))
+
+
 class RunHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self, run_id):
-        detail = await self.call(queries.run_detail, self.store, run_id)
+        detail = await self.call(run_views.run_overview, self.store, run_id)
         detail["approval"] = await self.call(registry_views.approval_of, self.store, detail["run_id"])
         self.reply(detail)
+
+
+class NoteHandler(MlopsHandler):
+    """POST ``{"note": "markdown"}`` replaces the run's note, as the authenticated user (audited)."""
+
+    @tornado.web.authenticated
+    async def post(self, run_id):
+        body = self.json_body()
+        if "note" not in body:
+            raise Refusal(400, "request body is missing note")
+        text = text_field(body, "note", notes.MAX_NOTE)
+        actor = self.actor() or registry_views.default_actor()
+        self.reply(await self.call(notes.set_note, self.store, run_id, text, actor))
+
+
+class PreviewHandler(MlopsHandler):
+    @tornado.web.authenticated
+    async def get(self, run_id, path):
+        rows = self.int_argument("rows", 50)
+        self.reply(await self.call(previews.preview, self.store, run_id, path, rows))
 
 
 class MetricHandler(MlopsHandler):
@@ -255,7 +353,7 @@ class NotebookHandler(MlopsHandler):
 
     @tornado.web.authenticated
     async def get(self, run_id):
-        detail, nb = await self.notebook_of(run_id)
+        detail, nb = await self.notebook_of(run_id, self.get_argument("path", None) or None)
         self.reply({"run_id": detail["run_id"], "path": detail["notebook"], "notebook": nb})
 
 
@@ -294,6 +392,7 @@ class PipelineRerunHandler(MlopsHandler):
         except FileNotFoundError as exc:
             raise Refusal(409, str(exc)) from exc
         started = await rerun.start(spec, self.store.uri)
+        started["started_at"] = now_ms()  # the view opens the first pipeline run of this spec started since
         self.set_status(202)
         self.reply(started)
 
@@ -400,7 +499,14 @@ def routes() -> list[tuple[str, type]]:
     return [
         (r"experiments", ExperimentsHandler),
         (r"runs", RunsHandler),
+        (r"changes", ChangesHandler),
+        (r"table/keys", TableKeysHandler),
+        (r"table/values", TableValuesHandler),
+        (r"table/export", TableExportHandler),
+        (r"series", SeriesHandler),
         (rf"runs/{RUN}", RunHandler),
+        (rf"runs/{RUN}/note", NoteHandler),
+        (rf"runs/{RUN}/preview/(?P<path>.*)", PreviewHandler),
         (rf"runs/{RUN}/metrics/(?P<key>.+)", MetricHandler),
         (rf"runs/{RUN}/artifacts/(?P<path>.*)", ArtifactHandler),
         (rf"runs/{RUN}/notebook", NotebookHandler),

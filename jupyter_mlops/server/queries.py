@@ -8,43 +8,31 @@ cut in SQL.
 from __future__ import annotations
 
 import json
-import math
 
 from sqlalchemy import func, select
 
 from ..exceptions import InvalidInputError
 from ..tracking import schema as s
 from ..tracking.search import ATTRIBUTE_COLUMNS, raw_rows, select_runs
+from .jsonable import json_safe
+from .table import INTERNAL_TAG_PREFIX, ordered_runs
 
 MAX_PAGE_SIZE = 500
 DEFAULT_MAX_POINTS = 500
-# Tags the runner and the tracker write for themselves: long (DAGs, tracebacks) and not for the table.
-INTERNAL_TAG_PREFIX = "mlops."
-
-
-def json_safe(value):
-    """``value`` with every NaN or infinity, however deeply nested, as None: JSON has neither."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def runs_page(store, experiment=None, filter=None, sort=None, descending=True, page=0, page_size=50) -> dict:
-    """One page of runs, newest first unless ``sort`` names a column (``metrics.auc``, ``name``...)."""
+    """One page of runs, newest first unless ``sort`` names a column (``metrics.auc``, ``name``,
+    ``params.C`` in numeric order, ``duration``...)."""
     page, page_size = int(page), int(page_size)
     if page < 0:
         raise InvalidInputError(f"page must be 0 or more, got {page}")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InvalidInputError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
-    order_by = [f"{sort} {'DESC' if descending else 'ASC'}"] if sort else None
     # The page's rows carry their summaries (params, metrics, tags). With a filter they carry the
     # number of matches too (a window count: one pass of the filter instead of two); without
     # one, a plain count is cheaper than making the window read every run in order.
-    stmt = select_runs(store, experiment, filter, order_by, max_results=page_size, offset=page * page_size)
+    stmt = ordered_runs(store, experiment, filter, sort, descending, limit=page_size, offset=page * page_size)
     stmt = stmt.add_columns(s.runs.c.summary)
     if filter:
         stmt = stmt.add_columns(func.count().over().label("total"))

@@ -16,6 +16,7 @@ import tornado.web
 from .. import exceptions as errors
 from .artifact_files import ArtifactOutsideStoreError
 from .notebook_trust import UnreadableNotebookError
+from .previews import UnpreviewableArtifactError
 
 # First match wins: InvalidNameError is a RegistryError and an InvalidInputError (400).
 CLIENT_ERRORS: tuple[tuple[type[BaseException], int, str], ...] = (
@@ -26,6 +27,7 @@ CLIENT_ERRORS: tuple[tuple[type[BaseException], int, str], ...] = (
     (errors.ApprovalRefusedError, 409, ""),  # the request is fine; the run is not in a state that allows it
     (errors.PackageVerificationError, 409, ""),
     (UnreadableNotebookError, 422, ""),
+    (UnpreviewableArtifactError, 422, ""),
     (errors.InvalidInputError, 400, ""),  # FilterSyntaxError and InvalidNameError too
     (OverflowError, 400, "a number in the request is out of range"),
     (RecursionError, 400, "the request is nested too deeply"),
