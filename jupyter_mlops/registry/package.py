@@ -35,13 +35,13 @@ from ..exceptions import (
     ModelNotFoundError,
     PackageVerificationError,
 )
+from ..safe_names import safe_component, shown
 from ..tracking import artifacts as blobs
 from ..tracking import capture
 from ..tracking import models as logged
 from ..tracking.store import open_store
-from ..safe_names import safe_component, shown
 from . import approval, manifest, mlflow_format, model_card, safe_zip, versions
-from .names import PATH_HINT, as_package_path, check_name, parse_ref
+from .names import PATH_HINT, as_package_path, check_name, check_version, parse_ref
 from .trusted_types import check_trust, refused_types
 
 FORMAT_VERSION = 1
@@ -376,7 +376,8 @@ class _opened:
     def _record_for(self, folder: Path) -> dict | None:
         try:
             info = json.loads((folder / "package.json").read_text())
-            return versions.get_version(f"{check_name(info['name'])}/{int(info['version'])}", store=self.store)
+            return versions.get_version(f"{check_name(info['name'])}/{check_version(info['version'])}",
+                                        store=self.store)
         except Exception:
             return None
 
