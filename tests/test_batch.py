@@ -5,7 +5,9 @@ import json
 import subprocess
 
 import numpy as np
+import onnxruntime  # noqa: F401 - half of these tests score on it (CI installs the onnx and parquet extras)
 import pandas as pd
+import pyarrow  # noqa: F401
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
@@ -16,8 +18,6 @@ from jupyter_mlops.exceptions import InvalidInputError
 from jupyter_mlops.registry.loaded import InputSchemaError
 
 from .conftest import PYTHON, python_env
-
-pytest.importorskip("pyarrow")
 
 
 def export(model, frame, target, name="m") -> dict:
@@ -38,7 +38,6 @@ def cancer(project):
 @pytest.mark.parametrize("runtime", ["onnx", "sklearn"])
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_file_scored_in_chunks_matches_the_model(cancer, tmp_path, capsys, runtime, suffix):
-    pytest.importorskip("onnxruntime")
     model, X = cancer
     source = tmp_path / f"in{suffix}"
     X.to_csv(source, index=False) if suffix == ".csv" else X.to_parquet(source)

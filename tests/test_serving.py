@@ -13,7 +13,9 @@ import time
 from http.client import HTTPConnection
 from pathlib import Path
 
+import fastapi  # noqa: F401 - the servers under test need it (CI installs the serve and onnx extras)
 import numpy as np
+import onnxruntime  # noqa: F401
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -26,9 +28,6 @@ from jupyter_mlops.registry import versions
 from jupyter_mlops.tracking import lifecycle, store
 
 from .conftest import PYTHON, python_env
-
-pytest.importorskip("fastapi")
-pytest.importorskip("onnxruntime")
 
 TOKEN = "s3cret-token"
 SECRET = "PRIVATE-VALUE-93127"  # must never come back in an error
