@@ -36,7 +36,10 @@ def write_notebook(path: Path, parameters: str | None, *cells: str) -> None:
 
 
 def steps_of(pipeline_run: str) -> dict[str, str]:
-    df = mlops.search_runs(filter=f"parent = '{pipeline_run}'")
+    """Every step of a pipeline run, CACHED and SKIPPED ones included (listings leave those out)."""
+    from jupyter_mlops.tracking.search import search_runs
+
+    df = search_runs(open_store(), filter=f"parent = '{pipeline_run}'", unexecuted_steps=True)
     return dict(zip(df["name"], df["status"]))
 
 
@@ -60,6 +63,16 @@ def test_demo_pipeline_runs_caches_and_reruns_only_what_changed(project):
     second = again.run()
     assert second.ok and again._executor is None  # nothing to execute: no kernel was started
     assert set(steps_of(second.run_id).values()) == {"CACHED"}
+    # Cached steps are the second pipeline's record, not new runs: a metric filter finds each of
+    # the four sweep points once, and listings hold no empty CACHED rows.
+    swept = mlops.search_runs(filter="metrics.cv_auc > 0")
+    assert sorted(swept["name"]) == ["train[0]", "train[1]", "train[2]", "train[3]"]
+    assert set(swept["parent_id"]) == {first.run_id}
+    assert "CACHED" not in set(mlops.search_runs(experiment="demo")["status"])
+    cached = mlops.search_runs(filter="status = 'CACHED'")
+    params = [c for c in cached.columns if c.startswith("params.")]
+    assert len(cached) == 6 and cached[params].isna().all().all()  # found when asked for, with no params
+    assert {second.states[n].cached_from for n in second.states} == {first.states[n].run_id for n in first.states}
 
     changed = PipelineRunner(load_spec(spec_path, ["train.C=2.0"]), jobs=2).run()
     statuses = steps_of(changed.run_id)

@@ -45,7 +45,8 @@ def pipeline_runs_table(max_results: int = 20) -> str:
         return "(no pipeline runs)"
     rows = []
     for _, p in pipelines.iterrows():
-        steps = search_runs(store, filter=f"parent = '{p['run_id']}'", order_by=["start_time ASC"])
+        steps = search_runs(store, filter=f"parent = '{p['run_id']}'", order_by=["start_time ASC"],
+                            unexecuted_steps=True)
         summary = " ".join(f"{s['name']}:{s['status']}" for _, s in steps.iterrows())
         rows.append({"run": p["run_id"][:8], "pipeline": p["name"], "status": p["status"],
                      "started": p["start_time"].strftime("%Y-%m-%d %H:%M:%S"), "steps": summary})

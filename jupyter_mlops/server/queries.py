@@ -181,7 +181,7 @@ def _steps_of(store, pipeline_ids: list[str]) -> dict[str, list[dict]]:
         return {}
     r, a = s.runs, s.artifacts
     with store.engine.connect() as conn:
-        rows = raw_rows(conn, select_runs(store, filter=None).where(r.c.parent_uuid.in_(pipeline_ids))
+        rows = raw_rows(conn, select_runs(store, filter=None, unexecuted_steps=True).where(r.c.parent_uuid.in_(pipeline_ids))
                         .order_by(None).order_by(r.c.start_time, r.c.uuid))
         step_ids = [row[0] for row in rows]
         notebooks = dict(raw_rows(conn, select(a.c.run_uuid, a.c.path).where(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import operator
+import re
 
 from sqlalchemy import select
 
@@ -25,6 +26,11 @@ DEFAULT_MAX_RESULTS = 100_000
 # applied while fetching instead; small ones still let SQLite keep only the top rows.
 SQLITE_FETCH_LIMIT_FROM = 1000
 MAX_COUNT = 2**63 - 1  # the largest LIMIT / OFFSET both databases take
+# Pipeline steps that executed nothing (a CACHED step reuses another run's results, a SKIPPED one
+# never ran): the pipeline's record of its DAG, not runs of their own. Listings leave them out
+# unless the filter asks about ``status`` (``status = 'CACHED'`` finds them).
+UNEXECUTED_STEP_STATUSES = ("CACHED", "SKIPPED")
+_MENTIONS_STATUS = re.compile(r"(?<![\w.`])status\b", re.IGNORECASE)
 
 
 def row_count(name: str, value) -> int:
@@ -38,8 +44,13 @@ def row_count(name: str, value) -> int:
     return count
 
 
-def select_runs(store, experiment=None, filter=None, order_by=None, max_results=None, offset=0):
-    """The SELECT of matching runs' attributes, in order (shared by search, CLI and REST)."""
+def select_runs(store, experiment=None, filter=None, order_by=None, max_results=None, offset=0,
+                unexecuted_steps: bool = False):
+    """The SELECT of matching runs' attributes, in order (shared by search, CLI and REST).
+
+    ``unexecuted_steps``: include CACHED and SKIPPED pipeline steps (the pipeline views want
+    them); otherwise they are left out unless ``filter`` mentions ``status``.
+    """
     dialect = store.engine.dialect.name
     r, e = s.runs, s.experiments
     stmt = select(
@@ -59,6 +70,8 @@ def select_runs(store, experiment=None, filter=None, order_by=None, max_results=
     condition = parse_filter(filter, dialect)
     if condition is not None:
         stmt = stmt.where(condition)
+    if not unexecuted_steps and not (filter and _MENTIONS_STATUS.search(filter)):
+        stmt = stmt.where(r.c.status.not_in(UNEXECUTED_STEP_STATUSES))
     order = parse_order_by(order_by, dialect) + [r.c.start_time.desc(), r.c.uuid]
     stmt = stmt.order_by(*order)
     if max_results is not None:
@@ -68,7 +81,8 @@ def select_runs(store, experiment=None, filter=None, order_by=None, max_results=
     return stmt
 
 
-def search_runs(store, experiment=None, filter=None, order_by=None, max_results=DEFAULT_MAX_RESULTS):
+def search_runs(store, experiment=None, filter=None, order_by=None, max_results=DEFAULT_MAX_RESULTS,
+                unexecuted_steps: bool = False):
     import pandas as pd
 
     fetch_limit = None
@@ -76,7 +90,8 @@ def search_runs(store, experiment=None, filter=None, order_by=None, max_results=
         max_results = row_count("max_results", max_results)
     if max_results is not None and store.engine.dialect.name == "sqlite" and max_results >= SQLITE_FETCH_LIMIT_FROM:
         fetch_limit, max_results = int(max_results), None
-    stmt = select_runs(store, experiment, filter, order_by, max_results).add_columns(s.runs.c.summary)
+    stmt = select_runs(store, experiment, filter, order_by, max_results,
+                       unexecuted_steps=unexecuted_steps).add_columns(s.runs.c.summary)
     width = len(ATTRIBUTE_COLUMNS)
     with _collector_paused():
         with store.engine.connect() as conn:
