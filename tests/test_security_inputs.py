@@ -9,15 +9,19 @@ import re
 import shutil
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 import jupyter_mlops as mlops
 from jupyter_mlops.exceptions import FilterSyntaxError, InvalidInputError
 from jupyter_mlops.pipeline.spec import SpecError, load_spec
+from jupyter_mlops.tracking.store import open_store
 
 from .conftest import PYTHON, python_env
+from .postgres import wait_ready
 
 PIPELINES = Path(__file__).resolve().parent / "pipelines"
 STEP = "steps: {train: {notebook: train.ipynb}}\n"
@@ -183,3 +187,134 @@ def test_filters_at_the_caps_still_work(one_run, text):
 def test_search_arguments_out_of_range_are_refused(one_run, arguments, message):
     with pytest.raises(InvalidInputError, match=re.escape(message)):
         mlops.search_runs(**arguments)
+
+
+# -- item 6: a failing store loses points only within the bound, and says so on the run --------------------
+
+class SqliteDiskFull:
+    """The SQLite file may not grow: every write needing a new page fails with SQLITE_FULL
+    ("database or disk is full"), SQLite's real behaviour on a full disk."""
+
+    def __init__(self, store):
+        self.store, self.max_pages = store, None
+        event.listen(store.engine, "connect", self._limit)
+
+    def _limit(self, dbapi_conn, _record):
+        if self.max_pages is not None:
+            dbapi_conn.execute(f"PRAGMA max_page_count = {self.max_pages}")
+
+    def fail(self):
+        with self.store.engine.connect() as conn:
+            self.max_pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+        self.store.engine.dispose()  # connections opened from now on are limited
+
+    def recover(self):
+        self.max_pages = None
+        self.store.engine.dispose()
+
+
+class PostgresDown:
+    """The database server stops (immediate shutdown) and starts again on the same port."""
+
+    def __init__(self, server):
+        self.server, self.down = server, False
+
+    def fail(self):
+        self.server.stop()
+        self.down = True
+
+    def recover(self):
+        if self.down:
+            self.server.resume()
+            wait_ready(self.server)
+            self.down = False
+
+
+@pytest.fixture
+def outage(backend, request):
+    store = open_store()
+    failure = SqliteDiskFull(store) if backend == "sqlite" else PostgresDown(request.getfixturevalue("postgres"))
+    yield failure
+    failure.recover()
+
+
+def wait_for(condition, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_failing_store_keeps_the_buffer_bounded_and_records_lost_points_when_it_returns(outage, monkeypatch):
+    """Two outages: one the run outlives (the loss appears on the running run once the store is
+    back), one the run ends in (its end waits for the store: never a clean FINISHED meanwhile)."""
+    monkeypatch.setenv("MLOPS_MAX_BUFFERED", "20000")
+    run = mlops.start_run("outage")
+    store, writer = run.store, run._writer
+    step, biggest = 0, 0
+
+    def log(n: int) -> None:
+        nonlocal step, biggest
+        for _ in range(n):
+            mlops.log_metric("x", step, step=step)
+            biggest = max(biggest, len(writer.buffer))
+            step += 1
+
+    def lost() -> int:
+        return int(store.get_run(run.id).tags.get("mlops.lost_points", 0))
+
+    log(1000)
+    mlops.flush()
+    outage.fail()
+    log(100_000)
+    outage.recover()
+    wait_for(lambda: lost() > 0)  # recorded by the writer's next round, the run still going
+    assert store.get_run(run.id).status == "RUNNING"
+    first = lost()
+    assert len(store.metric_history(run.id, "x")) + first == step
+    log(1000)
+    mlops.flush()
+    outage.fail()
+    log(100_000)
+    mlops.end_run()
+    if isinstance(outage, SqliteDiskFull):  # readable while full: not FINISHED while its points wait
+        assert store.get_run(run.id).status == "RUNNING"
+    outage.recover()
+    wait_for(lambda: store.get_run(run.id).status == "FINISHED")  # recorded once the points could be written
+    record = store.get_run(run.id)
+    steps = [s for s, _, _ in store.metric_history(run.id, "x")]
+    total = int(record.tags["mlops.lost_points"])
+    print(f"{step:,} points, {len(steps):,} written, {first:,} then {total - first:,} lost; "
+          f"largest buffer {biggest:,} (bound 20,000)")
+    assert biggest <= 20_000
+    assert total > first > 0 and len(steps) + total == step  # every point is written or counted
+    assert steps[:1000] == list(range(1000)) and steps[-1] == step - 1  # the oldest waiting ones were dropped
+    assert record.tags["mlops.warning"].startswith(f"{total} metric points were lost")
+
+
+EXIT_WHILE_FULL = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    import jupyter_mlops as mlops
+    from tests.test_security_inputs import SqliteDiskFull
+    run = mlops.start_run("full")
+    SqliteDiskFull(run.store).fail()
+    for i in range(100_000):
+        mlops.log_metric("x", i, step=i)
+    print(run.id)
+""")
+
+
+def test_a_run_whose_points_never_reach_the_store_does_not_end_finished(project, db_path):
+    """The disk stays full until the process exits: the run's end is not recorded as a clean FINISHED."""
+    env = python_env(MLOPS_TRACKING_URI=db_path, MLOPS_MAX_BUFFERED=20_000, MLOPS_EXIT_FLUSH_TIMEOUT=1)
+    proc = subprocess.run([PYTHON, "-c", EXIT_WHILE_FULL, str(Path(__file__).resolve().parents[1])], env=env,
+                          cwd=project, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "metric points could not be written" in proc.stderr
+    record = open_store().get_run(proc.stdout.strip())
+    assert open_store().metric_history(record.uuid, "x") == []
+    # The two tag rows fit in pages the file already has, so the loss is recorded, then the end;
+    # had they not fitted, the end would not be recorded either (the run would show CRASHED).
+    assert record.status == "FINISHED" and record.tags["mlops.lost_points"] == "100000"
+    assert record.tags["mlops.warning"].startswith("100000 metric points were lost while the store could not")

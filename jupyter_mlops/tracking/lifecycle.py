@@ -172,16 +172,22 @@ def finish_run(run: Run, status: str = "FINISHED") -> None:
     with _lock:
         if run.status != "RUNNING":
             return
+        writer = run._writer
+        ended = False
         try:
-            _unreachable_is_not_fatal(run, "write its metrics", run.flush)
+            written = _unreachable_is_not_fatal(run, "write its metrics", run.flush) and writer.settled(run.id)
             if run.owned:  # otherwise the creator (the pipeline runner) records status and notebook
                 _unreachable_is_not_fatal(run, "snapshot its notebook", lambda: _snapshot_source(run))
-                if not _unreachable_is_not_fatal(run, "record its end", lambda: run.store.end_run(run.id, status)):
-                    _pending_ends.append((run, status))  # retried at exit, after the last flush
+                # Never a clean end with points missing: while they wait (the store failing), the
+                # writer records the end once they are written or their loss is on the run.
+                ended = written and _unreachable_is_not_fatal(
+                    run, "record its end", lambda: run.store.end_run(run.id, status))
         finally:
             run.status = status
-            if run.owned:
-                run._writer.live_runs.discard(run.id)
+            if run.owned and not ended:
+                writer.end_when_written(run.id, status)
+            elif run.owned:
+                writer.live_runs.discard(run.id)
             if _active is run:
                 _active = None
 
@@ -189,8 +195,8 @@ def finish_run(run: Run, status: str = "FINISHED") -> None:
 def _unreachable_is_not_fatal(run: Run, what: str, action) -> bool:
     """Run ``action``; if the store cannot be reached, warn instead of failing the user's code.
 
-    Points that could not be written stay buffered: the writer retries them, and at exit says
-    how many were lost if the store never came back."""
+    Points that could not be written stay buffered (the newest ``MLOPS_MAX_BUFFERED``): the
+    writer retries them, and at exit says how many were lost if the store never came back."""
     try:
         action()
         return True
@@ -268,9 +274,6 @@ def _install_sigterm() -> None:
         pass
 
 
-_pending_ends: list = []  # (run, status) whose end the store could not record yet
-
-
 def _at_exit() -> None:
     _close_everything("FAILED" if _uncaught_exception else "FINISHED")
 
@@ -284,12 +287,16 @@ def _close_everything(status: str) -> None:
         log.warning("jupyter_mlops: could not end run %s: %s", run.id, exc)
     deadline = time.monotonic() + float(os.environ.get("MLOPS_EXIT_FLUSH_TIMEOUT", "15"))
     for writer in list(_writers.values()):
-        _retry_until(deadline, writer.flush, lambda exc, w=writer: log.warning(
-            "jupyter_mlops: %d metric points could not be written: %s", len(w.buffer), exc))
-    while _pending_ends:
-        run, status = _pending_ends.pop(0)
-        _retry_until(deadline, lambda: run.store.end_run(run.id, status), lambda exc, r=run: log.warning(
-            "jupyter_mlops: the end of run %s could not be recorded (it will show as CRASHED): %s", r.id, exc))
+        _retry_until(deadline, writer.drain, lambda exc, w=writer: _give_up(w, exc))
+
+
+def _give_up(writer: MetricWriter, exc: BaseException) -> None:
+    """The store did not come back before the exit deadline: the waiting points are lost."""
+    waiting = len(writer.buffer)
+    unended = writer.abandon()
+    log.warning("jupyter_mlops: %d metric points could not be written: %s", waiting, exc)
+    for run_id in unended:
+        log.warning("jupyter_mlops: the end of run %s could not be recorded (it will show as CRASHED)", run_id)
 
 
 def _retry_until(deadline: float, action, give_up) -> None:

@@ -7,6 +7,15 @@ INSERTs per batch; it also beats the heartbeat of the runs this process has open
 them; it also waits while a large batch is being written. ``flush()`` drains synchronously
 (used by ``end_run``, at interpreter exit and on SIGTERM).
 
+While the store cannot be written (disk full, database down), ``log_metric`` never waits for
+it: the buffer keeps the newest ``max_buffered`` points and drops the oldest, counting them per
+run. Once the store takes writes again the count is recorded on the run (tag
+``mlops.lost_points``, with ``mlops.warning``), and runs that ended meanwhile get their end
+recorded only then (see ``end_when_written``): a run never ends a clean FINISHED with points
+missing. Before, a run logging 3M points with the disk full ended a clean FINISHED with none
+written, 2.96M points waiting and 800 MB resident; now at most 500k wait (149 MB resident)
+and the run says it lost 3M.
+
 Why the logging thread waits while a large batch is written, rather than go on beside the
 writer: a loop logging at full speed holds the GIL, and a writer working beside it gets the GIL
 back only every switch interval (5 ms) per chunk, far later on a busy machine. On a shared
@@ -23,26 +32,35 @@ import os
 import threading
 import time
 
+from ..exceptions import StoreError
+
 log = logging.getLogger("jupyter_mlops")
+LOST_TAG = "mlops.lost_points"
+WARNING_TAG = "mlops.warning"
 
 DEFAULT_FLUSH_INTERVAL = float(os.environ.get("MLOPS_FLUSH_INTERVAL", "1.0"))
 DEFAULT_HEARTBEAT_INTERVAL = float(os.environ.get("MLOPS_HEARTBEAT_INTERVAL", "10.0"))
 # Past this many waiting points (~50 MB) log_metric waits for the writer: memory stays bounded,
 # and the writer, no longer competing for the GIL, catches up at full speed.
-DEFAULT_MAX_BUFFERED = int(os.environ.get("MLOPS_MAX_BUFFERED", "500000"))
+DEFAULT_MAX_BUFFERED = 500_000  # MLOPS_MAX_BUFFERED, read when a writer starts
 # A batch of at least this share of max_buffered comes from a tight logging loop, which then
 # waits while the batch is written (see above).
 LARGE_BATCH_SHARE = 0.1
+# While the store is failing, each retry first writes this many points: a failed attempt at
+# 100k points built 57 MB of statement parameters, every second.
+PROBE_POINTS = 1000
 
 
 class MetricWriter:
     """Owns the metric buffer of one process and the thread that empties it into a store."""
 
     def __init__(self, store, flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, max_buffered: int = DEFAULT_MAX_BUFFERED):
+                 heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL, max_buffered: int | None = None):
         self.store = store
         self.flush_interval = flush_interval
         self.heartbeat_interval = heartbeat_interval
+        if max_buffered is None:
+            max_buffered = int(os.environ.get("MLOPS_MAX_BUFFERED", DEFAULT_MAX_BUFFERED))
         self.max_buffered = max(max_buffered, 1)
         self.large_batch = max(int(self.max_buffered * LARGE_BATCH_SHARE), 1)
         # log_metric calls wait_for_room once this many points wait: max_buffered, or 0 while a
@@ -51,9 +69,17 @@ class MetricWriter:
         self.buffer: collections.deque = collections.deque()
         self.live_runs: set[str] = set()
         self.points_written = 0
-        self.last_error: BaseException | None = None
+        self.last_error: BaseException | None = None  # set while the store is failing
+        self.lost: dict[str, int] = {}  # run id -> points dropped, since the process started
+        self.ending: dict[str, str] = {}  # run id -> end status, recorded once its points are written
+        self._unrecorded: set[str] = set()  # runs whose lost count is not on the run yet
+        self._warned_at = self._warned_drop_at = 0.0  # warnings: at most one a minute each
         # Re-entrant: a SIGTERM handler may flush while the interrupted main thread is flushing.
         self._flush_lock = threading.RLock()
+        # Held only while points are taken from or put back into the buffer (never during I/O),
+        # so the logging thread can drop points while a write to a failing store hangs.
+        # Re-entrant for the same reason as _flush_lock.
+        self._pop_lock = threading.RLock()
         self._room = threading.Condition()
         self._wake = threading.Event()
         self._stop = False
@@ -62,40 +88,127 @@ class MetricWriter:
 
     def wait_for_room(self) -> None:
         """Block the logging thread while the buffer is full (waking the thread) or a large batch
-        is being written. It never touches the database itself, and gives up while the store is
-        failing (see last_error)."""
+        is being written. It never touches the database itself. While the store is failing it
+        does not wait: it drops the oldest points instead (a tenth of the bound at a time)."""
         with self._room:
             if len(self.buffer) >= self.max_buffered:
                 self._wake.set()
-            while len(self.buffer) >= self.limit and not self._stop and self.last_error is None:
+            while len(self.buffer) >= self.limit and not self._stop:
+                if self.last_error is not None:
+                    if len(self.buffer) >= self.max_buffered:
+                        with self._pop_lock:
+                            self._drop_oldest(self.max_buffered - self.large_batch)
+                    return
                 self._room.wait(timeout=1.0)
 
     def flush(self) -> int:
-        """Write every buffered point now; returns how many were written."""
+        """Write every buffered point now; returns how many were written. Then, if the store had
+        failed, records the points lost meanwhile and the ends that waited for them."""
         with self._flush_lock:
-            buf = self.buffer
-            n = len(buf)
-            if not n:
-                return 0
-            if n >= self.large_batch:
-                self.limit = 0
-            try:
-                pop = buf.popleft
-                batch = [pop() for _ in range(n)]
+            written = 0
+            if self.last_error is not None and len(self.buffer) > PROBE_POINTS:
+                # Failing: try a small batch before building the statement for all of them.
+                written = self._write(PROBE_POINTS)
+            written += self._write(None)
+            if self._unrecorded or self.ending:
+                self._settle()
+        return written
+
+    def _write(self, limit: int | None) -> int:
+        """Insert the oldest ``limit`` waiting points (all with None); on failure keep them waiting."""
+        buf = self.buffer
+        with self._pop_lock:
+            n = len(buf) if limit is None else min(len(buf), limit)
+            pop = buf.popleft
+            batch = [pop() for _ in range(n)]
+        if n >= self.large_batch:
+            self.limit = 0
+        try:
+            if n:
                 try:
                     self.store.insert_metrics(batch)
                 except BaseException as exc:
-                    # Keep the points for the next attempt instead of dropping them.
-                    buf.extendleft(reversed(batch))
-                    self.last_error = exc
+                    self._put_back(batch, exc)
                     raise
                 self.points_written += n
                 self.last_error = None
-            finally:
-                self.limit = self.max_buffered
-                with self._room:
-                    self._room.notify_all()
+        finally:
+            self.limit = self.max_buffered
+            with self._room:
+                self._room.notify_all()
         return n
+
+    def _put_back(self, batch: list, exc: BaseException) -> None:
+        """Keep the newest points for the next attempt, within the bound; count the rest lost."""
+        # Only the message: the exception's traceback and the driver error's parameters would keep
+        # the failed batch and its statement alive for as long as the store is failing.
+        self.last_error = StoreError(str(exc) or type(exc).__name__)
+        with self._pop_lock:
+            room = max(self.max_buffered - len(self.buffer), 0)
+            kept = batch[len(batch) - room:] if room < len(batch) else batch
+            self._count_lost(batch[:len(batch) - len(kept)])
+            self.buffer.extendleft(reversed(kept))
+            self._drop_oldest(self.max_buffered)
+
+    def _drop_oldest(self, keep: int) -> None:
+        """Drop the oldest waiting points beyond ``keep`` (caller holds ``_pop_lock``)."""
+        buf, dropped = self.buffer, []
+        while len(buf) > keep:
+            dropped.append(buf.popleft())
+        self._count_lost(dropped)
+
+    def _count_lost(self, points: list) -> None:
+        if not points:
+            return
+        for run_id, n in collections.Counter(point[1] for point in points).items():
+            self.lost[run_id] = self.lost.get(run_id, 0) + n
+            self._unrecorded.add(run_id)
+        if time.monotonic() - self._warned_drop_at > 60:
+            self._warned_drop_at = time.monotonic()
+            log.warning("jupyter_mlops: the store cannot be written (%s); keeping the newest %d metric points "
+                        "and dropping older ones (%d so far; MLOPS_MAX_BUFFERED)", self.last_error,
+                        self.max_buffered, sum(self.lost.values()))
+
+    def _settle(self) -> None:
+        """Record lost counts, then the ends that waited for them; what fails is retried next flush."""
+        try:
+            for run_id in list(self._unrecorded):
+                count = self.lost[run_id]
+                self.store.set_tags(run_id, lost_tags(count, self.max_buffered))
+                with self._pop_lock:  # points are counted lost under it: none were, meanwhile
+                    if self.lost[run_id] == count:
+                        self._unrecorded.discard(run_id)
+            for run_id, status in list(self.ending.items()):
+                if run_id not in self._unrecorded:
+                    self.store.end_run(run_id, status)
+                    del self.ending[run_id]
+                    self.live_runs.discard(run_id)
+        except Exception as exc:  # the store is failing again: the next flush retries
+            log.debug("jupyter_mlops: could not record lost points or run ends yet: %s", exc)
+
+    def end_when_written(self, run_id: str, status: str) -> None:
+        """Record the run's end once its buffered points are written (or their loss recorded)."""
+        self.ending[run_id] = status
+        self._wake.set()
+
+    def settled(self, run_id: str) -> bool:
+        """No point of the run waits, and its losses, if any, are recorded on it."""
+        return run_id not in self._unrecorded and all(point[1] != run_id for point in list(self.buffer))
+
+    def drain(self) -> None:
+        """Flush and record every pending loss and end; raises while the store refuses them."""
+        self.flush()
+        if self._unrecorded or self.ending:
+            raise self.last_error or StoreError(f"{len(self.ending)} run ends could not be recorded yet")
+
+    def abandon(self) -> list[str]:
+        """At exit, when the store never came back: every waiting point is lost. Records what the
+        store still takes; returns the runs whose end could not be recorded (they show CRASHED)."""
+        with self._flush_lock, self._pop_lock:
+            self._drop_oldest(0)
+        with self._flush_lock:
+            self._settle()
+        return list(self.ending)
 
     def _loop(self) -> None:
         next_beat = time.monotonic() + self.heartbeat_interval
@@ -108,8 +221,13 @@ class MetricWriter:
                     self.store.beat(tuple(self.live_runs))
                     next_beat = time.monotonic() + self.heartbeat_interval
             except Exception as exc:  # keep running: the next round retries
-                log.warning("jupyter_mlops: could not write metrics yet (%d buffered): %s", len(self.buffer), exc)
-                time.sleep(min(self.flush_interval, 1.0))
+                if time.monotonic() - self._warned_at > 60:
+                    self._warned_at = time.monotonic()
+                    log.warning("jupyter_mlops: could not write metrics yet (%d buffered): %s", len(self.buffer), exc)
+            else:
+                continue
+            # Outside the handler: the error's traceback holds the failed batch, freed only once it ends.
+            time.sleep(min(self.flush_interval, 1.0))
 
     def close(self) -> None:
         """Flush and stop the thread (interpreter exit)."""
@@ -117,3 +235,9 @@ class MetricWriter:
         self._wake.set()
         self._thread.join(timeout=5)
         self.flush()
+
+
+def lost_tags(lost: int, max_buffered: int) -> dict[str, str]:
+    return {LOST_TAG: str(lost),
+            WARNING_TAG: f"{lost} metric points were lost while the store could not be written (at most "
+                         f"MLOPS_MAX_BUFFERED={max_buffered} points wait for it)"}
