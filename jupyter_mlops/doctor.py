@@ -11,7 +11,7 @@ from . import config
 
 
 def checks() -> list[tuple[bool, str]]:
-    from .tracking.store import mask_password
+    from .tracking.engine import mask_password
 
     results: list[tuple[bool, str]] = []
     uri, source = config.tracking_uri_and_source()

@@ -14,7 +14,8 @@ import jupyter_mlops as mlops
 from jupyter_mlops import config
 from jupyter_mlops.exceptions import StoreError
 from jupyter_mlops.tracking import schema
-from jupyter_mlops.tracking.store import Store, latest_points, mask_password, open_store
+from jupyter_mlops.tracking.engine import mask_password
+from jupyter_mlops.tracking.store import Store, latest_points, open_store
 
 from .conftest import PYTHON, python_env
 
