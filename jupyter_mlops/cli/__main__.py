@@ -1,0 +1,6 @@
+"""``python -m jupyter_mlops.cli``, as ``jupyter mlops``."""
+import sys
+
+from . import main
+
+sys.exit(main())
