@@ -62,16 +62,16 @@ import os
 import random
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
-
 from yaml.composer import Composer
 from yaml.events import AliasEvent
 
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, SpecError
 from .notebook_params import parameters_cell
 
 TOP_FIELDS = ("name", "workdir", "preload", "parameters", "defaults", "steps", "sweep")
@@ -92,19 +92,6 @@ MAX_SPEC_BYTES = 1_000_000
 MAX_VALUES = 20_000  # scalars, lists and mappings; an alias counts as the values it repeats
 MAX_DEPTH = 100
 _TOO_BIG_HINT = "a pipeline spec names steps and parameters: keep data in files the steps read"
-
-
-class SpecError(InvalidInputError):
-    """A pipeline spec (or a notebook it names) is unusable. ``str()`` is one line: ``file:line: field: problem``."""
-
-    def __init__(self, message: str, path: str | None = None, line: int | None = None, field: str | None = None):
-        self.reason, self.path, self.line, self.field = message, path, line, field
-        where = f"{path or ''}{f':{line}' if line else ''}"
-        parts = [part for part in (where, field, message) if part]
-        super().__init__(" ".join(": ".join(map(str, parts)).split()))  # one line, whatever the parts hold
-
-    def __reduce__(self):  # picklable across process pools
-        return type(self), (self.reason, self.path, self.line, self.field)
 
 
 class _ReadOnlyDict(dict):

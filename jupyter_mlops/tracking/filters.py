@@ -20,8 +20,8 @@ stack while the SQL was compiled: each a 500.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from sqlalchemy import and_, case, exists, func, literal, not_, or_, select, true
 
