@@ -52,12 +52,21 @@ def test_experiments_and_show(two_runs, capsys):
     [
         (["runs", "--filter", "metrics.auc >> 1"], "position 13"),
         (["show", "nope-not-a-run"], "no run 'nope-not-a-run'"),
+        (["show", "fb35"], "run id prefix 'fb35' is too short: give 6 or more characters of the run id"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(two_runs, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_short_prefix_asks_for_six_characters_even_when_it_matches(two_runs, capsys):
+    assert main(["show", two_runs[0][:5]]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"jupyter mlops show: error: run id prefix {two_runs[0][:5]!r} is too short: "
+                   "give 6 or more characters of the run id\n")
+    assert main(["show", two_runs[0][:6]]) == 0
 
 
 def test_not_a_database_through_the_real_command(project):
@@ -92,7 +101,7 @@ def test_demo_reports_a_failing_notebook(project):
 def test_doctor_reports_the_store_and_problems(project, capsys, monkeypatch):
     assert main(["doctor"]) == 0
     report = capsys.readouterr().out
-    assert "tracking store  sqlite:///" in report and "from the default" in report
+    assert "tracking store  sqlite:///" in report and "from the nearest existing .mlops/ folder" in report
     assert f"schema version {LATEST_VERSION}" in report and report.count("PROBLEM") == 0
     monkeypatch.setenv("MLOPS_TRACKING_URI", "postgresql://me:secret@127.0.0.1:1/nowhere")
     assert main(["doctor"]) == 1

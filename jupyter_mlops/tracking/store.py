@@ -327,6 +327,8 @@ class Store:
                     return found[0]
                 if len(found) > 1:
                     raise RunNotFoundError(f"run id prefix {run_id!r} is ambiguous; give more characters")
+        if len(run_id) < 6:  # a short prefix could match many runs later: ask for more rather than say "no run"
+            raise RunNotFoundError(f"run id prefix {run_id!r} is too short: give 6 or more characters of the run id")
         raise RunNotFoundError(f"no run {run_id!r} in {mask_password(self.uri)}")
 
     def get_run(self, run_id: str) -> RunRecord:
