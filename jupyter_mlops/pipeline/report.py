@@ -32,7 +32,26 @@ def print_result(result) -> None:
                             for i, r in enumerate(result.sweep)], columns))
     print()
     print(f"pipeline run {result.run_id[:8]} {result.status}; executed notebooks in {result.executed_dir}")
-    print(f"next: jupyter mlops show {result.run_id[:8]}  |  jupyter mlops runs --filter \"parent = '{result.run_id}'\"")
+    print(next_hint(result))
+
+
+def next_hint(result) -> str:
+    """What to do next: approve the run that holds the pipeline's model, when there is one."""
+    from ..exceptions import InvalidInputError
+    from ..tracking.model_runs import model_run_of
+    from ..tracking.store import open_store
+
+    listing = f"jupyter mlops runs --filter \"parent = '{result.run_id}'\""
+    if result.ok:
+        try:
+            model_run, note = model_run_of(open_store(result.store_uri), result.run_id)
+        except InvalidInputError:
+            model_run = None
+        if model_run is not None:
+            step = next((name for name, st in result.states.items() if st.result_run == model_run), model_run[:8])
+            return (f"next: jupyter mlops approve {model_run[:8]} --reason TEXT   (the model of step {step}; "
+                    f"then jupyter mlops export {model_run[:8]} --name NAME)  |  {listing}")
+    return f"next: jupyter mlops show {result.run_id[:8]}  |  {listing}"
 
 
 def pipeline_runs_table(max_results: int = 20) -> str:

@@ -9,9 +9,9 @@ import json
 
 from sqlalchemy import select
 
-from ..exceptions import MlopsError
-from ..tracking import models as logged
+from ..exceptions import InvalidInputError, MlopsError
 from ..tracking import schema as s
+from ..tracking.model_runs import model_run_of, step_results
 
 
 def latest_pipeline_run(store, experiment: str) -> str:
@@ -26,32 +26,12 @@ def latest_pipeline_run(store, experiment: str) -> str:
     return found
 
 
-def step_results(store, pipeline_run_id: str) -> dict[str, str]:
-    """``{node name: run id holding its results}`` for the pipeline run's steps that succeeded."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(s.runs.c.uuid, s.runs.c.name, s.runs.c.status)
-                            .where(s.runs.c.parent_uuid == pipeline_run_id)
-                            .order_by(s.runs.c.start_time)).all()
-    results = {}
-    for run_id, name, status in rows:
-        if status in ("FINISHED", "CACHED"):
-            results[name] = store.tags_of(run_id).get("mlops.cached_from", run_id)
-    return results
-
-
 def model_run(store, pipeline_run_id: str) -> str:
     """The run whose model the pipeline produced: the sweep's best point, else the one step that logged a model."""
-    results = step_results(store, pipeline_run_id)
-    with_model = []
-    for run_id in results.values():
-        if store.tags_of(run_id).get("best") == "true":
-            return run_id
-        if any(a["path"] == logged.MODEL_ARTIFACT for a in store.get_run(run_id).artifacts):
-            with_model.append(run_id)
-    if len(with_model) == 1:
-        return with_model[0]
-    raise MlopsError(f"pipeline run {pipeline_run_id}: {len(with_model)} steps logged a model and none is tagged "
-                     "best; cannot tell which one is the pipeline's model")
+    try:
+        return model_run_of(store, pipeline_run_id)[0]
+    except InvalidInputError as exc:
+        raise MlopsError(str(exc)) from None
 
 
 def step_output(store, pipeline_run_id: str, reference: str) -> str:

@@ -70,6 +70,7 @@ class PipelineResult:
     states: dict[str, NodeState]
     executed_dir: Path
     sweep: list[dict] = field(default_factory=list)
+    store_uri: str | None = None  # the store the run is in (found from the spec's folder)
 
     @property
     def ok(self) -> bool:
@@ -181,7 +182,7 @@ class PipelineRunner:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
         result = PipelineResult(self.run_id, status, self.states, self.executed_dir,
-                                self.records.sweep_table(self.states))
+                                self.records.sweep_table(self.states), store_uri=self.store.uri)
         if status == "KILLED":
             stopped = Stopped(result)
             stopped.signum = stopped_by

@@ -15,6 +15,7 @@ from .. import config
 from ..exceptions import ApprovalRefusedError, FilterSyntaxError, InvalidInputError
 from ..tracking import capture
 from ..tracking import schema as s
+from ..tracking.model_runs import model_run_of
 from ..tracking.search import select_runs
 from ..tracking.store import now_ms, open_store
 from . import audit
@@ -25,9 +26,12 @@ LIVE_ALIASES = ("production",)
 
 
 def approve(run_id: str, by: str | None = None, reason: str = "", store=None) -> dict:
-    """Approve a finished run after checking the project's gates; approving twice is a no-op."""
+    """Approve a finished run after checking the project's gates; approving twice is a no-op.
+
+    Only a run with a model can be approved; a pipeline run stands for its best step (or its only
+    step with a model), and the decision's ``note`` says which run was taken."""
     store = store or open_store()
-    run_id = store.resolve_run_id(run_id)
+    run_id, note = model_run_of(store, store.resolve_run_id(run_id))
     run = store.get_run(run_id)
     if run.status != "FINISHED":
         raise ApprovalRefusedError(f"run {run_id} is {run.status}: only a FINISHED run can be approved")
@@ -36,7 +40,8 @@ def approve(run_id: str, by: str | None = None, reason: str = "", store=None) ->
         rule, where = failed
         raise ApprovalRefusedError(f"run {run_id} fails the approval gate {rule!r} ({where}); "
                                    f"its metrics: {_brief(run.metrics)}")
-    return _decide(store, run_id, APPROVED, by, reason, run.metrics)
+    decision = _decide(store, run_id, APPROVED, by, reason, run.metrics)
+    return {**decision, "note": note} if note else decision
 
 
 def reject(run_id: str, by: str | None = None, reason: str = "", force: bool = False, store=None) -> dict:
@@ -45,7 +50,7 @@ def reject(run_id: str, by: str | None = None, reason: str = "", force: bool = F
     A run whose model version is in production is refused unless ``force``: rejecting it does not
     take it out of serving, and the decision should be made knowing that. Forced, it warns."""
     store = store or open_store()
-    run_id = store.resolve_run_id(run_id)
+    run_id, _ = model_run_of(store, store.resolve_run_id(run_id))
     if not str(reason).strip():
         raise InvalidInputError("reject: give a reason, so the next reader knows what was wrong")
     live = live_versions(store, run_id)

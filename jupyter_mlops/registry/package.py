@@ -39,6 +39,7 @@ from ..safe_names import safe_component, shown
 from ..tracking import artifacts as blobs
 from ..tracking import capture
 from ..tracking import models as logged
+from ..tracking.model_runs import model_run_of
 from ..tracking.store import open_store
 from . import approval, manifest, mlflow_format, model_card, safe_zip, versions
 from .names import PATH_HINT, as_package_path, check_name, check_version, parse_ref
@@ -69,7 +70,7 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
     store = store or open_store()
     check_name(name)
     trust = check_trust(trust)
-    run_id = store.resolve_run_id(run_id)
+    run_id, _ = model_run_of(store, store.resolve_run_id(run_id))  # a pipeline run: its model's step
     decision = approval.get_approval(run_id, store=store)
     if decision is None or decision["decision"] != approval.APPROVED:
         why = "is not approved" if decision is None else \
