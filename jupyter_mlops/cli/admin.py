@@ -61,7 +61,7 @@ def cmd_demo(args) -> int:
     print(f"running {notebook} with papermill -> {output}", flush=True)
     try:
         execute_notebook(notebook, output)
-    except Exception as exc:  # papermill's error names the failing cell
+    except Exception as exc:  # noqa: BLE001 - any failure of the notebook is reported; papermill names the cell
         print(f"jupyter mlops demo: the notebook failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     df = search_runs(experiment="demo", max_results=10)
