@@ -244,6 +244,81 @@ prediction_log = Table(
 )
 
 
+# --- Jobs (migration 4): schedules, their occurrences (the claims), notifications to deliver. ---
+
+# A pipeline, notebook or monitor fired on a cron in a time zone. ``next_fire_at`` lives here, not
+# in a scheduler's memory, so any number of schedulers agree on what is due and a restart catches up.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # "pipeline" | "notebook" | "monitor"
+    Column("target", Text, nullable=False),  # JSON: what to run (spec path, notebook, model reference + data)
+    Column("cron", String(255), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("parameters", Text, nullable=False),  # JSON object of templates ("{date}", "{scheduled_time}")
+    Column("overlap", String(8), nullable=False),  # "skip" | "queue" | "allow"
+    Column("catchup", String(8), nullable=False),  # "none" | "latest" | "all"
+    Column("retries", Integer, nullable=False),
+    Column("timeout", Float),  # seconds; NULL: no limit
+    Column("notify", Text, nullable=False),  # JSON: {"on": [...], "webhook": ..., "email": ...}
+    Column("paused", Boolean, nullable=False),
+    Column("next_fire_at", BigInteger),  # ms; NULL while paused
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_schedules_next_fire", "paused", "next_fire_at"),
+)
+
+# One row per (schedule, scheduled time): inserting it is the claim that makes the occurrence fire
+# exactly once, whichever scheduler gets there first. Its state moves PENDING -> CLAIMED -> RUNNING
+# -> FINISHED | FAILED | KILLED, or SKIPPED (overlap); a failed attempt with retries left goes back
+# to PENDING after ``not_before``. ``lease_until`` is renewed by the scheduler holding it: an
+# expired lease means that scheduler is gone.
+schedule_occurrences = Table(
+    "schedule_occurrences",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("schedule_id", IdType, ForeignKey("schedules.id"), nullable=False),
+    Column("scheduled_time", BigInteger, nullable=False),  # ms, UTC
+    Column("state", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),  # attempts started so far
+    Column("not_before", BigInteger, nullable=False),  # ms; a retry waits until then
+    Column("claimed_by", String(255)),
+    Column("lease_until", BigInteger),
+    Column("run_id", String(32)),  # the pipeline or monitoring run, once it exists
+    Column("started_at", BigInteger),
+    Column("ended_at", BigInteger),
+    Column("error", Text),
+    Column("note", Text),  # e.g. occurrences left out by the catch-up policy, the drift summary
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("schedule_id", "scheduled_time", name="uq_schedule_occurrences_time"),
+    Index("ix_schedule_occurrences_state", "state", "not_before"),
+)
+
+# Notifications waiting to be delivered (an outbox): kept in the store so a failed delivery is
+# retried later, by any scheduler, and never fails the job it reports on.
+schedule_notifications = Table(
+    "schedule_notifications",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("occurrence_id", IdType, nullable=False),
+    Column("channel", String(16), nullable=False),  # "webhook" | "email"
+    Column("destination", Text, nullable=False),
+    Column("event", String(16), nullable=False),  # "failure" | "drift" | "success"
+    Column("payload", Text, nullable=False),  # JSON: what the message says
+    Column("state", String(16), nullable=False),  # PENDING | SENDING | SENT | GAVE_UP
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("claimed_by", String(255)),
+    Column("last_error", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger),
+    Index("ix_schedule_notifications_due", "state", "next_attempt_at"),
+)
+
+
 def _initial_schema(conn) -> None:
     v1 = [schema_version, experiments, environments, runs, params, tags, metrics, latest_metrics, artifacts, datasets]
     metadata.create_all(conn, tables=v1, checkfirst=True)
@@ -260,11 +335,16 @@ def _run_summaries(conn) -> None:
     add_to_existing_runs(conn)
 
 
+def _jobs_schema(conn) -> None:
+    metadata.create_all(conn, tables=[schedules, schedule_occurrences, schedule_notifications], checkfirst=True)
+
+
 # (version, function) in order. A migration runs inside the store's migration lock, exactly
 # once per store; never edit one that has shipped, append a new one instead.
 MIGRATIONS = [
     (1, _initial_schema),
     (2, _registry_schema),
     (3, _run_summaries),
+    (4, _jobs_schema),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
