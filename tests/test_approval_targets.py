@@ -86,3 +86,17 @@ def test_a_pipeline_with_one_model_step_resolves_to_it(backend, project):
     assert result.ok, result.failures()
     decision = mlops.approve(result.run_id, by="ana", reason="ok")
     assert decision["run_id"] == result.states["train"].run_id and "only step with a model" in decision["note"]
+
+
+def test_the_cli_says_which_step_of_a_pipeline_it_approved(project):
+    from jupyter_mlops.pipeline.runner import PipelineRunner
+    from jupyter_mlops.pipeline.spec import load_spec
+
+    result = PipelineRunner(load_spec(_pipeline(project, sweep=False)), jobs=1).run()
+    out = subprocess.run([PYTHON, "-m", "jupyter_mlops", "approve", result.run_id[:8], "--by", "ana",
+                          "--reason", "ok"], cwd=project, env=python_env(), capture_output=True, text=True, timeout=120)
+    step_run = result.states["train"].run_id
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"pipeline run {result.run_id[:8]}: taking step train (run {step_run}), its only step with a model",
+        f"approved run {step_run} by ana"]

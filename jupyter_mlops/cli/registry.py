@@ -75,6 +75,8 @@ def cmd_approve(args) -> int:
     from ..api import approve
 
     record = approve(args.run, by=args.by, reason=args.reason)
+    if record.get("note"):
+        print(record["note"])  # a pipeline run stands for the step holding its model: say which
     print(f"approved run {record['run_id']} by {record['actor']}")
     return 0
 
