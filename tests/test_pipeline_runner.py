@@ -82,13 +82,13 @@ def test_demo_pipeline_runs_caches_and_reruns_only_what_changed(project):
 
 @pytest.fixture
 def failing_pipeline(project):
-    """a -> b (raises in cell 3) -> c; d independent; e flaky (fails once); f too slow; g/h exit codes."""
+    """a -> b (raises in its 4th cell) -> c; d independent; e flaky (fails once); f too slow; g/h exit codes."""
     write_notebook(project / "ok.ipynb", "value = 1\noutputs = None",
                    "import jupyter_mlops as mlops\nfrom pathlib import Path",
                    "mlops.log_metric('value', value)",
                    "if outputs:\n    for p in outputs.values():\n        Path(p).write_text(str(value))")
     write_notebook(project / "raises.ipynb", "upstream = None",
-                   "x = 1", "y = 2", "raise ValueError('bad input in cell 3')", "z = 4")
+                   "x = 1", "y = 2", "raise ValueError('bad input')", "z = 4")
     write_notebook(project / "flaky.ipynb", "counter = 'counter.txt'",
                    "from pathlib import Path\np = Path(counter)\nn = int(p.read_text()) if p.exists() else 0\np.write_text(str(n + 1))",
                    "assert n >= 1, 'first attempt always fails'")
@@ -122,10 +122,10 @@ def test_failures_retries_timeouts_and_exit_codes(failing_pipeline, monkeypatch)
     assert result.status == "FAILED"
 
     b = result.states["b"].outcome
-    assert b.error["cell"] == 3 and b.error["ename"] == "ValueError"
+    assert b.error["cell"] == 4 and b.error["ename"] == "ValueError"
     report = "\n".join(result.failures())
-    assert "step 'b' failed: cell 3 raised ValueError: bad input in cell 3" in report
-    assert "raise ValueError('bad input in cell 3')" in report  # the traceback
+    assert "step 'b' failed: cell 4 raised ValueError: bad input" in report
+    assert "raise ValueError('bad input')" in report  # the traceback
     assert str(result.executed_dir / "b.ipynb") in report and (result.executed_dir / "b.ipynb").is_file()
     assert "upstream b did not finish" in result.states["c"].note
 
@@ -135,7 +135,7 @@ def test_failures_retries_timeouts_and_exit_codes(failing_pipeline, monkeypatch)
     assert result.states["i"].outcome.error["ename"] == "UsageError"
     assert mlops.get_run(result.states["d"].run_id).metrics == {"value": 7.0}
     tags = mlops.get_run(result.states["b"].run_id).tags
-    assert tags["mlops.failed_cell"] == "3" and "ValueError" in tags["mlops.traceback"]
+    assert tags["mlops.failed_cell"] == "4" and "ValueError" in tags["mlops.traceback"]
 
 
 def test_fail_fast_stops_everything(failing_pipeline):

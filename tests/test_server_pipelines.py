@@ -26,7 +26,7 @@ def jp_server_config():
 def failed_pipeline(project):
     """prepare -> train (raises in its 2nd cell) -> report (SKIPPED); side runs on its own."""
     write_notebook(project / "ok.ipynb", "value = 1", "import jupyter_mlops as mlops", "mlops.log_metric('value', value)")
-    write_notebook(project / "raises.ipynb", "upstream = None", "x = 1", "raise ValueError('bad input in cell 2')")
+    write_notebook(project / "raises.ipynb", "upstream = None", "x = 1", "raise ValueError('bad input')")
     (project / "pipeline.yaml").write_text("""
 name: api-demo
 steps:
@@ -61,8 +61,8 @@ async def test_pipeline_runs_with_dag_statuses_and_the_failing_cell(failed_pipel
     status, detail = await get(jp_fetch, "pipelines", failed_pipeline.run_id)
     assert status == 200
     train = next(s for s in detail["steps"] if s["node"] == "train")
-    assert train["failed_cell"] == 2 and "ValueError: bad input in cell 2" in train["error"]
-    assert train["failed_cell_source"] == "raise ValueError('bad input in cell 2')"
+    assert train["failed_cell"] == 3 and "ValueError: bad input" in train["error"]
+    assert train["failed_cell_source"] == "raise ValueError('bad input')"
     assert "ValueError" in train["traceback"] and train["notebook"] == "executed/raises.ipynb"
     report = next(s for s in detail["steps"] if s["node"] == "report")
     assert "upstream train did not finish" in report["note"]

@@ -118,7 +118,7 @@ def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
         if not evalue:  # e.g. an unknown magic: IPython reports it on stderr, not as an error output
             ename, evalue = stderr_error(task.output) or (ename, evalue)
         outcome = StepOutcome(task.node, False, 0.0, error={
-            "kind": "cell", "cell": source_cell_index(task.output, exc.cell_index), "exec_count": exc.exec_count,
+            "kind": "cell", "cell": source_cell_number(task.output, exc.cell_index), "exec_count": exc.exec_count,
             "ename": ename, "evalue": evalue, "traceback": strip_ansi("\n".join(exc.traceback or [])),
         })
     except DeadKernelError as exc:
@@ -181,10 +181,11 @@ def stderr_error(executed: str) -> tuple[str, str] | None:
     return found[-1] if found else None
 
 
-def source_cell_index(executed: str, cell_index: int) -> int:
-    """The failing cell's index in the step's own notebook (papermill's index counts its own cells)."""
+def source_cell_number(executed: str, cell_index: int) -> int:
+    """The failing cell as the user counts the cells of their own notebook: 1 for the first cell,
+    markdown included, papermill's injected cells not (papermill's 0-based index counts those)."""
     failed = _failed_cell(executed)
-    return failed[0] if failed else cell_index
+    return failed[0] + 1 if failed else cell_index + 1
 
 
 def strip_ansi(text: str) -> str:

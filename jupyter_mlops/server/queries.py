@@ -220,8 +220,8 @@ def _tags_of(store, run_ids: list[str], keys: tuple[str, ...]) -> dict[str, dict
     return out
 
 
-def _cell_source(store, run_id: str, artifact_path: str, cell_index: int) -> str | None:
-    """The source of the step notebook's cell ``cell_index`` (counted without papermill's own cells)."""
+def _cell_source(store, run_id: str, artifact_path: str, cell_number: int) -> str | None:
+    """The source of the step notebook's cell ``cell_number`` (1-based, counted without papermill's own cells)."""
     from .artifact_files import read_artifact_json
 
     try:
@@ -230,7 +230,7 @@ def _cell_source(store, run_id: str, artifact_path: str, cell_index: int) -> str
         return None
     own = [c for c in nb.get("cells", [])
            if not {"injected-parameters", "papermill-error-cell-tag"} & set(c.get("metadata", {}).get("tags", []))]
-    if 0 <= cell_index < len(own):
-        source = own[cell_index].get("source", "")
+    if 1 <= cell_number <= len(own):
+        source = own[cell_number - 1].get("source", "")
         return "".join(source) if isinstance(source, list) else source
     return None
