@@ -31,6 +31,27 @@ class FilterSyntaxError(InvalidInputError):
         return f"{self.filter_string}\n{' ' * self.position}^"
 
 
+class InputSchemaError(InvalidInputError):
+    """Input does not match the model's signature; ``column`` names the offending column."""
+
+    def __init__(self, message: str, column: str | None = None):
+        self.column = column
+        super().__init__(message)
+
+
+class SpecError(InvalidInputError):
+    """A pipeline spec (or a notebook it names) is unusable. ``str()`` is one line: ``file:line: field: problem``."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None, field: str | None = None):
+        self.reason, self.path, self.line, self.field = message, path, line, field
+        where = f"{path or ''}{f':{line}' if line else ''}"
+        parts = [part for part in (where, field, message) if part]
+        super().__init__(" ".join(": ".join(map(str, parts)).split()))  # one line, whatever the parts hold
+
+    def __reduce__(self):  # picklable across process pools
+        return type(self), (self.reason, self.path, self.line, self.field)
+
+
 class RunNotFoundError(MlopsError, LookupError):
     """No run has the given id (or unique id prefix)."""
 

@@ -14,8 +14,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 import jupyter_mlops as mlops
 from jupyter_mlops.cli import main
-from jupyter_mlops.exceptions import InvalidInputError
-from jupyter_mlops.registry.loaded import InputSchemaError
+from jupyter_mlops.exceptions import InputSchemaError, InvalidInputError
 
 from .conftest import PYTHON, python_env
 

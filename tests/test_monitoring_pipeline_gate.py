@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
+from jupyter_mlops.exceptions import SpecError
 from jupyter_mlops.monitoring.profile import profile_dataframe, save_profile
 from jupyter_mlops.pipeline.runner import PipelineRunner
-from jupyter_mlops.pipeline.spec import SpecError, load_spec
+from jupyter_mlops.pipeline.spec import load_spec
 
 WRITE = """
 import numpy as np, pandas as pd

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_mlops.exceptions import SpecError
 from jupyter_mlops.pipeline.notebook_params import parameters_cell
-from jupyter_mlops.pipeline.spec import PipelineSpec, SpecError, load_spec
+from jupyter_mlops.pipeline.spec import PipelineSpec, load_spec
 
 from .conftest import PYTHON, python_env
 

@@ -15,12 +15,12 @@ from sklearn.ensemble import RandomForestClassifier
 import jupyter_mlops as mlops
 from jupyter_mlops.exceptions import (
     ApprovalRefusedError,
+    InputSchemaError,
     InvalidNameError,
     ModelNotFoundError,
     PackageVerificationError,
 )
 from jupyter_mlops.registry import audit, package, versions
-from jupyter_mlops.registry.loaded import InputSchemaError
 
 from .helpers.registry_workers import approve_in_process, export_in_process
 

@@ -375,7 +375,7 @@ def test_export_without_skl2onnx_installed_still_works(project, monkeypatch):
 
 def test_a_converted_model_that_disagrees_is_not_written(project):
     """A tolerance no float32 model can meet: the check refuses the file and says by how much it missed."""
-    from jupyter_mlops.serving import onnx_export
+    from jupyter_mlops.runtimes import onnx_export
 
     data = load_breast_cancer(as_frame=True)
     model = RandomForestClassifier(n_estimators=10, random_state=0).fit(data.data, data.target)

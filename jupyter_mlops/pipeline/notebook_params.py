@@ -14,6 +14,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from ..exceptions import SpecError
+
 PARAMETERS_TAG = "parameters"
 
 
@@ -79,6 +81,4 @@ def _assigned_names(path: str, number: int, source) -> dict[str, str | None]:
 
 
 def _error(path, line, message):
-    from .spec import SpecError  # spec.py imports this module; importing it here on error avoids a cycle
-
     return SpecError(message, path=os.fspath(path), line=line)

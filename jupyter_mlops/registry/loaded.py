@@ -10,15 +10,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..exceptions import InvalidInputError, PackageVerificationError
-
-
-class InputSchemaError(InvalidInputError):
-    """Input does not match the model's signature; ``column`` names the offending column."""
-
-    def __init__(self, message: str, column: str | None = None):
-        self.column = column
-        super().__init__(message)
+from ..exceptions import InputSchemaError, InvalidInputError, PackageVerificationError
 
 
 @dataclass(repr=False)
@@ -34,7 +26,7 @@ class PackagedModel:
     input_example: dict | None = None
     runtime: str = "sklearn"
     runtime_note: str | None = None
-    engine: object = field(default=None, repr=False)  # serving.runtime: scikit-learn or ONNX Runtime
+    engine: object = field(default=None, repr=False)  # runtimes.engines: scikit-learn or ONNX Runtime
 
     @classmethod
     def open(cls, folder: Path, record: dict | None, runtime: str | None = None, unsafe_pickle: bool = False):
@@ -46,7 +38,7 @@ class PackagedModel:
             path = folder / rel
             return json.loads(path.read_text()) if path.is_file() else None
 
-        from ..serving.runtime import choose
+        from ..runtimes.engines import choose
 
         lineage = read("lineage.json") or {}
         signature = read("model/signature.json") or {"inputs": [], "outputs": []}

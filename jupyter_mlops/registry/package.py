@@ -8,7 +8,7 @@ Package layout (a folder under ``<artifact root>/packages/NAME/VERSION``, option
     model/model.skops        the estimator (skops; pickle only with an explicit unsafe opt-in)
     model/signature.json     input columns and dtypes, output
     model/input_example.json
-    model/model.onnx         when the model converts and agrees with scikit-learn (serving/onnx_export.py)
+    model/model.onnx         when the model converts and agrees with scikit-learn (runtimes/onnx_export.py)
     requirements.txt         pinned from the run's captured environment; environment.json: all of it
     lineage.json             run, params, metrics, datasets, git, approval, pipeline upstream
     lineage/notebooks/...    the executed notebooks of the run and its pipeline upstream steps
@@ -157,7 +157,7 @@ def _build(store, run, decision: dict, staging: Path, trust: list[str], unsafe_p
     if model_format == "skops":
         (staging / "MLmodel").write_text(_yaml(mlflow_format.mlmodel(
             MODEL_SKOPS, signature, trusted, python_version, env["packages"].get("scikit-learn", "unknown"))))
-    from ..serving import onnx_export
+    from ..runtimes import onnx_export
 
     onnx = onnx_export.add_to_package(staging, trusted) if model_format == "skops" else \
         onnx_export.skipped("not converted: pickle models are not converted")

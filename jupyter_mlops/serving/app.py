@@ -19,8 +19,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 
-from ..exceptions import MlopsError
-from ..registry.loaded import InputSchemaError
+from ..exceptions import InputSchemaError, MlopsError
 from . import DEFAULT_MAX_BODY_BYTES
 from .batcher import MicroBatcher
 from .inputs import FORMATS, BadRequest, InputReader

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import InvalidInputError
-from ..registry.loaded import InputSchemaError
+from ..exceptions import InputSchemaError, InvalidInputError
 from . import DEFAULT_CHUNK_ROWS
 from .inputs import InputReader
 

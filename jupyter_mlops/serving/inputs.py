@@ -20,7 +20,7 @@ from itertools import chain
 
 import numpy as np
 
-from ..registry.loaded import InputSchemaError
+from ..exceptions import InputSchemaError
 from .json_rows import JsonCursor
 
 FORMATS = ("records", "dataframe_split", "instances")

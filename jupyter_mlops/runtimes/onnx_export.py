@@ -136,7 +136,7 @@ def compare(estimator, onnx_bytes: bytes, signature: dict, rows) -> tuple[str | 
     """``(None, label mode)`` when ONNX agrees with ``estimator`` on ``rows``, else ``(why, None)``."""
     import numpy as np
 
-    from .runtime import OnnxRuntime, SklearnRuntime
+    from .engines import OnnxRuntime, SklearnRuntime
 
     if len(rows) == 0:
         return "nothing to check it on: the package has neither an input example nor a reference profile", None
