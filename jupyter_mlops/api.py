@@ -256,3 +256,23 @@ def monitor(reference, current, target: str | None = None, predictions=None, **o
     from .monitoring.monitor import monitor as _monitor
 
     return _monitor(reference, current, target=target, predictions=predictions, **options)
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+def evaluate(model_or_run, data, target: str = "y", slices=(), sensitive_features=(), **options):
+    """Metrics of a model on ``data`` overall and per slice, with bootstrap intervals, and fairness gaps.
+
+    ``model_or_run``: a fitted model, a run (or its id; recorded on that run), a registry reference
+    ("name@alias"), or None with ``predictions=`` (and ``probabilities=``) as columns or arrays.
+    ``slices``: features or crossings such as ``["sex", "age_band", "sex,age_band"]``;
+    ``sensitive_features``: the columns fairness gaps are taken across (Fairlearn's definitions).
+    Recorded as ``slice.<feature>=<value>.<metric>``, ``fairness.<gap>`` and ``eval.<metric>`` metrics with
+    an HTML report; options: ``min_slice_count`` (30), ``n_bootstrap`` (1000), ``confidence`` (0.95),
+    ``seed``, ``pos_label``, ``task``, ``features``, ``explain`` (permutation importance, SHAP when
+    installed), ``run`` (where to record), ``record``.
+    """
+    from .evaluation import evaluate as _evaluate
+
+    flush()
+    return _evaluate(model_or_run, data, target=target, slices=slices, sensitive_features=sensitive_features,
+                     **options)
