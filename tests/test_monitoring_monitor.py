@@ -1,7 +1,9 @@
 """mlops.monitor / jupyter mlops monitor: a monitoring run in the store, the report, bad input as one line."""
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -126,14 +128,23 @@ def test_cli_awkward_data_gives_verdicts_not_a_traceback(project, profile_file, 
     awkward = generate(50, seed=4).drop(columns=["plan"]).assign(age=np.nan, score="high")
     awkward.to_csv(project / "awkward.csv", index=False)
     # the real command, as a user runs it: verdicts with reasons on stdout, no traceback
-    out = subprocess.run([PYTHON, "-m", "jupyter_mlops", "monitor", str(profile_file), "awkward.csv", "--no-record"],
-                         capture_output=True, text=True, cwd=project, env=python_env(), timeout=120, check=False)
-    assert out.returncode == 0 and "Traceback" not in out.stderr
-    assert "column missing from the current data" in out.stdout and "every current value is missing" in out.stdout
-    assert "reference is numerical (float64), current is" in out.stdout
-    pd.DataFrame(columns=awkward.columns).to_csv(project / "header_only.csv", index=False)
+    # 'plan' is missing: a failed check, exit 1 with the column named, whatever --fail-on-drift says
+    for extra in ([], ["--fail-on-drift"]):
+        out = subprocess.run([PYTHON, "-m", "jupyter_mlops", "monitor", str(profile_file), "awkward.csv", "--no-record",
+                              *extra], capture_output=True, text=True, cwd=project, env=python_env(), timeout=120,
+                             check=False)
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert out.stderr == "jupyter mlops monitor: error: awkward.csv lacks 1 column of the reference: plan\n"
+        assert out.stdout.startswith("FAILED CHECK: 1 column(s) of the reference missing from the current data: plan")
+        assert "column missing from the current data" in out.stdout and "every current value is missing" in out.stdout
+        assert "reference is numerical (float64), current is" in out.stdout
+    pd.DataFrame(columns=[*awkward.columns, "plan"]).to_csv(project / "header_only.csv", index=False)
     out = run_cli(capsys, "monitor", profile_file, "header_only.csv", "--no-record")
     assert out.returncode == 0 and "not enough data to decide" in out.stdout
+    pd.DataFrame(columns=awkward.columns).to_csv(project / "header_only.csv", index=False)
+    out = run_cli(capsys, "monitor", profile_file, "header_only.csv", "--no-record", "--format", "json")
+    assert out.returncode == 1 and out.stderr.endswith("lacks 1 column of the reference: plan\n")
+    assert [c["column"] for c in json.loads(out.stdout)["columns"] if c["status"] == "missing"] == ["plan"]
     out = run_cli(capsys, "monitor", "no-such-profile.json", "awkward.csv")
     assert out.returncode == 2 and "cannot read profile no-such-profile.json" in out.stderr
     out = run_cli(capsys, "monitor", profile_file, "awkward.csv", "--target", "churn", "--predictions", "p")
@@ -179,3 +190,73 @@ def test_monitor_a_registered_model_scores_the_data_and_tags_the_version(backend
     assert out.returncode == 0 and "reference churn/1" in out.stdout and "performance accuracy" in out.stdout
     missing = run_cli(capsys, "monitor", "churn@staging", "current.csv")
     assert missing.returncode == 2 and "staging" in missing.stderr
+
+
+@pytest.fixture
+def churn_model(backend):
+    """``churn/1`` (alias production): a logistic regression on four features, and its data maker."""
+    from sklearn.linear_model import LogisticRegression
+
+    features = ["tenure", "score", "balance", "visits"]
+
+    def labelled(seed):
+        data = generate(1500, seed=seed)[features]
+        return data.assign(label=(data["score"] + 0.1 * data["tenure"] > 0.8).astype(int))
+
+    train = labelled(1)
+    with mlops.start_run("train") as run:
+        mlops.log_model(LogisticRegression(max_iter=500).fit(train[features], train["label"]), training_data=train,
+                        target="label")
+    mlops.approve(run.id, by="lead", reason="good enough")
+    mlops.export(run.id, name="churn")
+    mlops.set_alias("churn", 1, "production", by="lead")
+    return labelled
+
+
+def test_a_model_feature_missing_from_the_data_fails_the_check(churn_model, project, capsys):
+    churn_model(2).drop(columns=["visits"]).to_csv(project / "current.csv", index=False)
+    for extra in ([], ["--fail-on-drift"], ["--target", "label"]):  # --target alone: the model scores the data
+        out = run_cli(capsys, "monitor", "churn@production", "current.csv", "--no-record", *extra)
+        assert out.returncode == 1, out.stderr
+        assert out.stderr == "jupyter mlops monitor: error: current.csv lacks 1 column of the reference: visits\n"
+    assert "performance: not computed: the model's features visits are missing from the current data" in out.stdout
+    result = mlops.monitor("churn@production", project / "current.csv", target="label")
+    assert not result.ok and result.missing_columns == ["visits"]
+    assert mlops.get_run(result.run_id).tags["mlops.failed_check"] == "columns missing from the current data: visits"
+
+    churn_model(3).to_csv(project / "complete.csv", index=False)
+    out = run_cli(capsys, "monitor", "churn@production", "complete.csv", "--no-record", "--target", "label")
+    assert out.returncode == 0 and "performance accuracy = " in out.stdout and out.stderr == ""
+
+
+def test_a_reference_means_the_registry_and_a_file_only_when_written_as_a_path(churn_model, project, profile_file,
+                                                                                capsys):
+    churn_model(2).to_csv(project / "current.csv", index=False)
+    # a profile file named like the model in the current folder is not read in the model's place
+    (project / "churn").write_text(profile_file.read_text())
+    assert mlops.monitor("churn", project / "current.csv", record=False).reference_label == "churn/1"
+    assert mlops.monitor("./churn", project / "current.csv", record=False).reference_label == "churn"
+    out = run_cli(capsys, "monitor", "churn", "current.csv", "--no-record")
+    assert out.returncode == 0 and "reference churn/1" in out.stdout
+
+    (project / "reference").write_text(profile_file.read_text())
+    out = run_cli(capsys, "monitor", "reference", "current.csv", "--no-record")
+    assert out.returncode == 2
+    assert out.stderr == ("jupyter mlops monitor: error: no registered model named 'reference'; see `jupyter mlops "
+                          "models`; a file is read only when written as a path: ./reference\n")
+    generate(1500, seed=2).to_csv(project / "full.csv", index=False)  # every column of the profiles
+    for written in ("./reference", str(project / "reference"), "reference.json"):
+        out = run_cli(capsys, "monitor", written, "full.csv", "--no-record")
+        assert out.returncode == 0 and f"reference {Path(written)} (3000 rows)" in out.stdout, out.stderr
+
+    from jupyter_mlops.registry.versions import get_version
+
+    package = get_version("churn/1")["package_uri"]  # a package folder given as a path is a model too
+    assert mlops.monitor(Path(package), project / "current.csv", record=False).reference_label == "churn/1"
+
+
+@pytest.mark.parametrize("reference", ["a" * 10_000, "./" + "a" * 10_000, "a" * 10_000 + ".json", "x/" * 5000])
+def test_a_too_long_reference_is_one_line(project, capsys, reference):
+    generate(20, seed=1).to_csv(project / "current.csv", index=False)
+    out = run_cli(capsys, "monitor", reference, "current.csv", "--no-record")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and len(out.stderr) < 400, out.stderr[:500]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import InvalidInputError
+from ..exceptions import InvalidInputError, MlopsError
+from ..safe_names import shown
 from .drift import DriftResult, DriftThresholds, detect_drift
 from .performance import compare, performance_metrics
 from .profile import check_profile, load_profile
@@ -38,7 +39,13 @@ class Reference:
 
 
 def resolve_reference(reference, store=None) -> Reference:
-    """A profile dict, a profile JSON path, a loaded model package, or a registry reference."""
+    """A profile dict, a loaded model package, a registry reference, or a file written as a path.
+
+    As everywhere else (registry/names.py), ``name``, ``name/3`` and ``name@alias`` always mean
+    the registry: a file in the current folder named like a model is not read in its place. A
+    file is read when written as a path (``./x``, ``/abs/x``, ``~/x``, ``file:x``, a ``Path``) or
+    named ``*.json``: a folder or ``.zip`` as a model package, anything else as a profile.
+    """
     if isinstance(reference, dict):
         return Reference(check_profile(reference), "profile")
     if hasattr(reference, "reference_profile"):  # a PackagedModel
@@ -46,15 +53,33 @@ def resolve_reference(reference, store=None) -> Reference:
     if not isinstance(reference, (str, Path)):
         raise InvalidInputError(f"reference must be a profile, a profile path or a model reference, "
                                 f"got {type(reference).__name__}")
-    path = Path(reference)
-    if path.is_file() or path.suffix.lower() == ".json":
-        return Reference(load_profile(path), str(path))
+    from ..registry.names import as_package_path
+    from ..registry.package import load_model
+
+    path = as_package_path(reference)
+    if path is None and reference.lower().endswith(".json"):
+        path = Path(reference)
+    if path is None:
+        try:
+            return _from_model(load_model(reference, store=store))
+        except MlopsError as exc:
+            if _names_a_file(reference):  # say why the file was not read, and how to have it read
+                raise InvalidInputError(f"{exc}; a file is read only when written as a path: ./{reference}") from None
+            raise
     try:
-        from ..registry.package import load_model
-    except ImportError:
-        raise InvalidInputError(f"no profile file {reference!r}, and this version has no model registry "
-                                "to look it up in") from None
-    return _from_model(load_model(str(reference), store=store))
+        is_package = path.is_dir() or path.suffix.lower() == ".zip"
+    except OSError as exc:  # a name too long for a file name, and kin: one line, not a traceback
+        raise InvalidInputError(f"cannot read {shown(str(reference))}: {exc.strerror or exc}") from None
+    if is_package:
+        return _from_model(load_model(path, store=store))
+    return Reference(load_profile(path), str(path))
+
+
+def _names_a_file(reference: str) -> bool:
+    try:
+        return Path(reference).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _from_model(model) -> Reference:
@@ -77,6 +102,7 @@ class _Collector:
     def __init__(self, chunks, target: str | None, predictions: str | None, model=None):
         self.chunks, self.model = chunks, model
         self.kept: dict[str, list] = {name: [] for name in (target, predictions) if name}
+        self.unscorable: list[str] = []  # model features missing from the data, so it could not predict
         if model is not None:
             self.kept[PREDICTED] = []
             if hasattr(model.estimator, "predict_proba"):
@@ -92,6 +118,11 @@ class _Collector:
                 if len(chunk):  # an empty header chunk would make the joined column object-typed
                     parts.append(chunk[name].to_numpy())
             if self.model is not None and len(chunk):
+                self.unscorable = [c for c in self.model.input_columns if c not in chunk.columns]
+                if self.unscorable:  # the drift check names them as missing; no prediction can be made
+                    self.model = None
+                    yield chunk
+                    continue
                 features = chunk[[c for c in chunk.columns if c in set(self.model.input_columns)]]
                 self.kept[PREDICTED].append(np.asarray(self.model.predict(features)))
                 if SCORES in self.kept:
@@ -126,7 +157,7 @@ def monitor(reference, current, *, target: str | None = None, predictions=None, 
         skip = {ref.profile.get("target"), target, prediction_column}
         columns = [name for name in ref.profile["columns"] if name not in skip]
     result = detect_drift(ref.profile, collector, columns=columns, thresholds=thresholds, chunk_rows=chunk_rows)
-    if target is not None:
+    if target is not None and not collector.unscorable:
         if scoring_model is not None:
             predicted = collector.column(PREDICTED)
             scores = collector.column(SCORES) if scores is None else scores
@@ -134,6 +165,10 @@ def monitor(reference, current, *, target: str | None = None, predictions=None, 
             predicted = collector.column(prediction_column) if prediction_column else np.asarray(predictions)
         current_metrics = performance_metrics(collector.column(target), predicted, scores)
         result.performance = compare(current_metrics, reference_metrics if reference_metrics is not None else ref.metrics)
+    elif target is not None:
+        result.performance = {"status": "not computed: the model's features " + ", ".join(collector.unscorable)
+                              + " are missing from the current data", "rows": 0, "current": {}, "reference": {},
+                              "change": {}}
     result.reference_label = ref.label
     if record or html is not None:
         from .report import render_html
