@@ -76,7 +76,7 @@ def side_profile(reference: str, profile_path: str) -> dict:
     import pandas as pd
 
     sys.path.insert(0, str(ROOT))
-    from jupyter_mlops.monitoring.profile import profile_dataframe, save_profile
+    from jupyter_mlops.tracking.profile import profile_dataframe, save_profile
 
     ref = pd.read_parquet(reference)
     baseline = rss_mb()
@@ -93,7 +93,7 @@ def side_ours(profile_path: str, current: str) -> dict:
 
     sys.path.insert(0, str(ROOT))
     from jupyter_mlops.monitoring.drift import detect_drift
-    from jupyter_mlops.monitoring.profile import load_profile
+    from jupyter_mlops.tracking.profile import load_profile
 
     profile = load_profile(profile_path)
     cur = pd.read_parquet(current)
@@ -110,7 +110,7 @@ def side_ours_file(profile_path: str, current: str) -> dict:
     process's first detect_drift, its peak RSS measured on this alone."""
     sys.path.insert(0, str(ROOT))
     from jupyter_mlops.monitoring.drift import detect_drift
-    from jupyter_mlops.monitoring.profile import load_profile
+    from jupyter_mlops.tracking.profile import load_profile
 
     profile = load_profile(profile_path)
     imported = rss_mb()

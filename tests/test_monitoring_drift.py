@@ -8,8 +8,8 @@ from scipy import stats
 from scipy.spatial import distance
 
 from jupyter_mlops.monitoring.drift import DriftThresholds, detect_drift
-from jupyter_mlops.monitoring.profile import profile_dataframe
 from jupyter_mlops.monitoring.summaries import bin_index
+from jupyter_mlops.tracking.profile import profile_dataframe
 
 SHIFTED = {"income", "plan", "promo"}
 

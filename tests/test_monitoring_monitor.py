@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import jupyter_mlops as mlops
-from jupyter_mlops.monitoring.profile import profile_dataframe, save_profile
+from jupyter_mlops.tracking.profile import profile_dataframe, save_profile
 
 from .conftest import PYTHON, python_env
 from .test_monitoring_drift import SHIFTED, generate

@@ -10,9 +10,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from jupyter_mlops.exceptions import SpecError
-from jupyter_mlops.monitoring.profile import profile_dataframe, save_profile
 from jupyter_mlops.pipeline.runner import PipelineRunner
 from jupyter_mlops.pipeline.spec import load_spec
+from jupyter_mlops.tracking.profile import profile_dataframe, save_profile
 
 WRITE = """
 import numpy as np, pandas as pd

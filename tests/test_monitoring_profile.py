@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from jupyter_mlops.exceptions import InvalidInputError
-from jupyter_mlops.monitoring.profile import (
+from jupyter_mlops.tracking.profile import (
     histogram_edges,
     load_profile,
     profile_dataframe,

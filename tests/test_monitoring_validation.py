@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jupyter_mlops.monitoring.profile import profile_dataframe, save_profile
 from jupyter_mlops.monitoring.validation import DataValidationError, validate
+from jupyter_mlops.tracking.profile import profile_dataframe, save_profile
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 import pandas as pd
 
 from ..exceptions import InvalidInputError
+from ..tracking.profile import as_profile, column_kind
 from . import stattests
-from .profile import as_profile, column_kind
 from .sources import CHUNK_ROWS, iter_chunks
 from .summaries import CategoricalSummary, NumericalSummary
 

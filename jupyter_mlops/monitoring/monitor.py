@@ -16,9 +16,9 @@ import numpy as np
 
 from ..exceptions import InvalidInputError, MlopsError
 from ..safe_names import shown
+from ..tracking.profile import check_profile, load_profile
 from .drift import DriftResult, DriftThresholds, detect_drift
 from .performance import compare, performance_metrics
-from .profile import check_profile, load_profile
 from .sources import CHUNK_ROWS, iter_chunks
 
 

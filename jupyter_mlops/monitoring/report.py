@@ -13,7 +13,7 @@ import io
 import numpy as np
 
 from ..extras import available
-from .profile import histogram_edges
+from ..tracking.profile import histogram_edges
 
 PLOT_BINS = 50
 TOP_CATEGORIES = 12

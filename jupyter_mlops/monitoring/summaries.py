@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .profile import category_key
+from ..tracking.profile import category_key
 
 KEEP_VALUES = 10_000  # scipy's ks_2samp is exact up to this many values: keep them and let it decide
 DISCRETE_LIMIT = 5     # Evidently treats a numerical column with at most 5 distinct values as discrete

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InvalidInputError
-from .profile import as_profile, category_key, column_kind
+from ..tracking.profile import as_profile, category_key, column_kind
 from .sources import read_all
 
 RULES = ("not enough data", "missing column", "unknown column", "dtype", "missing share", "range", "unseen category")

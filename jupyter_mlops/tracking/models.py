@@ -55,7 +55,7 @@ def log_model(run, estimator, input_example=None, training_data=None, target: st
         run.log_artifact(json.dumps(sig.infer_signature(estimator, example), indent=1), name=SIGNATURE_ARTIFACT)
         run.log_artifact(json.dumps(sig.input_example(example, columns), default=str), name=EXAMPLE_ARTIFACT)
     if training_data is not None:
-        from ..monitoring.profile import profile_dataframe
+        from .profile import profile_dataframe
 
         frame = sig.as_frame(training_data)
         profile = profile_dataframe(frame, target=target if target in frame.columns else None)

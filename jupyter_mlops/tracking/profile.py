@@ -4,13 +4,18 @@ The profile is stored inside a model package and compared with new data later, l
 training data may be gone. Its size is bounded by the number of columns, never by the rows:
 
 * numerical columns keep summary statistics, a fixed-bin histogram (counts *and* per-bin sums,
-  so drift can place each bin's mass at its mean, see ``drift.py``), the value frequencies when
+  so drift can place each bin's mass at its mean, see ``monitoring/drift.py``), the value frequencies when
   there are few distinct values, and a seeded random sample of at most ``sample_size`` values.
   The sample bound (1000) equals the largest reference Evidently tests with KS / chi-square, so
   for such small references the sample holds every value and those tests are exact.
 * categorical and boolean columns keep the top-K value frequencies plus one "other" count.
 
 Written and read as JSON only: a profile comes with a package that may be untrusted.
+
+It lives in tracking, below monitoring: it is taken when a model is logged (``tracking/models.py``,
+the one moment the training data is at hand), like the signature beside it, and it needs nothing
+but numpy and pandas. Monitoring (drift, validation, reports) only reads it. Passing the profile
+into ``log_model`` instead would move the same call into every caller of that public API.
 """
 from __future__ import annotations
 
