@@ -18,7 +18,7 @@ from ..tracking import schema as s
 from ..tracking.model_runs import model_run_of
 from ..tracking.search import select_runs
 from ..tracking.store import now_ms, open_store
-from . import audit
+from . import audit, gates
 
 APPROVED, REJECTED = "approved", "rejected"
 # Aliases that mean "serving now": rejecting a run behind one of them needs force=True (--force).
@@ -35,11 +35,11 @@ def approve(run_id: str, by: str | None = None, reason: str = "", store=None) ->
     run = store.get_run(run_id)
     if run.status != "FINISHED":
         raise ApprovalRefusedError(f"run {run_id} is {run.status}: only a FINISHED run can be approved")
-    failed = failing_gate(store, run_id)
+    failed = failing_gate(store, run_id, run.metrics)
     if failed:
-        rule, where = failed
+        rule, where, why = failed
         raise ApprovalRefusedError(f"run {run_id} fails the approval gate {rule!r} ({where}); "
-                                   f"its metrics: {_brief(run.metrics)}")
+                                   + (why if why else f"its metrics: {_brief(run.metrics)}"))
     decision = _decide(store, run_id, APPROVED, by, reason, run.metrics)
     return {**decision, "note": note} if note else decision
 
@@ -93,17 +93,25 @@ def gate_rules() -> tuple[list[str], str]:
     return rules, where
 
 
-def failing_gate(store, run_id: str) -> tuple[str, str] | None:
-    """The first gate rule the run does not match, with where it is configured; None when all pass."""
+def failing_gate(store, run_id: str, metrics: dict | None = None) -> tuple[str, str, str | None] | None:
+    """The first gate rule the run does not match, where it is configured and why (for a metric gate:
+    the deciding slice); None when all pass. Aggregates over slices (``min(slice.*.recall) >= 0.8``)
+    and evaluation keys (``fairness.demographic_parity_difference <= 0.1``) are gates.py's."""
     rules, where = gate_rules()
     for rule in rules:
+        gate = gates.parse(rule)
+        if gate is not None:
+            why = gate.failure(store.get_run(run_id).metrics if metrics is None else metrics)
+            if why:
+                return rule, where, why
+            continue
         try:
             stmt = select_runs(store, filter=rule).where(s.runs.c.uuid == run_id)
         except FilterSyntaxError as exc:
             raise InvalidInputError(f"{where}: {exc}") from exc
         with store.engine.connect() as conn:
             if conn.execute(stmt).first() is None:
-                return rule, where
+                return rule, where, None
     return None
 
 
@@ -139,4 +147,6 @@ def _read(conn, run_id: str) -> dict | None:
 
 
 def _brief(metrics: dict) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(metrics.items())) or "none"
+    """The run's own metrics; an evaluation's per-slice keys would make the line hundreds of entries long."""
+    own = {k: v for k, v in metrics.items() if not k.startswith(gates.NAMESPACES)}
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(own.items())) or "none"
