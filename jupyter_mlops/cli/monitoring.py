@@ -41,7 +41,7 @@ def cmd_monitor(args) -> int:
               f"of the reference: {', '.join(missing)}", file=sys.stderr)
         return EXIT_FAILED
     if args.retrain:
-        from ..monitoring.retrain import retrain_if_needed
+        from ..jobs.retrain import retrain_if_needed
 
         print(retrain_if_needed(args.reference, args.current, result, jobs=args.jobs).describe())
     return EXIT_FAILED if args.fail_on_drift and result.dataset_drift else 0

@@ -4,6 +4,9 @@ The model's pipeline runs with the new data; the resulting model is approved by 
 (the project's approval gates still apply), exported and aliased ``candidate``; candidate and
 production are scored on the same held-out rows; production moves only when the policy says
 ``auto_promote = true`` and the candidate is not worse. Each step lands in the audit log.
+
+A job, above the domain layer: it drives the pipeline runner, the registry and monitoring
+together (the pipeline's ``validate:`` gate itself uses monitoring, so this loop cannot live there).
 """
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..exceptions import MlopsError
+from ..monitoring import policy as policies
 from ..registry import approval, audit, package, versions
 from ..tracking.store import open_store
-from . import policy as policies
 
 ACTOR = "retrain-policy"
 LOWER_IS_BETTER = ("rmse", "mae")
@@ -92,8 +95,8 @@ def _run_pipeline(policy, current_path: str, jobs):
 
 
 def _holdout(store, pipeline_run_id: str, policy) -> dict:
+    from ..monitoring.sources import read_all
     from ..pipeline import results
-    from .sources import read_all
 
     path = results.step_output(store, pipeline_run_id, policy.holdout)
     frame = read_all(path)  # CSV or Parquet, as monitoring reads current data
@@ -103,7 +106,7 @@ def _holdout(store, pipeline_run_id: str, policy) -> dict:
 
 
 def _score(ref: str, holdout: dict, policy, store) -> float:
-    from .performance import performance_metrics
+    from ..monitoring.performance import performance_metrics
 
     model = package.load_model(ref, store=store)
     frame = holdout["frame"]
