@@ -36,6 +36,8 @@ The format::
       seed: 0
       metric: test_auc         # required
       goal: maximize           # required: maximize | minimize
+    schedule:                  # optional; fired by `jupyter mlops scheduler` (see schedule_block.py)
+      cron: "0 6 * * *"
 
 Parameters reach a notebook in this order, later wins: pipeline ``parameters`` it declares, the
 step's ``parameters``, then overrides (``k=v`` for every step, ``step.k=v`` for one). ``upstream``
@@ -74,7 +76,7 @@ from yaml.events import AliasEvent
 from ..exceptions import InvalidInputError, SpecError
 from .notebook_params import parameters_cell
 
-TOP_FIELDS = ("name", "workdir", "preload", "parameters", "defaults", "steps", "sweep")
+TOP_FIELDS = ("name", "workdir", "preload", "parameters", "defaults", "steps", "sweep", "schedule")
 STEP_FIELDS = ("notebook", "parameters", "upstream", "outputs", "inputs", "timeout", "retries", "kernel", "validate")
 VALIDATE_FIELDS = ("data", "against", "missing_margin", "range_margin")
 DEFAULT_FIELDS = ("timeout", "retries", "kernel")
@@ -177,6 +179,7 @@ class PipelineSpec:
     steps: dict  # name -> Step, in topological order (ties: file order)
     sweep: Sweep | None
     overrides: tuple = ()  # the ``-p`` overrides applied, in order (recorded so a run can be repeated)
+    schedule: object = None  # schedule_block.ScheduleBlock: when ``jupyter mlops schedule add`` fires it
 
     def order(self) -> list[str]:
         return list(self.steps)
@@ -470,8 +473,24 @@ class _Builder:
         self.check_files(steps)
         parameters = self.pipeline_parameters(data.get("parameters"), steps)
         sweep = self.sweep(data["sweep"], steps) if data.get("sweep") is not None else None
-        return PipelineSpec(self.path, name, workdir, tuple(preload), _ReadOnlyDict(parameters),
+        spec = PipelineSpec(self.path, name, workdir, tuple(preload), _ReadOnlyDict(parameters),
                             _ReadOnlyDict(steps), sweep)
+        if data.get("schedule") is not None:
+            spec = replace(spec, schedule=self.schedule(data["schedule"], spec))
+        return spec
+
+    def schedule(self, value, spec: PipelineSpec):
+        from .schedule_block import check_block
+
+        def parameter_problem(key: str) -> str | None:
+            try:
+                spec._parse_override(f"{key}=0")
+            except SpecError as exc:
+                return exc.reason.split(": ", 1)[-1]
+            return None
+
+        return check_block(value, lambda path, message, at_key=False: self.fail(("schedule",) + path, message, at_key),
+                           parameter_problem)
 
     # -- fields shared by several sections
     def known_fields(self, path: tuple, mapping: dict, fields: tuple) -> None:
