@@ -8,6 +8,8 @@ from jupyter_core.utils import run_sync
 
 from jupyter_mlops.pipeline.kernels import KernelPool, KernelStartError
 
+from .helpers.waiting import wait_until
+
 
 def alive(km) -> bool:
     return run_sync(km.is_alive)()
@@ -174,17 +176,14 @@ def test_a_runner_killed_outright_takes_its_template_and_kernels_with_it(tmp_pat
     """SIGKILL leaves the runner no chance to clean up: the template sees its stdin close and ends its kernels."""
     import subprocess
     import sys
-    import time
 
     runner = subprocess.Popen([sys.executable, "-c", KILLED_RUNNER], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     pids = [int(p) for p in runner.stdout.readline().split()]
     assert len(pids) == 2 and all(is_running(p) for p in pids)
     runner.kill()
     runner.wait()
-    deadline = time.monotonic() + 15
-    while any(is_running(p) for p in pids):
-        assert time.monotonic() < deadline, f"still running: {[p for p in pids if is_running(p)]}"
-        time.sleep(0.1)
+    wait_until(lambda: not any(is_running(p) for p in pids), "the template and its kernel ending",
+               details=lambda: f"still running: {[p for p in pids if is_running(p)]}")
 
 
 def is_running(pid: int) -> bool:
@@ -209,7 +208,6 @@ def test_preloads_that_start_threads_are_not_forked_from(tmp_path, monkeypatch):
 def test_a_template_that_dies_leaves_the_pool_starting_kernels_the_plain_way():
     """Its ready kernels die with it (their parent poller); the next steps get plain kernels."""
     import os
-    import time
 
     pool = KernelPool(size=1)
     pool.expect("python3", 3)
@@ -218,10 +216,8 @@ def test_a_template_that_dies_leaves_the_pool_starting_kernels_the_plain_way():
         template = pool._templates["python3"]
         template.proc.kill()
         template.proc.wait()
-        deadline = time.monotonic() + 10
-        while alive(first):  # forked kernels notice within a second that their parent is gone
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        # Forked kernels poll their parent and end once it is gone.
+        wait_until(lambda: not alive(first), "the forked kernel ending with its template")
         for _ in range(2):
             km = pool.take("python3")
             assert kernel_eval(km, ppid="__import__('os').getppid()") == {"ppid": str(os.getpid())}

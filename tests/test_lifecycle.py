@@ -5,19 +5,18 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 import jupyter_mlops as mlops
-from jupyter_mlops.tracking.store import open_store
+from jupyter_mlops.tracking.store import STALE_GRACE_MS, STALE_HEARTBEATS, now_ms, open_store
 
 from .conftest import PYTHON, python_env
+from .helpers.waiting import wait_until
 
 HELPER = Path(__file__).parent / "helpers" / "log_points.py"
-FLUSH_INTERVAL = 0.5
 
 
 def store_uri(db_path: Path) -> str:
@@ -31,18 +30,25 @@ def query(sql: str, **params) -> list[tuple]:
         return [tuple(r) for r in conn.execute(text(sql), params)]
 
 
-def start_writer(project: Path, db_path: Path, heartbeat: float = 10.0):
+def start_writer(project: Path, db_path: Path, *, flush: float, heartbeat: float = 10.0, ready_after: int = 0):
+    """A child logging 2000 points/s into one run; returned with the run id once it has logged
+    ``ready_after`` points."""
     ready = project / "ready"
-    env = python_env(MLOPS_TRACKING_URI=store_uri(db_path), MLOPS_FLUSH_INTERVAL=FLUSH_INTERVAL,
+    env = python_env(MLOPS_TRACKING_URI=store_uri(db_path), MLOPS_FLUSH_INTERVAL=flush,
                      MLOPS_HEARTBEAT_INTERVAL=heartbeat)
-    proc = subprocess.Popen([PYTHON, str(HELPER), "1000000", "--rate", "2000", "--ready", str(ready)],
+    proc = subprocess.Popen([PYTHON, str(HELPER), "1000000", "--rate", "2000", "--ready", str(ready),
+                             "--ready-after", str(ready_after)],
                             env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not ready.exists():
+
+    def started() -> bool:
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "writer never started its run"
-        time.sleep(0.05)
-    time.sleep(0.2)
+        return ready.exists()
+
+    try:
+        wait_until(started, f"the writer logging {ready_after} points")
+    except BaseException:
+        proc.kill()
+        raise
     return proc, ready.read_text()
 
 
@@ -50,38 +56,65 @@ def steps_logged(run_id: str) -> list[int]:
     return [s for (s,) in query("SELECT step FROM metrics WHERE run_uuid = :r ORDER BY step", r=run_id)]
 
 
+def points_stored(run_id: str) -> int:
+    return query("SELECT count(*) FROM metrics WHERE run_uuid = :r", r=run_id)[0][0]
+
+
 @pytest.mark.usefixtures("backend")
 def test_sigterm_loses_no_points_and_marks_killed(project, db_path):
-    proc, run_id = start_writer(project, db_path)
-    time.sleep(1.5)
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=30)
+    """The writer never flushes by itself here (an hour's interval): whatever is in the store after
+    SIGTERM was written by the signal handler."""
+    logged_before = 500
+    proc, run_id = start_writer(project, db_path, flush=3600, ready_after=logged_before)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    finally:
+        proc.kill()
     assert proc.returncode == -signal.SIGTERM  # still dies of the signal
     steps = steps_logged(run_id)
-    assert len(steps) > 1000
-    assert steps == list(range(len(steps)))  # every point up to the last one logged, no gap
-    # The last point was logged just before the signal; the helper logs 2000 points/s.
+    assert len(steps) >= logged_before  # every point logged before the signal...
+    assert steps == list(range(len(steps)))  # ...and every one after them up to the last, no gap
     record = mlops.get_run(run_id)
     assert record.status == "KILLED"
     assert record.metrics["value"] == steps[-1]
 
 
 @pytest.mark.usefixtures("backend")
-def test_sigkill_loses_at_most_one_flush_interval_and_shows_crashed(project, db_path):
-    proc, run_id = start_writer(project, db_path, heartbeat=0.25)
-    time.sleep(2.0)
-    killed_at_ms = time.time() * 1000
-    proc.kill()
-    proc.communicate(timeout=30)
-    (last_ts, count, last_step), = query(
-        "SELECT max(timestamp), count(*), max(step) FROM metrics WHERE run_uuid = :r", r=run_id)
-    assert count == last_step + 1  # what was written has no holes
-    # Points logged in the last flush interval may be lost, nothing older.
-    assert killed_at_ms - last_ts <= FLUSH_INTERVAL * 1000 + 300
-    (status,), = query("SELECT status FROM runs WHERE uuid = :r", r=run_id)
+def test_sigkill_loses_only_unflushed_points_and_shows_crashed_after_the_stale_heartbeats(project, db_path):
+    """SIGKILL leaves the process no word: what the writer flushed while it ran stays, with no hole,
+    and readers call the run CRASHED once its heartbeat is older than STALE_HEARTBEATS intervals
+    plus STALE_GRACE_MS, and not before."""
+    heartbeat = 0.25
+    proc, run_id = start_writer(project, db_path, flush=0.5, heartbeat=heartbeat)
+    try:
+        # Two flushes seen in the store while the process runs: points get there without an end or a flush call.
+        first = wait_until(lambda: points_stored(run_id), "a first flush of the running writer")
+        flushed = wait_until(lambda: (n := points_stored(run_id)) > first and n, "a second flush of the running writer")
+        proc.kill()
+        proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    (count, last_step), = query("SELECT count(*), max(step) FROM metrics WHERE run_uuid = :r", r=run_id)
+    assert count >= flushed  # what was flushed stays
+    assert count == last_step + 1  # and has no holes
+    (status, beat, interval), = query("SELECT status, heartbeat, heartbeat_interval FROM runs WHERE uuid = :r",
+                                      r=run_id)
     assert status == "RUNNING"  # the process could not say anything...
-    time.sleep(0.25 * 4 + 2.5)
-    assert mlops.get_run(run_id).status == "CRASHED"  # ...but its silence is read as a crash
+    assert interval == heartbeat  # the interval the process beat at, recorded for readers
+    crashed_after = beat + int(STALE_HEARTBEATS * interval * 1000) + STALE_GRACE_MS
+
+    def read_status() -> str:
+        before = now_ms()
+        seen = mlops.get_run(run_id).status
+        after = now_ms()
+        if seen == "RUNNING":
+            assert before <= crashed_after, "still RUNNING after its heartbeat went stale"
+        else:
+            assert (seen, after > crashed_after) == ("CRASHED", True), "CRASHED before its heartbeat went stale"
+        return seen == "CRASHED"
+
+    wait_until(read_status, "the killed run read as CRASHED")  # ...but its silence is read as a crash
     assert mlops.search_runs(filter="status = 'CRASHED'")["run_id"].tolist() == [run_id]
 
 

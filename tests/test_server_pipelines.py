@@ -13,6 +13,7 @@ from jupyter_mlops.pipeline.spec import load_spec
 from jupyter_mlops.server import rerun as rerun_module
 from jupyter_mlops.tracking.store import open_store
 
+from .helpers.waiting import await_until
 from .test_pipeline_runner import write_notebook
 
 
@@ -91,18 +92,20 @@ async def test_rerun_starts_the_runner_without_blocking_the_server(failed_pipeli
     status, _ = await get(jp_fetch, "experiments")
     assert status == 200
     store = open_store()
-    for _ in range(600):
-        status, body = await get(jp_fetch, "pipelines")
+
+    async def rerun_ended():
+        _, body = await get(jp_fetch, "pipelines")
         newer = [p for p in body["pipelines"] if p["run_id"] != failed_pipeline.run_id]
-        if newer and newer[0]["status"] != "RUNNING":
-            break
-        await asyncio.sleep(0.1)
-    else:
-        pytest.fail("the re-run pipeline did not finish within 60 s; log: " + Path(started["log"]).read_text())
-    for _ in range(100):  # the runner process exits soon after recording the end: let the server reap it
-        if not rerun_module._children:
-            break
-        await asyncio.sleep(0.1)
+        return newer if newer and newer[0]["status"] != "RUNNING" else None
+
+    newer = await await_until(rerun_ended, "the re-run pipeline ending",
+                              details=lambda: "log: " + Path(started["log"]).read_text())
+
+    async def reaped():  # the runner process exits soon after recording the end: the server reaps it
+        loop = asyncio.get_running_loop()
+        return not [task for task in rerun_module._children if task.get_loop() is loop]
+
+    await await_until(reaped, "the server reaping the runner process")
     rerun = newer[0]
     assert rerun["status"] == "FAILED"  # same spec, same failing cell
     statuses = {s["node"]: s["status"] for s in rerun["steps"]}

@@ -28,6 +28,7 @@ from jupyter_mlops.registry import versions
 from jupyter_mlops.tracking import lifecycle, store
 
 from .conftest import PYTHON, python_env
+from .helpers.waiting import wait_until
 
 TOKEN = "s3cret-token"
 SECRET = "PRIVATE-VALUE-93127"  # must never come back in an error
@@ -298,15 +299,15 @@ def test_sampled_predictions_are_written_to_the_prediction_log(served):
     status, out = served["onnx"].predict({"records": X.to_dict("records")})
     assert status == 200
     db = store.open_store(served["uri"])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def newest_three():  # the log is written in the background, after the answer
         with db.engine.connect() as conn:
             newest = select(s.prediction_log).order_by(s.prediction_log.c.id.desc()).limit(3)
             rows = conn.execute(newest).mappings().all()
             total = conn.execute(select(func.count()).select_from(s.prediction_log)).scalar()
-        if rows and json.loads(rows[0]["features"]) == X.iloc[-1].to_dict():
-            break
-        time.sleep(0.2)
+        return (rows, total) if rows and json.loads(rows[0]["features"]) == X.iloc[-1].to_dict() else None
+
+    rows, total = wait_until(newest_three, "the three predictions in the prediction log")
     assert [json.loads(r["prediction"]) for r in reversed(rows)] == out["predictions"]
     assert [json.loads(r["features"]) for r in reversed(rows)] == X.to_dict("records")
     assert {(r["name"], r["version"]) for r in rows} == {("cancer", 1)}

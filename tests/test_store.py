@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from jupyter_mlops.tracking.engine import mask_password
 from jupyter_mlops.tracking.store import Store, latest_points, open_store
 
 from .conftest import PYTHON, python_env
+from .helpers.waiting import wait_until
 
 HELPER = Path(__file__).parent / "helpers" / "log_points.py"
 
@@ -104,7 +104,7 @@ def test_eight_processes_open_a_fresh_store_at_once(project, db_path):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
     counts = dict(con.execute("SELECT run_uuid, count(*) FROM metrics GROUP BY run_uuid").fetchall())
-    run_ids = [out.strip() for _, out, _ in results]
+    run_ids = [out.split()[0] for _, out, _ in results]
     assert sorted(counts) == sorted(run_ids)
     assert set(counts.values()) == {10000}
     statuses = {s for (s,) in con.execute("SELECT status FROM runs")}
@@ -122,62 +122,99 @@ def test_sixteen_processes_open_a_fresh_postgresql_store_at_once(project, postgr
         assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(schema.MIGRATIONS)
         counts = dict(con.execute("SELECT run_uuid, count(*) FROM metrics GROUP BY run_uuid").fetchall())
         statuses = {s for (s,) in con.execute("SELECT status FROM runs")}
-    assert sorted(counts) == sorted(out.strip() for _, out, _ in results)
+    assert sorted(counts) == sorted(out.split()[0] for _, out, _ in results)
     assert set(counts.values()) == {10000} and statuses == {"FINISHED"}
 
 
-def start_steady_writer(project, url: str, points: int, **env_vars) -> subprocess.Popen:
-    """A child logging ``points`` at 1000 per second into ``url``, returned once its run has started."""
-    ready = project / "ready"
-    env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2, **env_vars)
-    proc = subprocess.Popen([PYTHON, str(HELPER), str(points), "--rate", "1000", "--ready", str(ready)], env=env,
-                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not ready.exists():
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    return proc
+class SteadyWriter:
+    """A child logging 1000 points per second into ``url`` until told to stop, its stderr in a file
+    the test can read while it runs."""
+
+    def __init__(self, project: Path, url: str, **env_vars):
+        self.url, self.stop_file, self.err_path = url, project / "stop", project / "writer.err"
+        ready = project / "ready"
+        env = python_env(MLOPS_TRACKING_URI=url, MLOPS_FLUSH_INTERVAL=0.2, **env_vars)
+        with open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen([PYTHON, str(HELPER), "10000000", "--rate", "1000", "--ready", str(ready),
+                                          "--until", str(self.stop_file)], env=env, cwd=project,
+                                         stdout=subprocess.PIPE, stderr=err, text=True)
+        wait_until(lambda: self.alive() and ready.exists(), "the writer starting its run")
+
+    def alive(self) -> bool:
+        assert self.proc.poll() is None, f"the writer exited: {self.stderr()}"
+        return True
+
+    def stderr(self) -> str:
+        return self.err_path.read_text()
+
+    def points_stored(self) -> int:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url, connect_timeout=10) as con:
+                return con.execute("SELECT count(*) FROM metrics").fetchone()[0]
+        except psycopg.OperationalError:  # the server is (still) down
+            return 0
+
+    def finish(self) -> int:
+        """Stop logging and let the process end; the number of points it logged."""
+        self.stop_file.touch()
+        out, _ = self.proc.communicate(timeout=240)
+        assert self.proc.returncode == 0, self.stderr()
+        return int(out.split()[1])
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
-    """The server goes away for a while: log_metric keeps working, the writer retries, nothing is lost."""
+    """The server goes away while points are being logged and written: log_metric keeps working,
+    the writer retries, and once the server is back every point is there: those logged before,
+    during and after the outage."""
     import psycopg
 
     url = postgres.new_database()
-    proc = start_steady_writer(project, url, points=4000)
+    writer = SteadyWriter(project, url)
     try:
-        time.sleep(0.5)
+        wait_until(writer.points_stored, "points written before the outage")
         postgres.stop()
-        time.sleep(1.5)
+        try:
+            # The running writer notices the outage (and the child goes on logging meanwhile).
+            wait_until(lambda: writer.alive() and "could not write metrics yet" in writer.stderr(),
+                       "the writer noticing the outage", details=writer.stderr)
+        finally:
+            postgres.resume()
+        back = wait_until(writer.points_stored, "the server answering again")
+        wait_until(lambda: writer.alive() and writer.points_stored() > back, "the running writer writing again")
+        logged = writer.finish()
     finally:
-        postgres.resume()
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    assert "could not write metrics yet" in err  # the outage was noticed and reported
+        writer.kill()
     with psycopg.connect(url) as con:
-        count, steps = con.execute("SELECT count(*), count(DISTINCT step) FROM metrics").fetchone()
+        count, steps, last = con.execute("SELECT count(*), count(DISTINCT step), max(step) FROM metrics").fetchone()
         status = con.execute("SELECT status FROM runs").fetchone()[0]
-    assert (count, steps, status) == (4000, 4000, "FINISHED")
+    assert (count, steps, last + 1, status) == (logged, logged, logged, "FINISHED")
 
 
 def test_postgresql_down_until_the_run_ends_reports_the_lost_count(project, postgres):
     """The server stays away past the end of the run: the process still ends normally and says how
     many points it could not write."""
     url = postgres.new_database()
-    proc = start_steady_writer(project, url, points=1500, MLOPS_EXIT_FLUSH_TIMEOUT=1)
+    writer = SteadyWriter(project, url, MLOPS_EXIT_FLUSH_TIMEOUT=1)
     try:
-        time.sleep(0.3)
+        wait_until(writer.points_stored, "points written before the outage")
         postgres.stop()
-        out, err = proc.communicate(timeout=120)
+        try:
+            logged = writer.finish()  # the run ends while the server is down
+        finally:
+            postgres.resume()
     finally:
-        postgres.resume()
-    assert proc.returncode == 0, err
-    lost = re.search(r"(\d+) metric points could not be written", err)
-    assert lost, err
-    import psycopg
-
-    with psycopg.connect(url) as con:
-        stored = con.execute("SELECT count(*) FROM metrics").fetchone()[0]
-    assert stored + int(lost.group(1)) == 1500  # every point is either stored or counted as lost
+        writer.kill()
+    lost = re.search(r"(\d+) metric points could not be written", writer.stderr())
+    assert lost, writer.stderr()
+    stored = writer.points_stored()
+    assert stored > 0  # written before the outage
+    assert stored + int(lost.group(1)) == logged  # every point is either stored or counted as lost
 
 
 def brute_force_latest(points: list[tuple]) -> dict[tuple, tuple]:

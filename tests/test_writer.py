@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 import uuid
 
 import pytest
@@ -11,6 +10,8 @@ import pytest
 from jupyter_mlops.tracking.run import Run
 from jupyter_mlops.tracking.store import open_store
 from jupyter_mlops.tracking.writer import MetricWriter
+
+from .helpers.waiting import wait_until
 
 
 @pytest.mark.parametrize(("batch", "logging_waits"), [(50, False), (500, True)])
@@ -28,22 +29,30 @@ def test_logging_waits_while_a_large_batch_is_written_not_a_small_one(project, d
     blocker.execute("BEGIN IMMEDIATE")  # the batch cannot be written until this ends
     flushing = threading.Thread(target=writer.flush)
     flushing.start()
-    deadline = time.monotonic() + 30
-    while writer.buffer:  # the batch has been taken once the buffer is empty
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_until(lambda: not writer.buffer, "the writer taking the batch")  # then it waits for the blocker
+    written_when_logged = []
     logged = threading.Event()
-    logging = threading.Thread(target=lambda: (run.log_metric("m", -1.0), logged.set()))
+
+    def log_one() -> None:
+        run.log_metric("m", -1.0)
+        written_when_logged.append(writer.points_written)
+        logged.set()
+
+    logging = threading.Thread(target=log_one)
     logging.start()
     try:
         if logging_waits:
-            assert not logged.wait(0.5)
+            # Parked on the writer's condition while the batch cannot be written (or, wrongly, done).
+            wait_until(lambda: logged.is_set() or writer._room._waiters, "log_metric waiting or returning")
+            assert not logged.is_set(), "log_metric returned while the large batch was still being written"
         else:
-            assert logged.wait(30)
+            wait_until(logged.is_set, "log_metric returning while the batch is still being written")
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
         flushing.join()
         logging.join()
         writer.close()
+    # Waiting means returning only once the batch is in the store; not waiting, before it is.
+    assert written_when_logged == [batch if logging_waits else 0]
     assert len(store.metric_history(run_id, "m")) == batch + 1
