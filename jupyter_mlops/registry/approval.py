@@ -31,8 +31,10 @@ def approve(run_id: str, by: str | None = None, reason: str = "", store=None) ->
     Only a run with a model can be approved; a pipeline run stands for its best step (or its only
     step with a model), and the decision's ``note`` says which run was taken."""
     store = store or open_store()
-    run_id, note = model_run_of(store, store.resolve_run_id(run_id))
+    asked = store.resolve_run_id(run_id)
+    run_id, note = model_run_of(store, asked)
     run = store.get_run(run_id)
+    check_separate_duties(store, by, {asked, run_id})
     if run.status != "FINISHED":
         raise ApprovalRefusedError(f"run {run_id} is {run.status}: only a FINISHED run can be approved")
     failed = failing_gate(store, run_id, run.metrics)
@@ -63,6 +65,38 @@ def reject(run_id: str, by: str | None = None, reason: str = "", force: bool = F
                       stacklevel=2)
     return _decide(store, run_id, REJECTED, by, reason, store.get_run(run_id).metrics,
                    **({"live": live} if live else {}))
+
+
+_separate_duties_default = False
+
+
+def separate_duties_by_default(on: bool) -> None:
+    """``jupyter mlops server`` turns separation of duties on unless the project's setting says otherwise."""
+    global _separate_duties_default
+    _separate_duties_default = bool(on)
+
+
+def separate_duties() -> bool:
+    """``separate_duties`` of ``[tool.jupyter_mlops.approval]``; unset: on in server mode, else off."""
+    settings = config.project_settings()
+    value = settings.get("approval", {}).get("separate_duties")
+    if value is None:
+        return _separate_duties_default
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"[tool.jupyter_mlops.approval] separate_duties in "
+                                f"{settings.get('_pyproject', 'pyproject.toml')}: expected true or false, got {value!r}")
+    return value
+
+
+def check_separate_duties(store, by: str | None, run_ids) -> None:
+    """Refuse an approval by the user who started the run (or the pipeline run it stands for)."""
+    if not separate_duties():
+        return
+    actor = by or capture.current_user() or "unknown"
+    for run_id in sorted(run_ids):
+        if store.get_run(run_id).user == actor:
+            raise ApprovalRefusedError(f"{actor} started run {run_id} and cannot approve it (separation of duties: "
+                                       "[tool.jupyter_mlops.approval] separate_duties); another approver must")
 
 
 def live_versions(store, run_id: str) -> list[str]:

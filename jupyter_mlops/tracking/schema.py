@@ -319,6 +319,32 @@ schedule_notifications = Table(
 )
 
 
+# --- Tracking server (migration 5): its users, and the metric batches it has taken. ---
+
+# Who may use ``jupyter mlops server`` and as what (viewer, editor, approver, admin). Only the
+# sha256 of each token is kept: a copy of the store hands out no working tokens.
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Ids of metric batches the server has written, so a client retrying a batch whose answer it
+# never got (the server restarted, the connection dropped) does not write its points twice.
+ingested_batches = Table(
+    "ingested_batches",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("points", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_ingested_batches_created", "created_at"),
+)
+
+
 def _initial_schema(conn) -> None:
     v1 = [schema_version, experiments, environments, runs, params, tags, metrics, latest_metrics, artifacts, datasets]
     metadata.create_all(conn, tables=v1, checkfirst=True)
@@ -339,6 +365,10 @@ def _jobs_schema(conn) -> None:
     metadata.create_all(conn, tables=[schedules, schedule_occurrences, schedule_notifications], checkfirst=True)
 
 
+def _server_schema(conn) -> None:
+    metadata.create_all(conn, tables=[users, ingested_batches], checkfirst=True)
+
+
 # (version, function) in order. A migration runs inside the store's migration lock, exactly
 # once per store; never edit one that has shipped, append a new one instead.
 MIGRATIONS = [
@@ -346,5 +376,6 @@ MIGRATIONS = [
     (2, _registry_schema),
     (3, _run_summaries),
     (4, _jobs_schema),
+    (5, _server_schema),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
