@@ -18,7 +18,18 @@ def register(sub) -> None:
     p.add_argument("--from", dest="from_step", metavar="STEP", help="re-run STEP and everything downstream of it")
     p.add_argument("-p", "--param", action="append", default=[], metavar="[STEP.]KEY=VALUE",
                    help="override a parameter of every step, or of one step")
+    p.add_argument("-f", "--parameters-file", type=Path, metavar="PARAMS.yaml",
+                   help="parameters from a YAML file (KEY: VALUE, STEP.KEY: VALUE, or STEP: {KEY: VALUE}), "
+                        "as papermill's -f; -p wins over it")
     p.add_argument("--fail-fast", action="store_true", help="stop everything at the first failing step")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what would run and what is cached (and, for each step that is not, what changed); "
+                        "run and record nothing")
+    chosen = p.add_mutually_exclusive_group()
+    chosen.add_argument("--to", metavar="STEP", help="run STEP and every step it depends on, nothing downstream")
+    chosen.add_argument("--only", metavar="STEP",
+                        help="run just STEP (even if cached), on its upstream steps' cached results; refused when "
+                             "one has none")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("pipelines", help="past pipeline runs with the status of each step")
@@ -39,20 +50,42 @@ def register(sub) -> None:
 
 
 def cmd_run(args) -> int:
+    from ..pipeline import plan
     from ..pipeline.progress import ConsoleProgress
     from ..pipeline.report import print_result
     from ..pipeline.runner import PipelineRunner, Stopped
     from ..pipeline.spec import load_spec
 
-    spec = load_spec(args.spec, args.param)
+    spec = load_spec(args.spec)
+    overrides = list(args.param)
+    if args.parameters_file is not None:
+        from ..pipeline.params_file import overrides_from_file
+
+        overrides = overrides_from_file(args.parameters_file, spec) + overrides
+    if overrides:
+        spec = spec.with_overrides(overrides)
+    spec = plan.select_steps(spec, to=args.to, only=args.only)
     force = None
     if args.force:
         force = True if "*" in args.force else set(args.force)
-    runner = PipelineRunner(spec, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler, force=force,
-                            from_step=args.from_step, fail_fast=args.fail_fast)
-    runner.progress = progress = ConsoleProgress(total=len(runner.nodes))  # sweep points are nodes too
+    if args.only:
+        force = True if force is True else (force or set()) | {args.only}
+
+    def runner():
+        return PipelineRunner(spec, jobs=args.jobs, executor=args.executor, scheduler=args.scheduler, force=force,
+                              from_step=args.from_step, fail_fast=args.fail_fast)
+
+    if args.dry_run or args.only:
+        planner = runner()
+        planned = plan.dry_run(planner)
+        if args.dry_run:
+            print(plan.describe(planned, spec))
+            return 0
+        plan.check_only(planned, planner, args.only)
+    pipeline = runner()
+    pipeline.progress = progress = ConsoleProgress(total=len(pipeline.nodes))  # sweep points are nodes too
     try:
-        result = runner.run()
+        result = pipeline.run()
     except Stopped as stop:
         progress.close()
         print("jupyter mlops run: stopped; running steps were killed", file=sys.stderr)

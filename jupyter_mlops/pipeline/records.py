@@ -92,6 +92,8 @@ class PipelineRecords:
         if outcome.ok:
             tags["mlops.outputs"] = json.dumps({k: {"path": str(p), "sha256": sha256_file(p)} for k, p in node.outputs.items()})
             tags["mlops.step_key"] = state.key
+            if state.key_parts is not None:  # so a later run can say which input changed (dry run)
+                tags["mlops.step_key_parts"] = json.dumps(state.key_parts, sort_keys=True, separators=(",", ":"))
             status = "FINISHED"
         else:
             tags["mlops.error"] = outcome.describe()

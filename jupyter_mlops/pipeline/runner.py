@@ -49,6 +49,7 @@ class NodeState:
     status: str = "PENDING"
     run_id: str | None = None
     key: str | None = None
+    key_parts: dict | None = None  # the key's material in short digests (cache.key_parts), kept on the run
     inputs: dict | None = None  # the input files' digests the key was made of
     attempt: int = 0
     retry_at: float = 0.0
@@ -229,7 +230,7 @@ class PipelineRunner:
             if not all(u in DONE_OK for u in ups):
                 continue
             try:
-                parameters, key, st.inputs = self._inputs_and_key(node)
+                parameters, key, st.inputs, st.key_parts = self._inputs_and_key(node)
             except _NoBestPoint as exc:
                 self._record_final(name, "SKIPPED", str(exc))
                 progressed = True
@@ -245,9 +246,9 @@ class PipelineRunner:
             progressed = True
         return progressed
 
-    def _inputs_and_key(self, node: Node) -> tuple[dict, str, dict]:
-        """What papermill injects into the node's notebook, its cache key, and the digests of its
-        input files the key covers (hashed once: the step's run records them too)."""
+    def _inputs_and_key(self, node: Node) -> tuple[dict, str, dict, dict]:
+        """What papermill injects into the node's notebook, its cache key, the digests of its input
+        files the key covers (hashed once: the step's run records them too), and the key's parts."""
         step = node.step
         upstream_outputs, upstream_keys = {}, {}
         for up_step in step.upstream:
@@ -262,8 +263,8 @@ class PipelineRunner:
             if node.outputs:
                 parameters["outputs"] = {k: str(p) for k, p in node.outputs.items()}
         digests = cache.file_digests(self._input_files(node))
-        key = cache.step_key(step.notebook, parameters, upstream_keys, digests, step.kernel)
-        return parameters, key, digests
+        material = cache.key_material(step.notebook, parameters, upstream_keys, digests, step.kernel)
+        return parameters, cache.key_of(material), digests, cache.key_parts(material)
 
     @staticmethod
     def _input_files(node: Node) -> list[str]:
@@ -294,12 +295,17 @@ class PipelineRunner:
         best = (max if goal == "maximize" else min)(scored)[1]
         return best
 
-    def _reuse(self, name: str, key: str) -> bool:
+    def cached_run(self, key: str) -> str | None:
+        """The latest run that finished with this cache key and whose outputs are still as it left them."""
         earlier = self.store.latest_run_with_tag("mlops.step_key", key)
         if earlier is None:
-            return False
+            return None
         recorded = json.loads(self.store.tags_of(earlier).get("mlops.outputs", "{}"))
-        if not cache.outputs_unchanged(recorded):
+        return earlier if cache.outputs_unchanged(recorded) else None
+
+    def _reuse(self, name: str, key: str) -> bool:
+        earlier = self.cached_run(key)
+        if earlier is None:
             return False
         self.states[name].cached_from = earlier
         self._record_final(name, "CACHED", f"cached from {earlier}")
