@@ -58,13 +58,14 @@ class Launcher:
         self.terminate(handle)
 
 
-def wait_until(condition, what: str, timeout: float = 120.0, every: float = 0.05):
-    """Poll ``condition`` until truthy and return it; fail naming ``what`` past the ceiling."""
+def wait_until(condition, what: str, timeout: float = 120.0, every: float = 0.05, details=None):
+    """Poll ``condition`` until truthy and return it; fail naming ``what`` (and ``details()``) past the ceiling."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
+            seen = f"; {details()}" if details else ""
+            raise AssertionError(f"{what}: not within {timeout:g} s{seen}")
         time.sleep(every)
