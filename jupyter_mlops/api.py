@@ -117,13 +117,60 @@ def search_runs(experiment=None, filter: str | None = None, order_by=None, max_r
     return _search(open_store(), experiment, filter, order_by, max_results or DEFAULT_MAX_RESULTS)
 
 
-def list_experiments():
-    """Experiments with their run counts, as a DataFrame."""
+def list_experiments(all_lifecycles: bool = False):
+    """Experiments with their run counts, as a DataFrame; archived and deleted ones only with ``all_lifecycles``."""
     import pandas as pd
 
     from .tracking.store import open_store
 
-    return pd.DataFrame(open_store().experiments(), columns=["id", "name", "created_at", "runs"])
+    rows = open_store().experiments(all_lifecycles=all_lifecycles)
+    return pd.DataFrame(rows, columns=["id", "name", "created_at", "runs", "lifecycle"])
+
+
+# -- lifecycle: archive, delete, restore ----------------------------------------------------------
+def delete_run(run) -> list[str]:
+    """Delete a run and its pipeline steps: left out of listings and restorable until ``jupyter mlops gc``
+    purges it and collects its artifacts. Refused for a run a model version was made from.
+    Returns the ids of the runs deleted."""
+    from .registry import run_lifecycle
+
+    flush()
+    return run_lifecycle.delete_runs(run)
+
+
+def archive_run(run) -> list[str]:
+    """Archive a run and its steps: kept as it is, left out of listings (filter ``lifecycle = 'archived'``)."""
+    from .registry import run_lifecycle
+
+    return run_lifecycle.archive_runs(run)
+
+
+def restore_run(run) -> list[str]:
+    """Bring an archived or deleted (not yet collected) run and its steps back into listings."""
+    from .registry import run_lifecycle
+
+    return run_lifecycle.restore_runs(run)
+
+
+def delete_experiment(name: str) -> int:
+    """Delete an experiment: its runs are left out with it until restored or collected; returns their number."""
+    from .registry import run_lifecycle
+
+    flush()
+    return run_lifecycle.delete_experiment(name)
+
+
+def archive_experiment(name: str) -> int:
+    from .registry import run_lifecycle
+
+    return run_lifecycle.archive_experiment(name)
+
+
+def restore_experiment(name: str) -> int:
+    """Bring an experiment back; each run gets back the state it had on its own (a run deleted alone stays so)."""
+    from .registry import run_lifecycle
+
+    return run_lifecycle.restore_experiment(name)
 
 
 def run_pipeline(spec, parameters=(), jobs: int | None = None, executor: str = "local", force=None,

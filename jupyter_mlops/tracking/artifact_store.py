@@ -41,6 +41,14 @@ class LocalArtifactStore:
     def local_path(self, sha256: str) -> Path:
         return blobs.blob_path(self.root, sha256)
 
+    def iter_blobs(self):
+        """Every blob as ``(sha256, size, modified)`` (epoch seconds); files of any other shape
+        (packages, a write in progress) are not blobs and never listed."""
+        return blobs.iter_blobs(self.root)
+
+    def delete_blob(self, sha256: str) -> None:
+        blobs.blob_path(self.root, sha256).unlink(missing_ok=True)
+
     def package_uri(self, name: str, version: int) -> str:
         return str(self.root / "packages" / name / str(version))
 
@@ -117,6 +125,22 @@ class FsspecArtifactStore:
                 os.unlink(tmp)
         return target
 
+    def iter_blobs(self):
+        """Every blob as ``(sha256, size, modified)``; ``modified`` is None where the file system
+        does not say. Keys of any other shape (packages) are not blobs and never listed."""
+        self.fs.invalidate_cache()  # a cached listing would miss blobs written by other processes
+        for key, info in self.fs.find(self.base, maxdepth=2, detail=True).items():
+            sha = blobs.digest_of_key(key[len(self.base):].strip("/"))
+            if sha is not None and info.get("type", "file") == "file":
+                yield sha, int(info.get("size") or 0), _modified(info)
+
+    def delete_blob(self, sha256: str) -> None:
+        """Remove the blob, and this machine's verified copy of it."""
+        key = self._key(sha256)
+        if self.fs.exists(key):
+            self.fs.rm_file(key)
+        blobs.blob_path(self.cache / "blobs", sha256).unlink(missing_ok=True)
+
     def package_uri(self, name: str, version: int) -> str:
         return self._url(f"{self.base}/packages/{name}/{version}")
 
@@ -147,6 +171,21 @@ class FsspecArtifactStore:
         folder = self.cache / "packages"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+
+def _modified(info: dict) -> float | None:
+    """When a listed file was last written, in epoch seconds, as each file system names it."""
+    for field in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(field)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def open_artifact_store(uri: str, local_root: Path):

@@ -80,5 +80,26 @@ def _atomic_write(target: Path, write) -> None:
         raise
 
 
+def digest_of_key(key: str) -> str | None:
+    """The sha256 a relative key ``ab/cdef...`` stores, or None when the key is not a blob's."""
+    head, sep, tail = key.partition("/")
+    digest = head + tail
+    return digest if sep and len(head) == 2 and _SHA256.match(digest) else None
+
+
+def iter_blobs(root: Path):
+    """``(sha256, size, modified)`` of every blob under ``root``; nothing else there is listed."""
+    try:
+        folders = [f for f in os.scandir(root) if len(f.name) == 2 and f.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return
+    for folder in folders:
+        for entry in os.scandir(folder.path):
+            sha = digest_of_key(f"{folder.name}/{entry.name}")
+            if sha is not None and entry.is_file(follow_symlinks=False):
+                info = entry.stat(follow_symlinks=False)
+                yield sha, info.st_size, info.st_mtime
+
+
 def read_bytes(root: Path, sha256: str) -> bytes:
     return blob_path(root, sha256).read_bytes()

@@ -5,7 +5,9 @@
 
 Identifiers: ``metrics.K``, ``params.K``, ``tags.K`` (K may be quoted with backticks or double
 quotes), or a run attribute (``status``, ``name``, ``experiment``, ``id``, ``parent``, ``user``,
-``start_time``, ``end_time``, ``source``, ``git_commit``; also as ``attributes.X``).
+``start_time``, ``end_time``, ``source``, ``git_commit``, ``lifecycle``; also as ``attributes.X``).
+``lifecycle`` is ``active``, ``archived`` or ``deleted`` (a run's own, or its experiment's when
+that is further along); listings leave out archived and deleted runs unless the filter names it.
 Operators: = == != <> < <= > >= LIKE ILIKE IN NOT IN, joined with AND / OR / NOT and brackets.
 A parameter or tag compared with a number is compared numerically.
 Every syntax error names the character position where parsing stopped.
@@ -27,6 +29,7 @@ from sqlalchemy import and_, case, exists, func, literal, not_, or_, select, tru
 
 from ..exceptions import FilterSyntaxError
 from . import schema as s
+from .lifecycle_states import LIFECYCLES, lifecycle_expression
 from .store import STALE_GRACE_MS, STALE_HEARTBEATS, now_ms
 
 _TOKEN = re.compile(
@@ -72,6 +75,7 @@ def attribute_columns() -> dict:
         "user": r.c.user,
         "start_time": r.c.start_time, "end_time": r.c.end_time,
         "source": r.c.source_path, "git_commit": r.c.git_commit,
+        "lifecycle": lifecycle_expression(),
     }
 
 
@@ -281,6 +285,8 @@ class _Parser:
             column = columns[ident.key]
             if ident.key == "status" and isinstance(value, str):
                 value = value.upper()
+            if ident.key == "lifecycle" and op in ("=", "!=", "in", "not in"):
+                value = self.lifecycle_values(value, op_tok)
             return _compare(column, op, value)
         if ident.entity == "metrics":
             if _has_text(value) and op not in ("is null", "is not null"):
@@ -297,6 +303,14 @@ class _Parser:
         if op == "is not null":
             return self._exists(table, ident.key)
         return self._exists(table, ident.key, _compare(column, op, value))
+
+    def lifecycle_values(self, value, op_tok: Token):
+        """Lower-cased and checked: ``lifecycle = 'archivd'`` is a mistake to name, not an empty result."""
+        values = [v.lower() if isinstance(v, str) else v for v in (value if isinstance(value, list) else [value])]
+        for v in values:
+            if v not in LIFECYCLES:
+                self.fail(f"lifecycle is one of {', '.join(map(repr, LIFECYCLES))}, not {v!r}", op_tok)
+        return values if isinstance(value, list) else values[0]
 
     def _exists(self, table, key, condition=None):
         where = [table.c.run_uuid == s.runs.c.uuid, table.c.key == key]

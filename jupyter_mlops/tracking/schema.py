@@ -38,6 +38,8 @@ experiments = Table(
     Column("id", IdType, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # "active" | "archived" | "deleted" (see lifecycle_states.py); its runs follow it. Added by migration 6.
+    Column("lifecycle", String(16), nullable=False, server_default="active"),
 )
 
 environments = Table(
@@ -72,6 +74,8 @@ runs = Table(
     # The run's params, latest metrics and tags as one JSON object, kept in step with those
     # tables (see summaries.py) so that search_runs reads one row per run. Added by migration 3.
     Column("summary", Text, nullable=False, server_default="{}"),
+    # "active" | "archived" | "deleted" (soft: restorable until gc purges the run). Added by migration 6.
+    Column("lifecycle", String(16), nullable=False, server_default="active"),
     Index("ix_runs_experiment_start", "experiment_id", "start_time"),
     Index("ix_runs_status", "status"),
     Index("ix_runs_parent", "parent_uuid"),
@@ -369,6 +373,12 @@ def _server_schema(conn) -> None:
     metadata.create_all(conn, tables=[users, ingested_batches], checkfirst=True)
 
 
+def _lifecycles(conn) -> None:
+    from .lifecycle_states import add_lifecycle_columns
+
+    add_lifecycle_columns(conn)
+
+
 # (version, function) in order. A migration runs inside the store's migration lock, exactly
 # once per store; never edit one that has shipped, append a new one instead.
 MIGRATIONS = [
@@ -377,5 +387,6 @@ MIGRATIONS = [
     (3, _run_summaries),
     (4, _jobs_schema),
     (5, _server_schema),
+    (6, _lifecycles),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]

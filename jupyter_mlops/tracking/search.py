@@ -18,8 +18,10 @@ from ..exceptions import InvalidInputError
 from . import schema as s
 from . import summaries
 from .filters import parse_filter, parse_order_by, status_expression
+from .lifecycle_states import lifecycle_expression, only_active
 
-ATTRIBUTE_COLUMNS = ["run_id", "name", "experiment", "status", "start_time", "end_time", "parent_id", "user", "source"]
+ATTRIBUTE_COLUMNS = ["run_id", "name", "experiment", "status", "start_time", "end_time", "parent_id", "user", "source",
+                     "lifecycle"]
 DEFAULT_MAX_RESULTS = 100_000
 # With a LIMIT, SQLite sorts through a bounded B-tree, one insert per row: with the summaries in
 # the rows that was 1.8x slower than its plain sort over 10k runs. Limits this large are
@@ -31,6 +33,9 @@ MAX_COUNT = 2**63 - 1  # the largest LIMIT / OFFSET both databases take
 # unless the filter asks about ``status`` (``status = 'CACHED'`` finds them).
 UNEXECUTED_STEP_STATUSES = ("CACHED", "SKIPPED")
 _MENTIONS_STATUS = re.compile(r"(?<![\w.`])status\b", re.IGNORECASE)
+# Archived and deleted runs (see lifecycle_states.py) are left out the same way, unless the filter
+# asks about ``lifecycle`` (``lifecycle = 'archived'`` finds them).
+_MENTIONS_LIFECYCLE = re.compile(r"(?<![\w.`])lifecycle\b", re.IGNORECASE)
 
 
 def row_count(name: str, value) -> int:
@@ -45,11 +50,13 @@ def row_count(name: str, value) -> int:
 
 
 def select_runs(store, experiment=None, filter=None, order_by=None, max_results=None, offset=0,
-                unexecuted_steps: bool = False):
+                unexecuted_steps: bool = False, all_lifecycles: bool = False):
     """The SELECT of matching runs' attributes, in order (shared by search, CLI and REST).
 
     ``unexecuted_steps``: include CACHED and SKIPPED pipeline steps (the pipeline views want
-    them); otherwise they are left out unless ``filter`` mentions ``status``.
+    them); otherwise they are left out unless ``filter`` mentions ``status``. Archived and deleted
+    runs are left out unless ``filter`` mentions ``lifecycle`` or ``all_lifecycles`` is set; the
+    pipeline views (``unexecuted_steps``) see every step of the pipelines they show, whatever its state.
     """
     dialect = store.engine.dialect.name
     r, e = s.runs, s.experiments
@@ -63,6 +70,7 @@ def select_runs(store, experiment=None, filter=None, order_by=None, max_results=
         r.c.parent_uuid.label("parent_id"),
         r.c.user,
         r.c.source_path.label("source"),
+        lifecycle_expression().label("lifecycle"),
     ).join(e, e.c.id == r.c.experiment_id)
     if experiment is not None:
         names = [experiment] if isinstance(experiment, str) else list(experiment)
@@ -72,6 +80,8 @@ def select_runs(store, experiment=None, filter=None, order_by=None, max_results=
         stmt = stmt.where(condition)
     if not unexecuted_steps and not (filter and _MENTIONS_STATUS.search(filter)):
         stmt = stmt.where(r.c.status.not_in(UNEXECUTED_STEP_STATUSES))
+    if not (all_lifecycles or unexecuted_steps) and not (filter and _MENTIONS_LIFECYCLE.search(filter)):
+        stmt = only_active(stmt)
     order = parse_order_by(order_by, dialect) + [r.c.start_time.desc(), r.c.uuid]
     stmt = stmt.order_by(*order)
     if max_results is not None:
@@ -82,7 +92,7 @@ def select_runs(store, experiment=None, filter=None, order_by=None, max_results=
 
 
 def search_runs(store, experiment=None, filter=None, order_by=None, max_results=DEFAULT_MAX_RESULTS,
-                unexecuted_steps: bool = False):
+                unexecuted_steps: bool = False, all_lifecycles: bool = False):
     import pandas as pd
 
     fetch_limit = None
@@ -90,8 +100,8 @@ def search_runs(store, experiment=None, filter=None, order_by=None, max_results=
         max_results = row_count("max_results", max_results)
     if max_results is not None and store.engine.dialect.name == "sqlite" and max_results >= SQLITE_FETCH_LIMIT_FROM:
         fetch_limit, max_results = int(max_results), None
-    stmt = select_runs(store, experiment, filter, order_by, max_results,
-                       unexecuted_steps=unexecuted_steps).add_columns(s.runs.c.summary)
+    stmt = select_runs(store, experiment, filter, order_by, max_results, unexecuted_steps=unexecuted_steps,
+                       all_lifecycles=all_lifecycles).add_columns(s.runs.c.summary)
     width = len(ATTRIBUTE_COLUMNS)
     with _collector_paused():
         with store.engine.connect() as conn:

@@ -20,9 +20,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .. import config
-from ..exceptions import RunNotFoundError
+from ..exceptions import InvalidInputError, RunNotFoundError
+from . import lifecycle_states, summaries
 from . import schema as s
-from . import summaries
 from .engine import Database, mask_password
 
 # A run is CRASHED when its heartbeat is older than this many intervals (plus a grace period).
@@ -80,6 +80,8 @@ class RunRecord:
     tags: dict = field(default_factory=dict)
     artifacts: list = field(default_factory=list)
     datasets: list = field(default_factory=list)
+    # "active", "archived" or "deleted": the run's own state, or its experiment's when further along.
+    lifecycle: str = "active"
 
     @property
     def id(self) -> str:
@@ -159,11 +161,15 @@ class Store:
 
     # -- writes ----------------------------------------------------------------------------
     def experiment_id(self, name: str) -> int:
-        """The id of experiment ``name``, created on first use (race-free across processes)."""
+        """The id of experiment ``name``, created on first use (race-free across processes).
+        An archived or deleted experiment takes no new runs: they would be hidden at once."""
+        e = s.experiments
         with self.engine.connect() as conn:
-            found = conn.execute(select(s.experiments.c.id).where(s.experiments.c.name == name)).scalar()
-        if found is not None:
-            return found
+            row = conn.execute(select(e.c.id, e.c.lifecycle).where(e.c.name == name)).first()
+        if row is not None:
+            if row.lifecycle != lifecycle_states.ACTIVE:
+                raise InvalidInputError(lifecycle_states.closed_experiment_message(name, row.lifecycle))
+            return row.id
         try:
             with self._write() as conn:
                 conn.execute(insert(s.experiments).values(name=name, created_at=now_ms()))
@@ -336,7 +342,8 @@ class Store:
         r, e = s.runs, s.experiments
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(r, e.c.name.label("experiment")).join(e, e.c.id == r.c.experiment_id).where(r.c.uuid == uuid)
+                select(r, e.c.name.label("experiment"), e.c.lifecycle.label("experiment_lifecycle"))
+                .join(e, e.c.id == r.c.experiment_id).where(r.c.uuid == uuid)
             ).mappings().one()
             params = dict(conn.execute(select(s.params.c.key, s.params.c.value).where(s.params.c.run_uuid == uuid)).all())
             tags = dict(conn.execute(select(s.tags.c.key, s.tags.c.value).where(s.tags.c.run_uuid == uuid)).all())
@@ -380,16 +387,20 @@ class Store:
             tags=tags,
             artifacts=artifacts,
             datasets=datasets,
+            lifecycle=lifecycle_states.effective(row["lifecycle"], row["experiment_lifecycle"]),
         )
 
     def latest_run_with_tag(self, key: str, value: str, statuses=("FINISHED",)) -> str | None:
-        """The newest run (of the given statuses) carrying tag ``key=value``, e.g. a step's cache key."""
-        r, t = s.runs, s.tags
+        """The newest run (of the given statuses) carrying tag ``key=value``, e.g. a step's cache key.
+        Never a deleted run: its outputs are on their way to being collected."""
+        r, t, e = s.runs, s.tags, s.experiments
         with self.engine.connect() as conn:
             return conn.execute(
                 select(r.c.uuid)
                 .join(t, t.c.run_uuid == r.c.uuid)
-                .where(t.c.key == key, t.c.value == value, r.c.status.in_(statuses))
+                .join(e, e.c.id == r.c.experiment_id)
+                .where(t.c.key == key, t.c.value == value, r.c.status.in_(statuses),
+                       r.c.lifecycle != lifecycle_states.DELETED, e.c.lifecycle != lifecycle_states.DELETED)
                 .order_by(r.c.start_time.desc())
                 .limit(1)
             ).scalar()
@@ -424,15 +435,21 @@ class Store:
             return None
         return dict(row, packages=json.loads(row["packages"]))
 
-    def experiments(self) -> list[dict]:
+    def experiments(self, all_lifecycles: bool = False) -> list[dict]:
+        """Experiments with how many runs each holds; archived and deleted ones (and runs) only
+        with ``all_lifecycles``, as run listings have it."""
         e, r = s.experiments, s.runs
+        joined = r.c.experiment_id == e.c.id
+        if not all_lifecycles:
+            joined = joined & (r.c.lifecycle == lifecycle_states.ACTIVE)
+        stmt = (select(e.c.id, e.c.name, e.c.created_at, func.count(r.c.uuid).label("runs"), e.c.lifecycle)
+                .select_from(e.outerjoin(r, joined))
+                .group_by(e.c.id, e.c.name, e.c.created_at, e.c.lifecycle)
+                .order_by(e.c.id))
+        if not all_lifecycles:
+            stmt = stmt.where(e.c.lifecycle == lifecycle_states.ACTIVE)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(e.c.id, e.c.name, e.c.created_at, func.count(r.c.uuid).label("runs"))
-                .select_from(e.outerjoin(r, r.c.experiment_id == e.c.id))
-                .group_by(e.c.id, e.c.name, e.c.created_at)
-                .order_by(e.c.id)
-            ).mappings().all()
+            rows = conn.execute(stmt).mappings().all()
         return [dict(x) for x in rows]
 
     def dispose(self) -> None:
