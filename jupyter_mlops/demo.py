@@ -32,4 +32,5 @@ def register_best(store=None) -> dict:
     result = package.verify(f"{MODEL_NAME}@production", store=store)
     result.raise_for_problems()
     return {"run_id": run_id, "ref": record["ref"], "package": record["package_uri"],
-            "digest": result.digest, "metrics": json.dumps(record["metrics"], sort_keys=True)}
+            "digest": result.digest, "metrics": json.dumps(record["metrics"], sort_keys=True),
+            "onnx": record.get("tags", {}).get("mlops.onnx", "not recorded")}

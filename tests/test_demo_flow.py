@@ -22,6 +22,9 @@ def test_demo_approves_exports_and_aliases_the_best_model(project, monkeypatch):
                           capture_output=True, text=True, timeout=600)
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "cancer-clf@production verified" in demo.stdout
+    said = demo.stdout + demo.stderr
+    assert ".export-" not in said  # no temporary folder names
+    assert "ONNX for cancer-clf/1: written: matches scikit-learn" in demo.stdout
 
     production = versions.get_version("cancer-clf@production")
     best = mlops.get_run(production["run_id"])

@@ -37,7 +37,11 @@ def cmd_demo(args) -> int:
     if args.notebook is None:
         from . import main
 
+        from ..config import set_tracking_uri, tracking_uri_and_source
+
         spec = demo_file("pipeline.yaml")
+        # The pipeline's store is found from the spec's folder; registering the model must use the same one.
+        set_tracking_uri(tracking_uri_and_source(start=spec.parent)[0])
         print(f"running the demo pipeline {spec}", flush=True)
         code = main(["run", str(spec)])  # the store chosen by --uri stays in effect
         if code != 0:
@@ -46,7 +50,8 @@ def cmd_demo(args) -> int:
 
         done = register_best()
         print(f"\napproved run {done['run_id'][:8]} (best of the sweep), exported {done['ref']} -> "
-              f"{done['package']}\n{MODEL_NAME}@production verified (MANIFEST sha256 {done['digest'][:16]})")
+              f"{done['package']}\nONNX for {done['ref']}: {done['onnx']}\n"
+              f"{MODEL_NAME}@production verified (MANIFEST sha256 {done['digest'][:16]})")
         print("\nlook next: jupyter mlops runs --experiment demo  |  jupyter mlops pipelines  |  "
               f"jupyter mlops show <run>  |  python -c \"import jupyter_mlops as m; "
               f"print(m.load_model('{MODEL_NAME}@production'))\"")

@@ -83,7 +83,7 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".export-{name}-", dir=root))
     try:
-        built = _build(store, run, decision, staging, trust, unsafe_pickle)
+        built = _build(store, run, decision, staging, trust, unsafe_pickle, label=f"{name} (run {run_id[:8]})")
 
         def finish(version: int) -> dict:
             (staging / "package.json").write_text(json.dumps(
@@ -129,7 +129,7 @@ def _zip_name(record: dict) -> str:
     return safe_component(f"{record['name']}-{int(record['version'])}.zip")
 
 
-def _build(store, run, decision: dict, staging: Path, trust: list[str], unsafe_pickle: bool) -> dict:
+def _build(store, run, decision: dict, staging: Path, trust: list[str], unsafe_pickle: bool, label: str) -> dict:
     files = {a["path"]: a for a in run.artifacts}
     if logged.MODEL_ARTIFACT in files:
         model_file, model_format = MODEL_SKOPS, "skops"
@@ -159,7 +159,7 @@ def _build(store, run, decision: dict, staging: Path, trust: list[str], unsafe_p
             MODEL_SKOPS, signature, trusted, python_version, env["packages"].get("scikit-learn", "unknown"))))
     from ..runtimes import onnx_export
 
-    onnx = onnx_export.add_to_package(staging, trusted) if model_format == "skops" else \
+    onnx = onnx_export.add_to_package(staging, trusted, label) if model_format == "skops" else \
         onnx_export.skipped("not converted: pickle models are not converted")
     lineage = _lineage(store, run, decision, staging)
     (staging / "lineage.json").write_text(json.dumps(lineage, indent=1, sort_keys=True, default=str))

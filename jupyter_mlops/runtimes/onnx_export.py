@@ -42,12 +42,13 @@ class OnnxOutcome:
         return f"{'written' if self.file else 'none'}: {self.note}"
 
 
-def add_to_package(staging: Path, trusted: list[str]) -> OnnxOutcome:
+def add_to_package(staging: Path, trusted: list[str], label: str | None = None) -> OnnxOutcome:
     """Convert the package's skops model in ``staging``; write ``model/model.onnx`` if it agrees.
 
-    Never fails an export: every problem becomes the outcome's note (and a log line)."""
+    Never fails an export: every problem becomes the outcome's note (and a log line naming
+    ``label``, e.g. the model and run: the staging folder's name means nothing to a user)."""
     outcome = _try(staging, trusted)
-    log.log(logging.INFO if outcome.file else logging.WARNING, "ONNX for %s: %s", staging.name, outcome.tag)
+    log.log(logging.INFO if outcome.file else logging.WARNING, "ONNX for %s: %s", label or "the package", outcome.tag)
     return outcome
 
 
