@@ -12,13 +12,16 @@ from .tracking.run import Run
 
 
 def start_run(name: str | None = None, experiment: str | None = None, params: dict | None = None,
-              tags: dict | None = None, parent=None) -> Run:
+              tags: dict | None = None, parent=None, system_metrics: bool | None = None) -> Run:
     """Start a run and make it active; use as ``with mlops.start_run(...) as run:`` or on its own.
 
     A run still active in this process is ended (FINISHED) first, so re-running a notebook cell
     is safe. Re-using a run name in the same process tags the new run ``rerun_of=<earlier id>``.
+    ``system_metrics=True`` samples CPU %, memory and GPUs into ``system.*`` metrics every
+    ``MLOPS_SYSTEM_METRICS_INTERVAL`` seconds (default 10); ``MLOPS_SYSTEM_METRICS=1`` turns it on for every run.
     """
-    return _lifecycle.start_run(name=name, experiment=experiment, params=params, tags=tags, parent=parent)
+    return _lifecycle.start_run(name=name, experiment=experiment, params=params, tags=tags, parent=parent,
+                                system_metrics=system_metrics)
 
 
 def end_run(status: str = "FINISHED") -> None:
@@ -315,8 +318,8 @@ def evaluate(model_or_run, data, target: str = "y", slices=(), sensitive_feature
     ``sensitive_features``: the columns fairness gaps are taken across (Fairlearn's definitions).
     Recorded as ``slice.<feature>=<value>.<metric>``, ``fairness.<gap>`` and ``eval.<metric>`` metrics with
     an HTML report; options: ``min_slice_count`` (30), ``n_bootstrap`` (1000), ``confidence`` (0.95),
-    ``seed``, ``pos_label``, ``task``, ``features``, ``explain`` (permutation importance, SHAP when
-    installed), ``run`` (where to record), ``record``.
+    ``seed``, ``pos_label``, ``task``, ``features``, ``explain`` (permutation importance, on by default),
+    ``shap`` (mean |SHAP| per feature, when shap is installed), ``run`` (where to record), ``record``.
     """
     from .evaluation import evaluate as _evaluate
 

@@ -204,3 +204,15 @@ def test_the_report_shows_the_slices_and_escapes_values(project):
     page = result.to_html()
     assert "sex=&lt;script&gt;x&lt;/script&gt;" in page and "<script>" not in page
     assert "demographic_parity_difference" in page and "data:image/png;base64," in page
+
+
+def test_shap_summary_is_recorded_when_asked(project):
+    df = planted_gap(n=1500)
+    with mlops.start_run("explained") as run:
+        model = LogisticRegression().fit(df[["x1", "x2"]], df.y)
+        result = mlops.evaluate(model, df, target="y", slices=["sex"], n_bootstrap=0, shap=True)
+    assert [r["feature"] for r in result.shap] == ["x1", "x2"]
+    assert "LinearExplainer" in " ".join(result.notes)
+    recorded = mlops.get_run(run.id).metrics
+    assert recorded["shap.x1"] == pytest.approx(result.shap[0]["mean_abs_shap"]) and recorded["shap.x1"] > recorded["shap.x2"]
+    assert recorded["importance.x1"] > recorded["importance.x2"]

@@ -118,7 +118,7 @@ def _number(v):
 def evaluate(model_or_run, data, target: str = "y", slices=(), sensitive_features=(), *, predictions=None,
              probabilities=None, features=None, task: str | None = None, pos_label=None,
              min_slice_count: int = DEFAULT_MIN_SLICE_COUNT, n_bootstrap: int = DEFAULT_RESAMPLES,
-             confidence: float = 0.95, seed: int = 0, explain: bool = True, run=None, record: bool = True,
+             confidence: float = 0.95, seed: int = 0, explain: bool = True, shap: bool = False, run=None, record: bool = True,
              trust=None, store=None) -> EvaluationResult:
     """Evaluate on ``data`` (a DataFrame or a CSV/Parquet path) holding the ``target`` column."""
     from ..tracking.store import open_store
@@ -166,7 +166,7 @@ def evaluate(model_or_run, data, target: str = "y", slices=(), sensitive_feature
                              settings)
     result.target, result.subject = target, subject.description
     if explain and subject.model is not None:
-        _explain(result, subject.model, X, y_true, task, seed)
+        _explain(result, subject.model, X, y_true, task, seed, shap)
     if record:
         result.run_id = _record(result, store, subject, run, frame)
     return result
@@ -366,12 +366,14 @@ def _regression(y_true, y_pred, groupings, sensitive, rng, n_resamples, confiden
 
 
 # -- explanations and recording ------------------------------------------------------------------------
-def _explain(result: EvaluationResult, model, X, y_true, task: str, seed: int) -> None:
+def _explain(result: EvaluationResult, model, X, y_true, task: str, seed: int, with_shap: bool) -> None:
+    """Permutation importance always; SHAP when asked (importing shap alone takes seconds)."""
     from . import explain
 
     result.importance = explain.permutation_importance(model, X, y_true, task, seed)
-    result.shap, note = explain.shap_summary(model, X, task, seed)
-    result.notes.append(note)
+    if with_shap:
+        result.shap, note = explain.shap_summary(model, X, task, seed)
+        result.notes.append(note)
 
 
 def _record(result: EvaluationResult, store, subject, run, frame) -> str:

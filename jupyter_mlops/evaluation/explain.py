@@ -12,7 +12,7 @@ import numpy as np
 from ..extras import available
 
 MAX_ROWS = 5000
-SHAP_ROWS = 500
+SHAP_ROWS = 200
 TOP = 10
 
 
@@ -42,19 +42,21 @@ def shap_summary(model, X, task: str, seed: int, max_rows: int = SHAP_ROWS) -> t
     X, _ = _sample(X, None, max_rows, seed)
     estimator = getattr(model, "estimator", model)  # a loaded package: its scikit-learn model
     try:
-        try:
-            explainer = shap.TreeExplainer(estimator)
+        if hasattr(estimator, "coef_"):
+            explainer, how = shap.LinearExplainer(estimator, shap.sample(X, min(100, len(X)), random_state=seed)), \
+                "LinearExplainer"
             values = explainer.shap_values(X)
-            how = "TreeExplainer"
-        except Exception:  # noqa: BLE001 - not a tree model: the model-agnostic explainer
-            background = shap.sample(X, min(100, len(X)), random_state=seed)
-            predict = (lambda d: estimator.predict_proba(d)) if hasattr(estimator, "predict_proba") and task == "classification" \
+        elif hasattr(estimator, "estimators_") or hasattr(estimator, "tree_"):
+            explainer, how = shap.TreeExplainer(estimator), "TreeExplainer"
+            values = explainer.shap_values(X)
+        else:
+            background = shap.sample(X, min(50, len(X)), random_state=seed)
+            predict = estimator.predict_proba if hasattr(estimator, "predict_proba") and task == "classification" \
                 else estimator.predict
-            explainer = shap.Explainer(predict, background, seed=seed)
-            values = explainer(X).values
-            how = "permutation explainer"
+            explainer, how = shap.PermutationExplainer(predict, background, seed=seed), "PermutationExplainer"
+            values = explainer(X, silent=True).values
     except Exception as exc:  # noqa: BLE001 - shap cannot take every model: say so instead of failing the evaluation
-        return None, f"SHAP could not explain {type(estimator).__name__}: {type(exc).__name__}: {exc}"
+        return None, f"SHAP could not explain {type(estimator).__name__}: {type(exc).__name__}: {str(exc)[:200]}"
     raw = values.values if hasattr(values, "values") else values
     if isinstance(raw, list):  # older shap: one array per class
         raw = np.stack(raw, axis=-1)
