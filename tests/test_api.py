@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import jupyter_mlops as mlops
-from jupyter_mlops.exceptions import InvalidInputError, MlopsError, RunNotFoundError
+from jupyter_mlops.exceptions import InvalidInputError, RunNotFoundError
 from jupyter_mlops.tracking import artifacts
 from jupyter_mlops.tracking.store import open_store
 
@@ -74,12 +74,6 @@ def test_artifacts_of_every_kind_are_content_addressed(project):
     assert artifacts.read_bytes(root, paths["plot.png"]["sha256"])[:4] == b"\x89PNG"
 
 
-def test_mistyped_artifact_path_is_an_error_not_text(project):
-    with mlops.start_run():
-        with pytest.raises(InvalidInputError, match="no file or folder at 'reslts.csv'"):
-            mlops.log_artifact("reslts.csv")
-
-
 def test_dataset_fingerprint_follows_content(project):
     df = pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]})
     with mlops.start_run() as run:
@@ -103,14 +97,6 @@ def test_non_numeric_metric_names_the_key_and_records_nothing(project, bad):
     assert record.metrics == {"ok": 1.0}  # neither f1 nor accuracy half-written
 
 
-def test_bad_step_and_key(project):
-    with mlops.start_run():
-        with pytest.raises(InvalidInputError, match="step 1.5"):
-            mlops.log_metric("m", 1.0, step=1.5)
-        with pytest.raises(InvalidInputError, match="metric name"):
-            mlops.log_metric("", 1.0)
-
-
 def test_starting_a_run_ends_the_active_one(project):
     first = mlops.start_run("cell")
     second = mlops.start_run("cell")
@@ -121,13 +107,6 @@ def test_starting_a_run_ends_the_active_one(project):
     assert df["run_id"].tolist() == [first.id, second.id, third.id]
     assert df["tags.rerun_of"].isna().tolist() == [True, False, False]
     assert df["tags.rerun_of"].tolist()[1:] == [first.id, second.id]
-
-
-def test_logging_after_end_is_refused(project):
-    run = mlops.start_run()
-    run.end()
-    with pytest.raises(MlopsError, match="has ended"):
-        run.log_param("x", 1)
 
 
 def test_log_without_run_starts_one(project):
@@ -160,13 +139,6 @@ def test_search_runs_filter_order_limit(project):
     assert top["name"].tolist() == ["other", "r3"]
     assert list(top.columns[:4]) == ["run_id", "name", "experiment", "status"]
     assert mlops.search_runs(filter="params.model = 'xgb'").empty
-
-
-def test_unparsable_filter_names_position(project):
-    with pytest.raises(InvalidInputError) as err:
-        mlops.search_runs(filter="metrics.auc > 0.9 and and params.model = 'rf'")
-    assert err.value.position == 22
-    assert "position 22" in str(err.value)
 
 
 def test_long_text_is_logged_as_text_not_mistaken_for_a_path(project):

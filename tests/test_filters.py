@@ -31,16 +31,14 @@ def test_syntax_errors_name_the_position(text, position, message):
     assert err.value.pointer().splitlines()[1] == " " * position + "^"
 
 
-pytestmark = pytest.mark.usefixtures("backend")
-
-
 def test_order_by_errors():
     with pytest.raises(FilterSyntaxError, match="expected ASC, DESC"):
         parse_order_by(["metrics.auc DOWN"])
 
 
 @pytest.fixture
-def runs(project):
+def runs(backend, project):
+    """Five runs in the store, on SQLite and on PostgreSQL (the parser tests above need neither)."""
     spec = [
         ("a", "rf", "prod", 0.91),
         ("b", "rf", "dev", 0.85),

@@ -7,7 +7,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from jupyter_mlops.pipeline.spec import load_spec
 from jupyter_mlops.tracking.store import open_store
 
 from .conftest import PYTHON, ROOT, python_env
+from .helpers.waiting import wait_until
 
 CLI = [PYTHON, "-m", "jupyter_mlops"]
 
@@ -163,8 +163,10 @@ def kernel_pids_with(marker: str) -> list[int]:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_kills_running_step_and_leaves_no_kernel(project, db_path, signum):
     """Acceptance 3, and the same for Ctrl-C. The step's own child process goes too."""
-    write_notebook(project / "slow.ipynb", None, "import subprocess, sys, time\n"
-                   "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\ntime.sleep(120)")
+    child_pid = project / "child.pid"
+    write_notebook(project / "slow.ipynb", None, "import subprocess, sys, time\nfrom pathlib import Path\n"
+                   "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+                   f"Path({str(child_pid)!r}).write_text(str(child.pid))\ntime.sleep(120)")
     write_notebook(project / "fast.ipynb", None, "x = 1")
     (project / "pipeline.yaml").write_text("steps:\n  fast: {notebook: fast.ipynb}\n"
                                            "  slow: {notebook: slow.ipynb, upstream: [fast]}\n")
@@ -172,30 +174,33 @@ def test_sigterm_kills_running_step_and_leaves_no_kernel(project, db_path, signu
     env = python_env(MLOPS_TRACKING_URI=db_path, **dict([marker.split("=")]))
     proc = subprocess.Popen([*CLI, "run", "pipeline.yaml", "-j", "2"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while True:
-        assert time.monotonic() < deadline, "the slow step never started"
+
+    def slow_step_running() -> bool:
         assert proc.poll() is None, proc.communicate()
-        if db_path.exists():
-            con = sqlite3.connect(db_path)
-            try:
-                row = con.execute("SELECT status FROM runs WHERE name = 'slow'").fetchone()
-            except sqlite3.OperationalError:
-                row = None
+        if not child_pid.exists():  # written by the slow step once its own child runs
+            return False
+        con = sqlite3.connect(db_path)
+        try:
+            row = con.execute("SELECT status FROM runs WHERE name = 'slow'").fetchone()
+        finally:
             con.close()
-            if row and row[0] == "RUNNING" and len(kernel_pids_with(marker)) >= 2:
-                break
-        time.sleep(0.2)
-    time.sleep(1.0)  # let the step's notebook get going
-    proc.send_signal(signum)
-    out, err = proc.communicate(timeout=60)
+        return row == ("RUNNING",) and len(kernel_pids_with(marker)) >= 2
+
+    try:
+        wait_until(slow_step_running, "the slow step running its child process")
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
     assert proc.returncode == 128 + signum, err
     con = sqlite3.connect(db_path)
     statuses = dict(con.execute("SELECT name, status FROM runs").fetchall())
     assert statuses["slow"] == "KILLED" and statuses["fast"] == "FINISHED"
     assert [s for n, s in statuses.items() if n not in ("slow", "fast")] == ["KILLED"]  # the pipeline run
-    time.sleep(0.5)
-    assert kernel_pids_with(marker) == [os.getpid()] or kernel_pids_with(marker) == []
+    # No process but the test's own carries the marker: the kernels and the step's child (which
+    # inherited it) are gone.
+    wait_until(lambda: kernel_pids_with(marker) == [], "every kernel and step process ending",
+               details=lambda: f"still running: {kernel_pids_with(marker)}")
 
 
 def small_chain(project: Path) -> Path:

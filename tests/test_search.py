@@ -98,7 +98,9 @@ def test_a_repeated_search_sees_every_change(project):
 
 
 def test_runs_from_before_summaries_are_summarised_by_the_migration(project):
-    """A store written by a version without summaries: migration 3 fills them from the tables."""
+    """A store written by a version without summaries: migration 3 fills them from the tables. It is
+    run on its own here: the later migrations are in place, so removing version 3 from
+    schema_version would not bring it back (the store migrates past its highest version)."""
     with mlops.start_run("old", params={"p": "1"}, tags={"t": "x"}):
         mlops.log_metrics({"m": 1 / 3, "n": float("nan")})
     mlops.start_run("empty").end()
@@ -106,9 +108,9 @@ def test_runs_from_before_summaries_are_summarised_by_the_migration(project):
     mlops.end_run()
     with open_store().engine.begin() as conn:
         conn.execute(text("ALTER TABLE runs DROP COLUMN summary"))
-        conn.execute(text("DELETE FROM schema_version WHERE version = 3"))
     forget_open_stores()
-    assert open_store().schema_version() == schema.LATEST_VERSION
+    with open_store().engine.begin() as conn:
+        dict(schema.MIGRATIONS)[3](conn)
     pd.testing.assert_frame_equal(mlops.search_runs(order_by=["name"]), before, check_exact=True)
     assert same_summaries(summaries_by_run(), tables_by_run())
 
@@ -144,15 +146,17 @@ def test_concurrent_writers_to_one_run_lose_no_summary_key(project):
     assert same_summaries(summaries_by_run(), tables_by_run())
 
 
-@pytest.mark.parametrize("fetch_limit_from", [1, 10_000])
-def test_max_results_is_the_same_applied_in_sql_or_while_fetching(project, monkeypatch, fetch_limit_from):
-    monkeypatch.setattr(search, "SQLITE_FETCH_LIMIT_FROM", fetch_limit_from)
+def test_max_results_is_the_same_applied_in_sql_or_while_fetching(project, monkeypatch):
+    """On SQLite a max_results of SQLITE_FETCH_LIMIT_FROM or more is applied while fetching, a smaller
+    one in SQL: both ways give the same runs (PostgreSQL always applies it in SQL)."""
     for i, auc in enumerate([0.5, 0.9, 0.7, 0.8]):
         with mlops.start_run(f"r{i}"):
             mlops.log_metric("auc", auc)
-    top = mlops.search_runs(order_by=["metrics.auc DESC"], max_results=3)
-    assert top["name"].tolist() == ["r1", "r3", "r2"]
-    assert mlops.search_runs(filter="metrics.auc < 0.75", max_results=5)["name"].tolist() == ["r2", "r0"]
+    for fetch_limit_from in (1, 10_000):
+        monkeypatch.setattr(search, "SQLITE_FETCH_LIMIT_FROM", fetch_limit_from)
+        top = mlops.search_runs(order_by=["metrics.auc DESC"], max_results=3)
+        assert top["name"].tolist() == ["r1", "r3", "r2"]
+        assert mlops.search_runs(filter="metrics.auc < 0.75", max_results=5)["name"].tolist() == ["r2", "r0"]
 
 
 def test_server_runs_page_counts_pages_and_reads_summaries_on_both_back_ends(backend):
