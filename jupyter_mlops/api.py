@@ -12,13 +12,16 @@ from .tracking.run import Run
 
 
 def start_run(name: str | None = None, experiment: str | None = None, params: dict | None = None,
-              tags: dict | None = None, parent=None) -> Run:
+              tags: dict | None = None, parent=None, system_metrics: bool | None = None) -> Run:
     """Start a run and make it active; use as ``with mlops.start_run(...) as run:`` or on its own.
 
     A run still active in this process is ended (FINISHED) first, so re-running a notebook cell
     is safe. Re-using a run name in the same process tags the new run ``rerun_of=<earlier id>``.
+    ``system_metrics=True`` samples CPU %, memory and GPUs into ``system.*`` metrics every
+    ``MLOPS_SYSTEM_METRICS_INTERVAL`` seconds (default 10); ``MLOPS_SYSTEM_METRICS=1`` turns it on for every run.
     """
-    return _lifecycle.start_run(name=name, experiment=experiment, params=params, tags=tags, parent=parent)
+    return _lifecycle.start_run(name=name, experiment=experiment, params=params, tags=tags, parent=parent,
+                                system_metrics=system_metrics)
 
 
 def end_run(status: str = "FINISHED") -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..exceptions import InvalidInputError
 from . import artifacts as blobs
 from . import capture
+from . import system_metrics as system
 from .run import Run, checked_key
 from .store import RUN_STATUSES, open_store
 from .writer import MetricWriter
@@ -63,11 +64,22 @@ def writer_for(store) -> MetricWriter:
 
 
 def start_run(name=None, experiment=None, params=None, tags=None, parent=None, capture_source=True,
-              track_reruns=True) -> Run:
+              track_reruns=True, system_metrics: bool | None = None) -> Run:
     """Open a run and make it the active one (ending any run still active in this process).
 
     ``track_reruns=False`` is for runs named by the library (autolog): two fits of the same
-    estimator class are not a re-run of one cell."""
+    estimator class are not a re-run of one cell. ``system_metrics``: sample CPU, memory and
+    GPUs into ``system.*`` metrics (default: the ``MLOPS_SYSTEM_METRICS`` variable)."""
+    # A bad interval is refused before any run starts; off, nothing is sampled nor imported (psutil).
+    sampling = system.interval() if system.requested(system_metrics) else None
+    with _lock:
+        run = _start_run(name, experiment, params, tags, parent, capture_source, track_reruns)
+        if sampling is not None:
+            run._writer.sample_system_metrics(run, sampling)
+        return run
+
+
+def _start_run(name, experiment, params, tags, parent, capture_source, track_reruns) -> Run:
     global _active
     with _lock:
         _install_hooks()
