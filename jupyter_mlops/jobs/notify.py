@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -25,6 +26,7 @@ from ..tracking import schema as s
 from . import cron
 
 log = logging.getLogger(__name__)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 # Wait before the 2nd, 3rd, ... attempt; after the last one the message is given up (and logged).
 RETRY_DELAYS_S = (30, 120, 600, 1800, 3600, 3600)
@@ -66,16 +68,18 @@ def message(schedule, occurrence: dict, outcome: dict, event: str) -> dict:
                 "drift": f"{schedule.name}: drift detected (scheduled {when})",
                 "success": f"{schedule.name}: {status} (scheduled {when})"}[event]
     detail = outcome.get("error") if event == "failure" else outcome.get("summary")
+    if detail:
+        detail = _ANSI.sub("", str(detail))  # tracebacks from kernels come coloured
     link = run_link(run_id)
     lines = [headline]
     if detail:
-        lines.append(str(detail)[:2000])
+        lines.append(detail[:2000])
     if run_id:
         lines.append(f"run {run_id}: {link}" if link else f"run {run_id} (jupyter mlops show {run_id})")
+    error = _ANSI.sub("", outcome["error"]) if outcome.get("error") else None
     return {"text": "\n".join(lines), "event": event, "schedule": schedule.name, "kind": schedule.kind,
             "scheduled_time": when, "status": status, "attempt": occurrence.get("attempt"), "run_id": run_id,
-            "error": outcome.get("error"), "summary": outcome.get("summary"), "drift": outcome.get("drift"),
-            "link": link}
+            "error": error, "summary": outcome.get("summary"), "drift": outcome.get("drift"), "link": link}
 
 
 def run_link(run_id: str | None) -> str | None:
