@@ -15,6 +15,8 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg  # the postgresql extra, which CI installs: missing, every PostgreSQL test fails
+
 
 def pg_bin(name: str) -> str:
     for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
@@ -64,8 +66,6 @@ class PostgresServer:
 
     def new_database(self) -> str:
         """A fresh, empty database; returns its URL."""
-        import psycopg
-
         name = "t_" + uuid.uuid4().hex[:12]
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as con:
             con.execute(f'CREATE DATABASE "{name}"')

@@ -4,6 +4,12 @@ from __future__ import annotations
 import socket
 import uuid
 
+# The s3 extra and moto[server], which CI installs: missing, every S3 test fails (s3fs is what the
+# artifact store opens s3:// with).
+import boto3
+import s3fs  # noqa: F401
+from moto.server import ThreadedMotoServer
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -13,8 +19,6 @@ def _free_port() -> int:
 
 class S3Server:
     def __init__(self):
-        from moto.server import ThreadedMotoServer
-
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -33,8 +37,6 @@ class S3Server:
 
     def new_bucket(self) -> str:
         """A fresh, empty bucket; returns its ``s3://`` URI with a prefix."""
-        import boto3
-
         name = f"mlops-{uuid.uuid4().hex[:12]}"
         client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
                               aws_secret_access_key="testing", region_name="us-east-1")

@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import psycopg  # the postgresql extra, which CI installs
 import pytest
 
 import jupyter_mlops as mlops
@@ -113,8 +114,6 @@ def test_eight_processes_open_a_fresh_store_at_once(project, db_path):
 
 def test_sixteen_processes_open_a_fresh_postgresql_store_at_once(project, postgres):
     """The same race with 16 writers on a real PostgreSQL server: migrations serialised by an advisory lock."""
-    import psycopg
-
     url = postgres.new_database()
     results = run_writers(16, python_env(MLOPS_TRACKING_URI=url), project)
     assert [(code, err) for code, _, err in results if code != 0] == []
@@ -148,8 +147,6 @@ class SteadyWriter:
         return self.err_path.read_text()
 
     def points_stored(self) -> int:
-        import psycopg
-
         try:
             with psycopg.connect(self.url, connect_timeout=10) as con:
                 return con.execute("SELECT count(*) FROM metrics").fetchone()[0]
@@ -172,8 +169,6 @@ def test_postgresql_outage_mid_run_loses_no_points(project, postgres):
     """The server goes away while points are being logged and written: log_metric keeps working,
     the writer retries, and once the server is back every point is there: those logged before,
     during and after the outage."""
-    import psycopg
-
     url = postgres.new_database()
     writer = SteadyWriter(project, url)
     try:
