@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import InvalidInputError
+from ..tracking.slice_keys import key_part
 from . import classification, fairness, regression
 from . import slices as slicing
 
@@ -75,9 +76,9 @@ class EvaluationResult:
         for gap, m in self.fairness.items():
             _put(out, f"fairness.{gap}", m)
         for row in (self.importance or [])[:TOP_FEATURES]:
-            out[f"importance.{slicing.key_part(row['feature'])}"] = row["importance"]
+            out[f"importance.{key_part(row['feature'])}"] = row["importance"]
         for row in (self.shap or [])[:TOP_FEATURES]:
-            out[f"shap.{slicing.key_part(row['feature'])}"] = row["mean_abs_shap"]
+            out[f"shap.{key_part(row['feature'])}"] = row["mean_abs_shap"]
         return {k: v for k, v in out.items() if v is not None and not np.isnan(v)}
 
     def to_dict(self) -> dict:

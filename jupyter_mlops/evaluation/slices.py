@@ -4,22 +4,19 @@ A slice spec is one feature (``"sex"``) or a comma-separated crossing (``"sex,ag
 Rows are grouped once per spec into integer codes, so every metric afterwards is a ``bincount``
 over the codes rather than a pandas ``groupby`` per slice and metric.
 
-Metric keys follow ``slice.<feature>=<value>[,<feature>=<value>].<metric>``. Values come from
-the data, so the characters that structure a key (``,`` ``=``, a backtick, control characters)
-are replaced by ``_`` and long values are cut; the report keeps the values as they were.
+Metric keys follow ``slice.<feature>=<value>[,<feature>=<value>].<metric>`` (tracking/slice_keys.py,
+which the gates and the model card read them back with); the report keeps the values as they were.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..exceptions import InvalidInputError
+from ..tracking.slice_keys import slice_key, slice_label
 
-MAX_VALUE_CHARS = 60
 MISSING = "missing"
-_KEY_UNSAFE = re.compile(r"[,=`\x00-\x1f\x7f]")
 
 
 @dataclass
@@ -41,7 +38,7 @@ class Grouping:
 
     def label(self, group: int) -> str:
         """``sex=F,age_band=30-40``: the slice as it appears in metric keys."""
-        return ",".join(f"{key_part(f)}={key_part(v)}" for f, v in zip(self.features, self.values[group]))
+        return slice_label(self.features, self.values[group])
 
 
 def parse_specs(slices, columns, where: str = "slices") -> list[tuple[str, ...]]:
@@ -94,31 +91,5 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def key_part(value) -> str:
-    text = str(value)
-    text = _KEY_UNSAFE.sub("_", text)
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS - 3] + "..."
-
-
 def metric_key(label: str, metric: str) -> str:
-    return f"slice.{label}.{metric}"
-
-
-CI_SUFFIXES = (".ci_low", ".ci_high")
-
-
-def parse_metric_key(key: str, metric_names) -> tuple[str, str, str] | None:
-    """``("sex=F", "recall", "")`` for ``slice.sex=F.recall`` (``".ci_low"`` as the third part for a bound).
-
-    The metric is the last dotted part (metric names hold no dots), so values with dots parse."""
-    if not key.startswith("slice."):
-        return None
-    rest, suffix = key[len("slice."):], ""
-    for candidate in CI_SUFFIXES:
-        if rest.endswith(candidate):
-            rest, suffix = rest[: -len(candidate)], candidate
-            break
-    label, _, metric = rest.rpartition(".")
-    if not label or metric not in metric_names:
-        return None
-    return label, metric, suffix
+    return slice_key(label, metric)

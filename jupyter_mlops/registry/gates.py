@@ -22,10 +22,11 @@ import operator
 import re
 from dataclasses import dataclass
 
+# Keys that evaluations record; a rule on one of these bare is a metric rule, not a run attribute.
+from ..tracking.slice_keys import NAMESPACES, parse_slice_key
+
 OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
              "=": operator.eq, "==": operator.eq, "!=": operator.ne}
-# Keys that evaluations record; a rule on one of these bare is a metric rule, not a run attribute.
-NAMESPACES = ("slice.", "fairness.", "eval.", "importance.", "shap.")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _OP = r"<=|>=|==|!=|=|<|>"
 _AGGREGATE = re.compile(rf"^\s*(min|max)\s*\(\s*(?:metrics\.)?(?P<glob>[^()\s]+)\s*\)\s*(?P<op>{_OP})\s*(?P<num>{_NUMBER})\s*$",
@@ -84,9 +85,8 @@ def _matches(key: str, pattern: str) -> bool:
 
 def _slice_of(key: str) -> str:
     """``sex=F`` for ``slice.sex=F.recall``; the key itself otherwise."""
-    if key.startswith("slice."):
-        return key[len("slice."):].rpartition(".")[0] or key
-    return key
+    parsed = parse_slice_key(key)
+    return parsed[0] if parsed else key
 
 
 def _describe(key: str, metrics: dict) -> str:
