@@ -9,13 +9,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import psycopg  # the postgresql extra, which CI installs: missing, every PostgreSQL test fails
+
+from .helpers.net import free_port, wait_for_port
 
 
 def pg_bin(name: str) -> str:
@@ -28,24 +28,18 @@ def pg_bin(name: str) -> str:
     raise RuntimeError(f"PostgreSQL's {name} not found: install it (apt-get install -y postgresql), as make test does")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PostgresServer:
     def __init__(self, folder: Path):
         self.folder = folder
         self.data = folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_postgres = os.geteuid() == 0
 
     def _run(self, *argv: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if self.as_postgres else []
         subprocess.run([*prefix, *argv], check=True, capture_output=True, text=True)
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.as_postgres:
             shutil.chown(self.folder, "postgres", "postgres")
@@ -55,7 +49,7 @@ class PostgresServer:
 
     def resume(self) -> None:
         """Start the (already initialised) server again, on the same port."""
-        self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "server.log"), "-w", "start",
+        self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "server.log"), "-w", "-t", "120", "start",
                   "-o", f"-p {self.port} -h 127.0.0.1 -k {self.folder} -c fsync=off -c max_connections=200")
 
     def stop(self) -> None:
@@ -72,11 +66,6 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
 
-def wait_ready(server: PostgresServer, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", server.port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("PostgreSQL did not start")
+def wait_ready(server: PostgresServer, timeout: float = 60) -> None:
+    """Return once the server accepts connections (``pg_ctl -w`` has waited already; a ceiling, not a budget)."""
+    wait_for_port(server.port, log=server.folder / "server.log", timeout=timeout)

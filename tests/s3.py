@@ -1,7 +1,9 @@
-"""A local S3-compatible server for the tests: moto in server mode on a free loopback port."""
+"""A local S3-compatible server for the tests: moto in server mode on a loopback port.
+
+The server binds port 0 and reports the port the kernel gave it: no free_port() race with the
+servers other test workers start at the same time."""
 from __future__ import annotations
 
-import socket
 import uuid
 
 # The s3 extra and moto[server], which CI installs: missing, every S3 test fails (s3fs is what the
@@ -11,20 +13,15 @@ import s3fs  # noqa: F401
 from moto.server import ThreadedMotoServer
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class S3Server:
     def __init__(self):
-        self.port = _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.port, self.endpoint = None, None
 
     def start(self) -> S3Server:
-        self._server.start()
+        self._server.start()  # returns once the server listens
+        self.port = self._server.get_host_and_port()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
         return self
 
     def stop(self) -> None:

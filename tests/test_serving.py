@@ -6,10 +6,7 @@ every request logged) and scikit-learn runtime (bearer token).
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
 from http.client import HTTPConnection
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from jupyter_mlops.registry import versions
 from jupyter_mlops.tracking import lifecycle, store
 
 from .conftest import PYTHON, python_env
+from .helpers.net import ServerProcess
 from .helpers.waiting import wait_until
 
 TOKEN = "s3cret-token"
@@ -35,30 +33,13 @@ SECRET = "PRIVATE-VALUE-93127"  # must never come back in an error
 LIMIT = 512 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class Server(ServerProcess):
+    """``jupyter mlops serve`` on a free port, ready once /readyz answers; the calls the tests make."""
 
-
-class Server:
-    def __init__(self, folder, uri, *args):
-        self.port = free_port()
-        self.log = open(folder / f"server-{self.port}.log", "w+")
-        self.proc = subprocess.Popen([PYTHON, "-m", "jupyter_mlops", "--uri", uri, "serve", *args,
-                                      "--port", str(self.port)], cwd=folder, env=python_env(),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"server exited {self.proc.returncode}: {self.log.read()[-3000:]}")
-            try:
-                if self.call("GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("server not ready after 120 s")
+    def __init__(self, folder, uri, runtime, *args):
+        super().__init__([PYTHON, "-m", "jupyter_mlops", "--uri", uri, "serve", *args, "--runtime", runtime,
+                          "--port", "{port}"], "/readyz", folder / f"server-{runtime}.log", cwd=folder,
+                         env=python_env())
 
     def call(self, method, path, body=None, headers=None, token=None):
         conn = HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -87,11 +68,6 @@ class Server:
                 values[key] = float(value)
         return values
 
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(30)
-        self.log.close()
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
@@ -113,9 +89,9 @@ def served(tmp_path_factory):
     store.forget_open_stores()
     servers = {}
     try:
-        servers["onnx"] = Server(folder, uri, "cancer@production", "--runtime", "onnx", "--max-body-bytes", "512KiB",
-                                 "--log-predictions", "1")
-        servers["sklearn"] = Server(folder, uri, "cancer@production", "--runtime", "sklearn", "--token", TOKEN)
+        servers["onnx"] = Server(folder, uri, "onnx", "cancer@production", "--max-body-bytes", "512KiB",
+                                 "--log-predictions", "1").start()
+        servers["sklearn"] = Server(folder, uri, "sklearn", "cancer@production", "--token", TOKEN).start()
         yield {"X": X, "model": model, "uri": uri, "folder": folder, **servers}
     finally:
         for server in servers.values():

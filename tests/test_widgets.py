@@ -1,12 +1,12 @@
 """The notebook widgets, driven headlessly: traits set and buttons clicked as a user would."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.registry import approval
+
+from .helpers.waiting import wait_until
 
 PNG = b"\x89PNG"
 
@@ -17,9 +17,8 @@ def test_live_chart_follows_the_active_run_until_it_ends(project):
     for step in range(200):
         mlops.log_metric("loss", 1 / (step + 1), step=step)
     mlops.flush()
-    deadline = time.time() + 60
-    while time.time() < deadline and "200 points" not in chart.label.value:
-        time.sleep(0.05)
+    wait_until(lambda: "200 points" in chart.label.value, "the live chart drawing the 200 points",
+               details=lambda: f"label: {chart.label.value!r}")
     assert chart.series["loss"][0] == list(range(200))
     assert bytes(chart.image.value).startswith(PNG) and "200 points" in chart.label.value
     redraws = chart.redraws

@@ -6,8 +6,9 @@ payload use the scheduler's own ProcessLauncher.
 """
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
+
+from .waiting import wait_until  # noqa: F401 - the scheduler tests import it from here
 
 
 class Clock:
@@ -56,16 +57,3 @@ class Launcher:
 
     def kill(self, handle) -> None:
         self.terminate(handle)
-
-
-def wait_until(condition, what: str, timeout: float = 120.0, every: float = 0.05, details=None):
-    """Poll ``condition`` until truthy and return it; fail naming ``what`` (and ``details()``) past the ceiling."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            seen = f"; {details()}" if details else ""
-            raise AssertionError(f"{what}: not within {timeout:g} s{seen}")
-        time.sleep(every)

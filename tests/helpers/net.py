@@ -8,7 +8,7 @@ log, when the process has exited, and otherwise only after a generous ceiling: a
 a start slower, never a failure.
 
 Benchmarks import this by path (``sys.path.insert(0, <repository root>)``), so it uses the standard
-library only.
+library only (and the poll of tests/helpers/waiting.py, which does too).
 """
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .waiting import WaitTimeout, wait_until
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -65,16 +66,16 @@ def wait_for_port(port: int, *, proc: subprocess.Popen | None = None, log: Path 
 
 
 def _poll(ready, what: str, proc, log, timeout: float, every: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def ready_or_exited() -> bool:
         if proc is not None and proc.poll() is not None:
             raise ServerNotReady(f"{_name(proc)} exited with status {proc.returncode} before {what} answered"
                                  + _tail(log))
-        if ready():
-            return
-        if time.monotonic() >= deadline:
-            raise ServerNotReady(f"{what} did not answer within {timeout:g} s" + _tail(log))
-        time.sleep(every)
+        return ready()
+
+    try:
+        wait_until(ready_or_exited, what, timeout=timeout, every=every)
+    except WaitTimeout:
+        raise ServerNotReady(f"{what} did not answer within {timeout:g} s" + _tail(log)) from None
 
 
 def _name(proc: subprocess.Popen) -> str:
