@@ -1,14 +1,21 @@
 """What a run captures about where it ran: git state, papermill parameters, environment."""
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
+from pathlib import Path
+
+from jupyter_client.manager import KernelManager
 
 import jupyter_mlops as mlops
-from jupyter_mlops.tracking import capture
+from jupyter_mlops.cli import main
+from jupyter_mlops.tracking import artifacts, capture
 from jupyter_mlops.tracking.store import open_store
-from jupyter_mlops.tracking import artifacts
 
 from .conftest import PYTHON, python_env
+
+BIN = Path(PYTHON).parent
 
 
 def git(*args, cwd):
@@ -59,3 +66,106 @@ def test_environment_is_stored_once(project):
         assert conn.exec_driver_sql("SELECT count(*) FROM environments").scalar() == 1
     env = store.environment(capture.environment()["hash"])
     assert env["packages"]["SQLAlchemy"] and env["python_version"].startswith("3.")
+
+
+# -- the notebook's path, however the kernel was started ------------------------------------------
+def notebook(path, *sources: str) -> None:
+    """A small notebook of code cells (nbformat 4)."""
+    import nbformat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources]), path)
+
+
+def tracking_notebook(path, name: str) -> None:
+    notebook(path, "import jupyter_mlops as mlops", "",
+             f"with mlops.start_run({name!r}) as run:\n    mlops.log_metric('m', 1.0)")
+
+
+def runs_by_name(db_path) -> dict:
+    con = sqlite3.connect(db_path)
+    con.row_factory = sqlite3.Row
+    runs = {row["name"]: dict(row) for row in con.execute("SELECT * FROM runs")}
+    for run in runs.values():
+        run["tags"] = dict(con.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (run["uuid"],)).fetchall())
+        run["artifacts"] = [r[0] for r in con.execute("SELECT path FROM artifacts WHERE run_uuid = ?", (run["uuid"],))]
+    return runs
+
+
+def test_nbconvert_and_jupyter_execute_record_each_notebooks_path(project, db_path):
+    """`jupyter nbconvert --execute` of two notebooks in one folder (each in a kernel of its own, which
+    learns its notebook from the command that started it), then `jupyter execute` of a third."""
+    folder = project / "notebooks"
+    for name in ("first", "second", "third"):
+        tracking_notebook(folder / f"{name}.ipynb", name)
+    command = [str(BIN / "jupyter"), "nbconvert", "--to", "notebook", "--execute", "notebooks/first.ipynb",
+               "notebooks/second.ipynb", "--output-dir", str(project / "executed")]
+    for argv in (command, [str(BIN / "jupyter"), "execute", "notebooks/third.ipynb"]):
+        out = subprocess.run(argv, cwd=project, env=python_env(), capture_output=True, text=True, timeout=300,
+                             check=False)
+        assert out.returncode == 0, out.stderr[-3000:]
+    runs = runs_by_name(db_path)
+    for name in ("first", "second", "third"):
+        path = folder / f"{name}.ipynb"
+        assert runs[name]["source_path"] == str(path), runs[name]
+        assert runs[name]["source_hash"] == artifacts.sha256_file(path)
+        assert f"notebook/{name}.ipynb" in runs[name]["artifacts"]  # the snapshot taken at the run's end
+        assert capture.SOURCE_UNKNOWN_TAG not in runs[name]["tags"]
+
+
+@contextlib.contextmanager
+def kernel_in(folder, sockets, session: str | None = None, **env):
+    """A real python3 kernel; ``session`` is written into its connection file as Jupyter Server does."""
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "k"))
+    if session is not None:
+        km.write_connection_file(jupyter_session=session)
+    km.start_kernel(cwd=str(folder), env=python_env(**env))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        yield kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def run_cell(kc, code: str) -> None:
+    reply = kc.execute_interactive(code, timeout=60)
+    assert reply["content"]["status"] == "ok", reply["content"]
+
+
+def test_vs_code_the_connection_file_and_a_kernel_that_cannot_tell(project, db_path, tmp_path_factory, capsys):
+    folder = project / "work"
+    for name in ("vscode", "gateway"):
+        notebook(folder / f"{name}.ipynb", "print('hello')")
+    sockets = tmp_path_factory.mktemp("ipc")
+    start = "import jupyter_mlops as mlops\nwith mlops.start_run({!r}): pass"
+
+    with kernel_in(folder, sockets) as kc:  # VS Code sets this variable in the kernel
+        run_cell(kc, f"__vsc_ipynb_file__ = {str(folder / 'vscode.ipynb')!r}\n" + start.format("vscode"))
+    with kernel_in(folder, sockets, session="work/gateway.ipynb") as kc:  # no JPY_SESSION_NAME in its environment
+        run_cell(kc, "import os\nassert 'JPY_SESSION_NAME' not in os.environ\n" + start.format("gateway"))
+    with kernel_in(folder, sockets) as kc:  # nothing tells it
+        run_cell(kc, start.format("plain"))
+
+    runs = runs_by_name(db_path)
+    assert runs["vscode"]["source_path"] == str(folder / "vscode.ipynb")
+    assert runs["gateway"]["source_path"] == str(folder / "gateway.ipynb")
+    assert runs["plain"]["source_path"] is None
+    note = runs["plain"]["tags"][capture.SOURCE_UNKNOWN_TAG]
+    assert "set MLOPS_NOTEBOOK_PATH=/path/to/notebook.ipynb" in note
+    assert all(capture.SOURCE_UNKNOWN_TAG not in runs[n]["tags"] for n in ("vscode", "gateway"))
+
+    assert main(["doctor"]) == 1  # the newest run could not tell its notebook
+    line, = [x for x in capsys.readouterr().out.splitlines() if "notebook path" in x]
+    assert line.startswith("PROBLEM") and "__vsc_ipynb_file__" in line and "JPY_SESSION_NAME" in line
+    assert f"1 of the last 3 runs (newest: {runs['plain']['uuid'][:8]} 'plain')" in line
+    assert "set MLOPS_NOTEBOOK_PATH=/path/to/notebook.ipynb" in line
+
+    with kernel_in(folder, sockets, MLOPS_NOTEBOOK_PATH=folder / "vscode.ipynb") as kc:  # what doctor says to set
+        run_cell(kc, start.format("fixed"))
+    assert runs_by_name(db_path)["fixed"]["source_path"] == str(folder / "vscode.ipynb")
+    assert main(["doctor"]) == 0
+    line, = [x for x in capsys.readouterr().out.splitlines() if "notebook path" in x]
+    assert line.startswith("ok") and "1 of the last 4 runs" in line

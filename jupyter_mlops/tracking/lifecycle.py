@@ -116,6 +116,8 @@ def _start_run(name, experiment, params, tags, parent, capture_source, track_rer
             if earlier:
                 first_tags["rerun_of"] = earlier
             _last_by_name[(experiment, name)] = run_id
+        if extras.get("source_unknown"):  # `jupyter mlops doctor` reports it
+            first_tags[capture.SOURCE_UNKNOWN_TAG] = extras["source_unknown"]
         first_tags.update(tags or {})
         if first_tags:
             run.set_tags(first_tags)
@@ -164,6 +166,8 @@ def _captured_fields(store, capture_source: bool) -> tuple[dict, dict]:
         if source is not None:
             fields["source_path"] = str(source)
             fields["source_hash"] = capture.file_sha256(source)
+        else:
+            extras["source_unknown"] = capture.unknown_notebook_note()
         git = capture.git_state(source.parent if source else Path.cwd())
         if git:
             fields["git_commit"] = git["commit"]
