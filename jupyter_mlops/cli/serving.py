@@ -32,7 +32,11 @@ def register(sub) -> None:
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk (bounds memory)")
     p.add_argument("--runtime", choices=("sklearn", "onnx"))
     p.add_argument("--probabilities", action="store_true", help="add a proba_<class> column per class")
-    p.add_argument("--keep-input", action="store_true", help="copy the input columns into the output")
+    p.add_argument("--keep-input", action="store_true",
+                   help="copy every input column into the output, those the model does not take (ids, the label) too")
+    p.add_argument("--passthrough", nargs="+", action="extend", default=[], metavar="COL",
+                   help="copy these input columns into the output (e.g. an id). Columns the model does not take "
+                        "are never scored; only missing or mistyped features are errors")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -79,7 +83,8 @@ def cmd_predict(args) -> int:
     from ..serving.batch import predict
 
     summary = predict(args.ref, args.input, output=args.output, chunk_size=args.chunk_size, runtime=args.runtime,
-                      probabilities=args.probabilities, keep_input=args.keep_input, progress=True)
+                      probabilities=args.probabilities, keep_input=args.keep_input, progress=True,
+                      passthrough=tuple(dict.fromkeys(args.passthrough)))
     print(f"{summary['rows']} rows scored by {summary['model']} ({summary['runtime']}) in {summary['seconds']} s "
           f"-> {summary['output']}")
     return 0

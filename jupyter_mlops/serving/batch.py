@@ -7,6 +7,7 @@ so a failed run never leaves a half-written file that looks finished.
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -20,11 +21,14 @@ OUTPUT_SUFFIXES = (".parquet", ".pq", ".csv")
 
 
 def predict(model, data, output=None, chunk_size: int = DEFAULT_CHUNK_ROWS, runtime: str | None = None,
-            probabilities: bool = False, keep_input: bool = False, progress: bool = False):
+            probabilities: bool = False, keep_input: bool = False, progress: bool = False, passthrough=()):
     """Predict every row of ``data`` (DataFrame or .csv/.parquet path) with ``model`` (a reference or
     a loaded model). Without ``output``: a DataFrame with a ``prediction`` column (``proba_<class>``
     columns with ``probabilities``). With ``output`` (.parquet or .csv): the file is written chunk by
-    chunk and a summary dict is returned."""
+    chunk and a summary dict is returned.
+
+    Columns the model does not take (an id, the label) are not scored; ``keep_input`` copies every
+    input column to the output, ``passthrough`` the named ones."""
     from ..monitoring.sources import iter_chunks
 
     if int(chunk_size) < 1:
@@ -41,7 +45,7 @@ def predict(model, data, output=None, chunk_size: int = DEFAULT_CHUNK_ROWS, runt
         for chunk in iter_chunks(data, int(chunk_size)):
             if len(chunk) == 0:
                 continue
-            scored = _score(model, engine, values, chunk, rows, probabilities, keep_input, data)
+            scored = _score(model, engine, values, chunk, rows, probabilities, keep_input, data, passthrough)
             rows += len(chunk)
             bar.update(len(chunk))
             if writer is None:
@@ -74,16 +78,21 @@ def _loaded(model, runtime):
     return model
 
 
-def _score(model, engine, values: InputReader, chunk, offset: int, probabilities: bool, keep_input: bool, source):
+def _score(model, engine, values: InputReader, chunk, offset: int, probabilities: bool, keep_input: bool, source,
+           passthrough=()):
     import pandas as pd
 
     try:
+        absent = [c for c in passthrough if c not in chunk.columns]
+        if absent:
+            raise InputSchemaError(f"no column {absent[0]!r} to pass through", absent[0])
         values.check_frame(chunk, offset)
-        X = model.prepare(chunk)
+        X = model.prepare(chunk, extra="ignore")
     except InputSchemaError as exc:
         where = f"{source} " if isinstance(source, (str, Path)) else ""
         raise InputSchemaError(f"{where}rows {offset + 1}-{offset + len(chunk)}: {exc}", exc.column) from None
-    out = X.reset_index(drop=True) if keep_input else pd.DataFrame(index=pd.RangeIndex(len(X)))
+    kept = list(chunk.columns) if keep_input else list(passthrough)
+    out = chunk[kept].reset_index(drop=True) if kept else pd.DataFrame(index=pd.RangeIndex(len(X)))
     out["prediction"] = np.asarray(engine.predict(X))
     if probabilities:
         proba = np.asarray(engine.predict_proba(X))
@@ -153,4 +162,7 @@ def _progress(data, show: bool):
             total = pq.ParquetFile(data).metadata.num_rows
         except Exception:
             total = None  # iter_chunks reports the unreadable file
-    return tqdm(total=total, unit="rows", unit_scale=True, disable=not show, leave=False)
+    # Drawn only on a terminal, and only once scoring takes a while: otherwise its text stays behind
+    # in logs and pipes ("0.00rows [00:00, ?rows/s]" after the summary line).
+    return tqdm(total=total, unit="rows", unit_scale=True, disable=not (show and sys.stderr.isatty()), leave=False,
+                delay=0.5)
