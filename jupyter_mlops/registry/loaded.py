@@ -62,10 +62,18 @@ class PackagedModel:
     def input_columns(self) -> list[str]:
         return [i["name"] for i in self.signature.get("inputs", [])]
 
-    def prepare(self, data):
+    def prepare(self, data, extra: str = "error"):
         """``data`` (DataFrame, records, array) as the DataFrame the model expects: columns in
-        signature order and dtypes cast, or an ``InputSchemaError`` naming the column."""
+        signature order and dtypes cast, or an ``InputSchemaError`` naming the column.
+
+        ``extra``: what a column the signature does not have gets: ``"error"`` (a request to the
+        REST API says exactly the features), or ``"ignore"`` (batch scoring of a file that also
+        holds ids or the label: only the features are scored). Missing or mistyped features are
+        errors either way."""
         import pandas as pd
+
+        if extra not in ("error", "ignore"):
+            raise ValueError(f"extra must be 'error' or 'ignore', got {extra!r}")
 
         from ..tracking.signature import as_frame
 
@@ -79,7 +87,7 @@ class PackagedModel:
         if missing:
             raise InputSchemaError(f"missing column {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""), missing[0])
         unknown = [str(c) for c in frame.columns if c not in expected]
-        if unknown:
+        if unknown and extra == "error":
             raise InputSchemaError(f"unknown column {unknown[0]!r}; the model takes {len(expected)} columns", unknown[0])
         frame = frame[self.input_columns]
         casts = {}
