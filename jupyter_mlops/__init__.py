@@ -16,7 +16,7 @@ _API = {
     "set_tag", "set_tags", "log_artifact", "log_dataset", "log_model", "get_run", "get_metric_history",
     "search_runs", "list_experiments", "set_experiment", "set_tracking_uri", "get_tracking_uri",
     "flush", "autolog", "run_pipeline", "approve", "reject", "export", "load_model", "set_alias", "verify",
-    "validate", "monitor", "predict", "evaluate", "delete_run", "archive_run", "restore_run", "delete_experiment",
+    "validate", "monitor", "predict", "evaluate", "datasets", "delete_run", "archive_run", "restore_run", "delete_experiment",
     "archive_experiment", "restore_experiment",
 }
 __all__ = sorted(_API | {"load_ipython_extension", "unload_ipython_extension", "__version__"})

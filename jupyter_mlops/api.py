@@ -326,3 +326,14 @@ def evaluate(model_or_run, data, target: str = "y", slices=(), sensitive_feature
     flush()
     return _evaluate(model_or_run, data, target=target, slices=slices, sensitive_features=sensitive_features,
                      **options)
+
+
+def datasets(name: str | None = None):
+    """The dataset catalog: every dataset (no ``name``), or the versions of one, oldest first, each with
+    the runs that consumed and produced it and its schema changes against the version before."""
+    from .tracking import datasets as catalog
+    from .tracking.store import open_store
+
+    flush()
+    store = open_store()
+    return catalog.list_datasets(store) if name is None else catalog.dataset_versions(store, name)

@@ -398,7 +398,7 @@ def _record(result: EvaluationResult, store, subject, run, frame) -> str:
     recording.record(store, run_id, result.metrics(), {TAG: json.dumps(tag, default=str)},
                      {JSON_ARTIFACT: json.dumps(result.to_dict(), indent=1, default=str).encode(),
                       HTML_ARTIFACT: report.render(result.to_dict()).encode()},
-                     dataset=("evaluation", info))
+                     dataset=("evaluation", info, frame))
     return run_id
 
 

@@ -18,7 +18,8 @@ from ..tracking.schema import run_key
 
 
 def record(store, run_id: str, metrics: dict, tags: dict, artifacts: dict, dataset: tuple | None = None) -> None:
-    """``artifacts``: name -> bytes. ``dataset``: (name, fingerprint info) of the evaluation data."""
+    """``artifacts``: name -> bytes. ``dataset``: (name, fingerprint info, frame) of the evaluation data,
+    listed with the run's datasets and as a version in the dataset catalog."""
     from ..tracking import lifecycle
 
     metrics = {k: float(v) for k, v in metrics.items() if v is not None and not math.isnan(v)}
@@ -28,8 +29,7 @@ def record(store, run_id: str, metrics: dict, tags: dict, artifacts: dict, datas
         run.set_tags(tags)
         for name, data in artifacts.items():
             run.log_artifact(data, name)
-        if dataset:
-            store.add_dataset(run_id, dataset[0], **dataset[1])
+        _dataset(store, run_id, dataset)
         return
     steps = _next_steps(store, run_id, list(metrics))
     now = int(time.time() * 1000)
@@ -39,8 +39,16 @@ def record(store, run_id: str, metrics: dict, tags: dict, artifacts: dict, datas
     for name, data in artifacts.items():
         sha, size = store.artifacts.put_bytes(data)
         store.add_artifact(run_id, name, sha, size, media_type_of(name))
+    _dataset(store, run_id, dataset)
+
+
+def _dataset(store, run_id: str, dataset) -> None:
+    from ..tracking.datasets import record_frame
+
     if dataset:
-        store.add_dataset(run_id, dataset[0], **dataset[1])
+        name, info, frame = dataset
+        store.add_dataset(run_id, name, **info)
+        record_frame(store, run_id, frame, name, info=info)
 
 
 def _next_steps(store, run_id: str, keys: list[str]) -> dict:

@@ -14,7 +14,7 @@ import json
 import uuid
 from pathlib import Path
 
-from ..tracking import capture
+from ..tracking import capture, datasets
 from ..tracking.artifacts import media_type_of, sha256_file
 from . import cache
 
@@ -95,6 +95,8 @@ class PipelineRecords:
             if state.key_parts is not None:  # so a later run can say which input changed (dry run)
                 tags["mlops.step_key_parts"] = json.dumps(state.key_parts, sort_keys=True, separators=(",", ":"))
             status = "FINISHED"
+            datasets.record_step_files(self.store, state.run_id, self.input_files(node, state),
+                                       [str(p) for p in node.outputs.values()], Path(self.spec.path).parent)
         else:
             tags["mlops.error"] = outcome.describe()
             if outcome.error.get("kind") == "cell":
@@ -105,6 +107,14 @@ class PipelineRecords:
         self.store.set_tags(state.run_id, tags)
         self.store.end_run(state.run_id, status)
         return status
+
+    def input_files(self, node, state) -> list[str]:
+        """The files a step read: its declared and parameter-named inputs, and its upstream steps' outputs."""
+        files = list(state.inputs or {})
+        for up in node.upstream:
+            upstream = self.nodes.get(up)
+            files += [str(p) for p in (upstream.outputs.values() if upstream is not None else ())]
+        return sorted(set(files))
 
     def record_stopped(self, run_id: str, status: str, why: str) -> None:
         """A step killed while it ran (the runner stopped, or ``--fail-fast``)."""

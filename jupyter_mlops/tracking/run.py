@@ -206,6 +206,9 @@ class Run:
 
         info = dataset_fingerprint(df)
         self.store.add_dataset(self.id, checked_key("dataset", name), **info)
+        from .datasets import record_frame
+
+        record_frame(self.store, self.id, df, name, info=info)  # a version in the dataset catalog
         return info
 
     # -- ending --------------------------------------------------------------------------

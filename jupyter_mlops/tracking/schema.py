@@ -379,6 +379,41 @@ def _lifecycles(conn) -> None:
     add_lifecycle_columns(conn)
 
 
+# --- Dataset catalog (migration 7, tracking/datasets.py): every dataset a run used or wrote, as
+# versions keyed by content fingerprint, and which runs consumed (input) or produced (output) each.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # content: a frame's hash, a file's sha256
+    Column("source_uri", Text),  # file://... for files; NULL for an in-memory frame
+    Column("schema", Text, nullable=False),  # JSON object: column -> dtype ({} when unknown)
+    Column("profile", Text, nullable=False),  # JSON: rows, columns, size, per-column missing/min/max
+    Column("rows", BigInteger),
+    Column("size_bytes", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("name", "fingerprint", name="uq_dataset_versions_name_fingerprint"),
+    Index("ix_dataset_versions_fingerprint", "fingerprint"),
+)
+
+dataset_uses = Table(
+    "dataset_uses",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("version_id", IdType, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("run_uuid", String(32), ForeignKey("runs.uuid"), nullable=False),
+    Column("role", String(8), nullable=False),  # "input" | "output"
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("version_id", "run_uuid", "role", name="uq_dataset_uses"),
+    Index("ix_dataset_uses_run", "run_uuid"),
+)
+
+
+def _dataset_catalog(conn) -> None:
+    metadata.create_all(conn, tables=[dataset_versions, dataset_uses], checkfirst=True)
+
+
 # (version, function) in order. A migration runs inside the store's migration lock, exactly
 # once per store; never edit one that has shipped, append a new one instead.
 MIGRATIONS = [
@@ -388,5 +423,6 @@ MIGRATIONS = [
     (4, _jobs_schema),
     (5, _server_schema),
     (6, _lifecycles),
+    (7, _dataset_catalog),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
