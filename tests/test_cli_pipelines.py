@@ -211,3 +211,25 @@ def test_to_and_only_exclude_each_other(two_steps, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["run", str(two_steps), "--to", "prepare", "--only", "train"])
     assert exit_.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_dry_run_of_a_sweep_leaves_what_follows_it_undecided(backend, project, capsys):
+    """Downstream of a sweep that would run, a step's inputs depend on the best point: not known yet."""
+    import shutil
+
+    from .conftest import ROOT
+
+    shutil.copytree(ROOT / "tests" / "pipelines", project / "pipe")
+    (project / "pipe" / "raw").mkdir()
+    (project / "pipe" / "raw" / "data.csv").write_text("x\n1\n")
+    assert main(["run", str(project / "pipe" / "pipeline.yaml"), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "0 cached; nothing was run or recorded" in lines[0]
+    planned = {line.split()[0]: line.split(None, 2)[1:] for line in lines[2:]}
+    assert planned["prepare"] == ["EXECUTED", "never ran"]
+    points = [name for name in planned if name.startswith("train[")]
+    assert len(points) >= 2 and all(planned[name] == ["EXECUTED", "never ran"] for name in points)
+    waits = "decided after the sweep over 'train' has run (its best point is an input)"
+    assert planned["evaluate"] == ["UNDECIDED", waits]
+    assert planned["report"] == ["UNDECIDED", "decided after upstream evaluate is settled"]
+    assert run_count() == 0
