@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -156,9 +157,53 @@ def test_a_swapped_model_with_untrusted_types_is_refused_even_with_a_matching_ma
     # Even past the digest (a registry row forged to match), the trusted list still refuses the types.
     from jupyter_mlops.registry.loaded import PackagedModel
 
-    record = versions.get_version("m/1")
+    record = {**versions.get_version("m/1"), "manifest_digest": manifest.manifest_digest(folder)}
     with pytest.raises(PackageVerificationError, match="does not trust.*json.loads"):
         PackagedModel.open(folder, record)
+
+
+def _another_file_like(folder: Path, rel: str) -> bytes:
+    """A valid file of the same kind as the package's ``rel``, with other content: what would load if unchecked."""
+    data = load_breast_cancer(as_frame=True)
+    small = RandomForestClassifier(n_estimators=2, random_state=1).fit(data.data, data.target)
+    if rel == "model/model.skops":
+        import skops.io as sio
+
+        return sio.dumps(small)  # the same types as the logged forest: the trusted list lets it through
+    if rel == "model/model.onnx":
+        from skl2onnx import to_onnx
+
+        return to_onnx(small, data.data[:1].to_numpy(np.float32)).SerializeToString()
+    if rel == "model/signature.json":
+        return json.dumps({"inputs": [], "outputs": []}).encode()  # no columns: no input checks
+    if rel == "package.json":
+        return json.dumps({**json.loads((folder / rel).read_text()), "name": "someone-else"}).encode()
+    return (folder / rel).read_bytes() + b"\n"
+
+
+@pytest.mark.parametrize("rel, runtime", [("model/model.skops", None), ("model/model.onnx", "onnx"),
+                                          ("model/signature.json", None), ("package.json", None), ("MANIFEST", None)])
+def test_a_file_swapped_between_verification_and_loading_is_refused(approved, monkeypatch, rel, runtime):
+    """load_model checks the folder, then builds the model: it must build from the bytes it checked."""
+    from jupyter_mlops.registry import package as packages
+
+    run_id, _, _ = approved
+    folder = Path(mlops.export(run_id, name="m")["package_uri"])
+    swapped = _another_file_like(folder, rel)
+    verify = packages._verify_folder
+
+    def verify_then_swap(checked: Path, record):
+        result = verify(checked, record)
+        assert result.ok, result.problems
+        (checked / rel).write_bytes(swapped)  # in the window: after the check, before the model is built
+        return result
+
+    with monkeypatch.context() as patched:
+        patched.setattr(packages, "_verify_folder", verify_then_swap)
+        with pytest.raises(PackageVerificationError, match=f"^package m/1 failed verification: {re.escape(rel)}: ") as info:
+            mlops.load_model("m/1", runtime=runtime)
+    assert info.value.path == rel
+    assert not mlops.verify("m/1").ok  # the next check sees the swap too
 
 
 def test_zip_round_trip_and_zip_slip(approved, tmp_path):

@@ -3,14 +3,20 @@
 Input is checked against the package's signature before the model sees it, so a caller gets
 "column 'age' is missing" rather than a scikit-learn stack trace, and the message never echoes
 the data back (it may be personal).
+
+Every file the model is built from is read once and checked against the MANIFEST the registry
+vouches for, and built from those very bytes: ``load_model`` verifies the folder first, and a
+file swapped in after that check is refused here rather than loaded unverified.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..exceptions import InputSchemaError, InvalidInputError, PackageVerificationError
+from .manifest import MANIFEST, listed_digests
 
 
 @dataclass(repr=False)
@@ -31,18 +37,18 @@ class PackagedModel:
     @classmethod
     def open(cls, folder: Path, record: dict | None, runtime: str | None = None, unsafe_pickle: bool = False):
         """Load from a verified ``folder``; the trusted types come from the registry ``record`` only."""
-        info = json.loads((folder / "package.json").read_text())
-        estimator = _load_estimator(folder, info, record, unsafe_pickle)
-
-        def read(rel):
-            path = folder / rel
-            return json.loads(path.read_text()) if path.is_file() else None
+        if record is None:
+            raise PackageVerificationError(f"{folder}: not registered in this store; refusing to load it", "package.json")
+        files = VerifiedFiles(folder, record)
+        info = json.loads(files.read("package.json"))
+        estimator = _load_estimator(files, record, unsafe_pickle)
+        read = files.json
 
         from ..runtimes.engines import choose
 
         lineage = read("lineage.json") or {}
         signature = read("model/signature.json") or {"inputs": [], "outputs": []}
-        engine, note = choose(folder, info, estimator, signature, runtime)
+        engine, note = choose(files.read, info, estimator, signature, runtime)
         return cls(
             name=info["name"], version=info["version"], path=str(folder), estimator=estimator,
             signature=signature, lineage=lineage, metrics=lineage.get("metrics", {}),
@@ -133,25 +139,58 @@ def _cast(series, dtype: str):
     return series.astype(target)
 
 
-def _load_estimator(folder: Path, info: dict, record: dict | None, unsafe_pickle: bool):
-    if record is None:
-        raise PackageVerificationError(f"{folder}: not registered in this store; refusing to load it", "package.json")
+class VerifiedFiles:
+    """A package's files, each read once and checked against the MANIFEST whose digest the registry holds."""
+
+    def __init__(self, folder: Path, record: dict):
+        self.folder, self.ref = folder, record["ref"]
+        data = self._read(MANIFEST)
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != record["manifest_digest"]:
+            raise self._refused(MANIFEST, f"digest {digest[:12]} differs from the registry's "
+                                          f"{record['manifest_digest'][:12]} for {self.ref}")
+        self.digests = listed_digests(data)
+
+    def read(self, rel: str) -> bytes:
+        """The bytes of ``rel``, refused unless they are the ones MANIFEST lists."""
+        if rel not in self.digests:
+            raise self._refused(rel, "not listed in MANIFEST")
+        data = self._read(rel)
+        if hashlib.sha256(data).hexdigest() != self.digests[rel]:
+            raise self._refused(rel, "content differs from its sha256 in MANIFEST")
+        return data
+
+    def json(self, rel: str):
+        """An optional JSON file of the package, or ``None`` when it has none."""
+        return json.loads(self.read(rel)) if rel in self.digests else None
+
+    def _read(self, rel: str) -> bytes:
+        try:
+            return (self.folder / rel).read_bytes()
+        except OSError as exc:
+            raise self._refused(rel, f"cannot be read ({exc.strerror or exc})") from None
+
+    def _refused(self, rel: str, why: str) -> PackageVerificationError:
+        return PackageVerificationError(f"package {self.ref} failed verification: {rel}: {why}", rel)
+
+
+def _load_estimator(files: VerifiedFiles, record: dict, unsafe_pickle: bool):
     if record["model_format"] == "skops":
         import skops.io as sio
 
         trusted = record["trusted_types"]
-        needed = sio.get_untrusted_types(file=str(folder / "model/model.skops"))
+        data = files.read("model/model.skops")
+        needed = sio.get_untrusted_types(data=data)
         extra = sorted(set(needed) - set(trusted))
         if extra:
             raise PackageVerificationError(f"model/model.skops: holds types the registry does not trust for "
                                            f"{record['ref']}: {', '.join(extra)}", "model/model.skops")
-        return sio.load(folder / "model/model.skops", trusted=trusted)
+        return sio.loads(data, trusted=trusted)
     if record["model_format"] == "pickle":
         if not unsafe_pickle:
             raise PackageVerificationError(f"{record['ref']} holds a pickle model; loading it can run arbitrary code. "
                                            "Pass unsafe_pickle=True only if you trust whoever made it", "model/model.pkl")
         import pickle
 
-        with open(folder / "model/model.pkl", "rb") as fh:
-            return pickle.load(fh)  # noqa: S301 - explicit, documented opt-in
+        return pickle.loads(files.read("model/model.pkl"))  # noqa: S301 - explicit, documented opt-in
     raise PackageVerificationError(f"{record['ref']}: unknown model format {record['model_format']!r}", "package.json")

@@ -44,14 +44,23 @@ def manifest_digest(root: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def check_files(root: Path) -> list[tuple[str, str]]:
-    """``(file, problem)`` for every file that is changed, missing or not listed; empty when intact."""
+def listed_digests(data: bytes) -> dict[str, str]:
+    """``{path: sha256}`` as the manifest ``data`` lists them; a malformed line is refused by number."""
     listed: dict[str, str] = {}
-    for number, line in enumerate((root / MANIFEST).read_text(errors="replace").splitlines(), 1):
+    for number, line in enumerate(data.decode(errors="replace").splitlines(), 1):
         digest, sep, rel = line.partition("  ")
         if not sep or len(digest) != 64:
-            return [(MANIFEST, f"line {number} is not '<sha256>  <path>'")]
+            raise PackageVerificationError(f"line {number} is not '<sha256>  <path>'", MANIFEST)
         listed[rel] = digest
+    return listed
+
+
+def check_files(root: Path) -> list[tuple[str, str]]:
+    """``(file, problem)`` for every file that is changed, missing or not listed; empty when intact."""
+    try:
+        listed = listed_digests((root / MANIFEST).read_bytes())
+    except PackageVerificationError as exc:
+        return [(MANIFEST, str(exc))]
     problems = []
     present = set(package_files(root))
     for rel, digest in listed.items():

@@ -13,7 +13,7 @@ order, or (for all-numeric signatures, the serving fast path) a 2-D float array 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 
@@ -105,8 +105,9 @@ class OnnxRuntime:
         return np.asarray(classes)[np.argmax(top, axis=1)]
 
 
-def choose(folder: Path, info: dict, estimator, signature: dict, requested: str | None = None):
-    """``(engine, note)`` for a package opened from ``folder`` whose package.json is ``info``."""
+def choose(read: Callable[[str], bytes], info: dict, estimator, signature: dict, requested: str | None = None):
+    """``(engine, note)`` for a package whose package.json is ``info``; ``read(rel)`` gives the bytes of its
+    file ``rel`` as verified against the registry (it raises for a file changed since)."""
     if requested not in (None, *RUNTIMES):
         raise InvalidInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {requested!r}")
     sklearn = SklearnRuntime(estimator, signature)
@@ -123,8 +124,9 @@ def choose(folder: Path, info: dict, estimator, signature: dict, requested: str 
         except ImportError:
             problem = "onnxruntime is not installed (pip install 'jupyter_mlops[onnx]')"
     if problem is None:
+        model = read(onnx_info["file"])  # outside the try: a file changed since verification is refused, not skipped
         try:
-            engine = OnnxRuntime((folder / onnx_info["file"]).read_bytes(), signature, onnx_info.get("labels"))
+            engine = OnnxRuntime(model, signature, onnx_info.get("labels"))
         except Exception as exc:  # a damaged file was caught by verify; this is an ONNX Runtime refusal
             problem = f"ONNX Runtime cannot load {onnx_info['file']}: {type(exc).__name__}: {str(exc)[:200]}"
     if problem is not None:
