@@ -23,6 +23,7 @@ def register(sub) -> None:
                    help="largest request body, e.g. 10MiB (default), 512KiB, 1000000")
     p.add_argument("--log-predictions", type=_rate, default=0.0, metavar="RATE",
                    help="share of requests (0-1] written with their predictions to the prediction_log table")
+    p.add_argument("--quiet", "-q", action="store_true", help="no access log line per request (warnings and errors only)")
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("predict", help="score a CSV or Parquet file, chunk by chunk")
@@ -75,7 +76,8 @@ def cmd_serve(args) -> int:
         print(f"jupyter mlops serve: warning: listening on {args.host} without a token; anyone who can reach it "
               "can call the model (use --token or MLOPS_SERVE_TOKEN)", file=sys.stderr)
     serve(model, host=args.host, port=args.port, token=token, max_body_bytes=args.max_body_bytes,
-          log_predictions=args.log_predictions)
+          log_predictions=args.log_predictions, access_log=not args.quiet)
+    print(f"stopped serving {model.ref} on {where}", flush=True)
     return 0
 
 

@@ -16,6 +16,7 @@ import gc
 import hmac
 import json
 import logging
+import signal
 import time
 from contextlib import asynccontextmanager
 
@@ -327,10 +328,32 @@ def _predict_openapi(model) -> dict:
 
 
 def serve(model, host: str = "127.0.0.1", port: int = 8000, token: str | None = None,
-          max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, log_predictions: float = 0.0) -> None:
-    """Run the server until interrupted (uvicorn, one process; uvloop and httptools when installed)."""
+          max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, log_predictions: float = 0.0,
+          access_log: bool = True) -> None:
+    """Run the server until interrupted (uvicorn, one process; uvloop and httptools when installed).
+
+    ``access_log``: uvicorn's line per request (client, request line, status) on stdout, as an
+    operator expects from a web server; off, only warnings and errors are printed."""
     import uvicorn
 
     app = create_app(model, token=token, max_body_bytes=max_body_bytes, log_predictions=log_predictions,
                      freeze_heap=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    # uvicorn shuts down gracefully on SIGTERM / Ctrl-C, then raises the signal again with the handler
+    # that was there before it: with this one that is a return to the caller (which can say it
+    # stopped, and exits 0) instead of the process dying of the signal.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info" if access_log else "warning",
+                    access_log=access_log, lifespan="on")
+    except (_Stop, KeyboardInterrupt):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Stop(Exception):
+    """SIGTERM reached the server after uvicorn's graceful shutdown."""
+
+
+def _stopped(signum, frame):
+    raise _Stop(signum)
