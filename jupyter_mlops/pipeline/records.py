@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..tracking import capture, datasets
 from ..tracking.artifacts import media_type_of, sha256_file
-from . import cache
+from . import cache, openlineage
 
 # How much of a failing step's traceback the run keeps (the end is where the error is).
 TRACEBACK_CHARS = 20000
@@ -26,6 +26,10 @@ class PipelineRecords:
     def __init__(self, store, writer, spec, nodes: dict):
         self.store, self.writer, self.spec, self.nodes = store, writer, spec, nodes
         self.run_id: str | None = None
+        # Listeners see each run as it starts and ends: OpenLineage when MLOPS_OPENLINEAGE_URL is set.
+        self.lineage = openlineage.from_environment()
+        self._files: tuple[set, set] = (set(), set())  # every step's inputs and outputs, for the pipeline's events
+        self._jobs: dict[str, str] = {}  # run id -> its job's name, for a run stopped from outside
 
     def create_pipeline_run(self, executor_kind: str) -> str:
         spec = self.spec
@@ -42,6 +46,7 @@ class PipelineRecords:
         if spec.parameters:
             self.store.set_params(run_id, {k: _text(v) for k, v in spec.parameters.items()})
         self.store_artifact(run_id, Path(spec.path).name, Path(spec.path).read_bytes())
+        self._announce("START", run_id, spec.name, "PIPELINE")
         return run_id
 
     def create_step_run(self, node, state, input_files: list[str], with_params: bool = True) -> str:
@@ -64,6 +69,8 @@ class PipelineRecords:
         if with_params:
             self.store.set_params(run_id, {k: _text(v) for k, v in (node.injected or node.parameters).items()
                                            if k not in ("upstream", "outputs")})
+        self._announce("START", run_id, f"{self.spec.name}.{node.name}", "TASK", inputs=self.input_files(node, state),
+                       parent=True)
         return run_id
 
     def record_unexecuted(self, node, state, input_files: list[str]) -> str:
@@ -76,6 +83,9 @@ class PipelineRecords:
             tags["mlops.cached_from"] = state.cached_from
         self.store.set_tags(run_id, tags)
         self.store.end_run(run_id, state.status)
+        outputs = [str(p) for p in node.outputs.values()] if cached else []
+        self._announce(openlineage.TERMINAL[state.status], run_id, f"{self.spec.name}.{node.name}", "TASK",
+                       inputs=self.input_files(node, state), outputs=outputs, parent=True)
         return run_id
 
     def record_outcome(self, node, state, outcome) -> str:
@@ -106,6 +116,10 @@ class PipelineRecords:
             status = "FAILED"
         self.store.set_tags(state.run_id, tags)
         self.store.end_run(state.run_id, status)
+        self._announce(openlineage.TERMINAL[status], state.run_id, f"{self.spec.name}.{node.name}", "TASK",
+                       inputs=self.input_files(node, state),
+                       outputs=[str(p) for p in node.outputs.values()] if status == "FINISHED" else [],
+                       parent=True, error=tags.get("mlops.error"))
         return status
 
     def input_files(self, node, state) -> list[str]:
@@ -121,11 +135,26 @@ class PipelineRecords:
         self.writer.live_runs.discard(run_id)
         self.store.set_tags(run_id, {"mlops.error": why})
         self.store.end_run(run_id, status)
+        self._announce(openlineage.TERMINAL.get(status, "ABORT"), run_id, self._jobs.get(run_id, self.spec.name),
+                       "TASK", parent=True, error=why)
 
     def end_pipeline_run(self, status: str) -> None:
         self.writer.flush()
         self.store.end_run(self.run_id, status)
         self.writer.live_runs.discard(self.run_id)
+        inputs, outputs = self._files
+        self._announce(openlineage.TERMINAL.get(status, "FAIL"), self.run_id, self.spec.name, "PIPELINE",
+                       inputs=sorted(inputs - outputs), outputs=sorted(outputs))
+
+    def _announce(self, event_type: str, run_id: str, job: str, job_type: str, inputs=(), outputs=(),
+                  parent: bool = False, error: str | None = None) -> None:
+        """Tell the lineage listener (if any) that a run started or ended."""
+        self._files[0].update(inputs)
+        self._files[1].update(outputs)
+        self._jobs[run_id] = job
+        if self.lineage is not None:
+            self.lineage.emit(self.lineage.event(event_type, run_id, job, job_type, inputs, outputs,
+                                                 parent=(self.run_id, self.spec.name) if parent else None, error=error))
 
     def store_artifact(self, run_id: str, name: str, data: bytes) -> None:
         sha, size = self.store.artifacts.put_bytes(data)
