@@ -39,7 +39,9 @@ def test_papermill_notebook_lands_in_sqlite(project):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
-    db = repo / ".mlops" / "mlops.db"
+    # The project's existing .mlops/ (a parent of the repository) is the nearest store: it wins over
+    # making a new one at the repository's root.
+    db = project / ".mlops" / "mlops.db"
     con = sqlite3.connect(db)
     con.row_factory = sqlite3.Row
     (run,) = con.execute("SELECT * FROM runs").fetchall()

@@ -257,6 +257,11 @@ async def browser_session(http_server_client, base_url: str, token: str) -> dict
 
 
 async def test_post_with_a_login_cookie_needs_the_xsrf_token(runs, http_server_client, jp_serverapp, jp_base_url):
+    from sklearn.dummy import DummyClassifier
+
+    with mlops.start_run("modelled", experiment="churn") as modelled:  # only a run with a model is approved
+        mlops.log_model(DummyClassifier().fit([[0], [1]], [0, 1]))
+    runs = {**runs, "a": modelled.id}
     session = await browser_session(http_server_client, jp_base_url, jp_serverapp.identity_provider.token)
     url = f"{jp_base_url}mlops/api/runs/{runs['a']}/approval"
     body = json.dumps({"decision": "approve", "reason": "good enough"})
