@@ -57,9 +57,9 @@ def _load_jupyter_server_extension(server_app) -> None:
     web_app = server_app.web_app
     base = web_app.settings["base_url"]
     web_app.settings["mlops_tracking_uri"] = server_app.config.get("MlopsServer", {}).get("store_uri")
-    rules = [(url_path_join(base, API, pattern) + "$", handler) for pattern, handler in
+    rules = [(url_path_join(base, API, pattern) + "$", *rest) for pattern, *rest in
              auth.authorized_lab_routes() + admin.routes() + store_api.routes()]
-    rules += [(url_path_join(base, pattern) + "$", handler) for pattern, handler in mlflow_routes.routes()]
+    rules += [(url_path_join(base, pattern) + "$", *rest) for pattern, *rest in mlflow_routes.routes()]
     rules += [(url_path_join(base, "healthz") + "$", HealthHandler), (base + "$", IndexHandler)]
     web_app.add_handlers(".*$", rules)
     server_app.log.info("jupyter_mlops: tracking server on %s", server_app.connection_url)
