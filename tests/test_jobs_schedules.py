@@ -277,3 +277,33 @@ def test_occurrences_are_unique_per_time_in_the_store(backend):
         row = {"schedule_id": schedule.id, "scheduled_time": cron.to_ms(datetime(2024, 5, 1, 9, tzinfo=timezone.utc)),
                "state": "PENDING", "attempt": 0, "not_before": 0, "created_at": 0}
         assert store.insert_if_absent(conn, s.schedule_occurrences, row, ("schedule_id", "scheduled_time")) is False
+
+
+def test_rest_ready_queries_return_json(project):
+    import json
+
+    from jupyter_mlops.exceptions import InvalidInputError
+    from jupyter_mlops.jobs import queries
+
+    (project / "nb.ipynb").write_text(json.dumps({"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "day = 'x'\nn = 3", "outputs": [],
+         "execution_count": None}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    form = queries.notebook_form("nb.ipynb")
+    assert form["parameters"] == {"day": "'x'", "n": "3"} and form["overlap"] == ["skip", "queue", "allow"]
+    added = queries.add_notebook_schedule("nb.ipynb", {"cron": "0 6 * * *", "parameters": {"day": "{date}"}},
+                                          actor="ana")
+    assert added["schedule"]["name"] == "nb" and added["schedule"]["created_by"] == "ana"
+    with pytest.raises(InvalidInputError, match="declares no parameter 'dya'"):
+        queries.add_notebook_schedule("nb.ipynb", {"cron": "0 6 * * *", "parameters": {"dya": 1}}, actor="ana",
+                                      name="other")
+    assert queries.pause("nb", actor="ana")["schedule"]["paused"] is True
+    assert queries.resume("nb", actor="ana")["schedule"]["next_fire_time"].endswith("T06:00:00+00:00")
+    occurrence = queries.run_now("nb", actor="bo")["occurrence"]
+    detail = queries.schedule_detail("nb")
+    assert [h["id"] for h in detail["history"]] == [occurrence] and detail["history"][0]["note"] == "run-now by bo"
+    listed = queries.list_schedules()["schedules"]
+    assert [(s["name"], s["last"]["state"]) for s in listed] == [("nb", "PENDING")]
+    json.dumps([form, added, detail, listed])  # all of it JSON-able as it is
+    with pytest.raises(schedules.ScheduleNotFoundError):
+        queries.schedule_detail("nope")
+    assert queries.remove("nb", actor="ana")["occurrences"] == 1
