@@ -20,7 +20,7 @@ BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "
 MULTICLASS_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 WITH_INTERVALS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 CALIBRATION_BINS = 10
-SCORE_BINS = 100  # score quantiles for the AUC's resamples
+SCORE_BINS = 50  # score quantiles for the AUC's resamples (the interval is then shifted onto the exact AUC)
 
 
 def _ratio(num, den):
@@ -44,12 +44,26 @@ def rates(cells: np.ndarray) -> dict:
             "false_positive_rate": _ratio(fp, fp + tn)}
 
 
-def grouped_auc(codes: np.ndarray, groups: int, y: np.ndarray, score: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Exact ROC AUC per group; ``order`` is ``np.argsort(score, kind="stable")``, shared by every grouping."""
-    within = order[np.argsort(codes[order], kind="stable")]  # by group, then by score
-    c, s, pos = codes[within], score[within], y[within].astype(np.float64)
+def grouped_auc(codes: np.ndarray, groups: int, y: np.ndarray, score: np.ndarray, order: np.ndarray,
+                ties: bool = True) -> np.ndarray:
+    """Exact ROC AUC per group; ``order`` is ``np.argsort(score)``, shared by every grouping, and
+    ``ties`` whether any two scores are equal (without ties, ranks need no averaging)."""
+    if groups == 1:
+        within = order
+    else:  # by group, then by score; small integer codes sort by radix (8x faster than int64 here)
+        small = codes[order].astype(np.int16 if groups < 2 ** 15 else np.int64)
+        within = order[np.argsort(small, kind="stable")]
+    c = codes[within] if groups > 1 else np.zeros(len(within), dtype=np.int64)
     counts = np.bincount(c, minlength=groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    positives = np.flatnonzero(y[within])
+    n_pos = np.bincount(c[positives], minlength=groups).astype(np.float64)
+    n_neg = counts - n_pos
+    if not ties:  # a positive's rank is its place within its group
+        rank_sum = np.bincount(c[positives], weights=positives.astype(np.float64), minlength=groups) \
+            - starts * n_pos + n_pos
+        return _ratio(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg)
+    s = score[within]
     rank = np.arange(1, len(c) + 1, dtype=np.float64) - starts[c]
     if len(c):
         new_run = np.concatenate([[True], (c[1:] != c[:-1]) | (s[1:] != s[:-1])])
@@ -57,9 +71,7 @@ def grouped_auc(codes: np.ndarray, groups: int, y: np.ndarray, score: np.ndarray
         run_first = np.flatnonzero(new_run)
         run_last = np.concatenate([run_first[1:], [len(c)]]) - 1
         rank = ((rank[run_first] + rank[run_last]) / 2)[run_id]  # tied scores share their mean rank
-    n_pos = np.bincount(c, weights=pos, minlength=groups)
-    n_neg = counts - n_pos
-    rank_sum = np.bincount(c, weights=rank * pos, minlength=groups)
+    rank_sum = np.bincount(c[positives], weights=rank[positives], minlength=groups)
     return _ratio(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg)
 
 
@@ -92,7 +104,12 @@ def calibration(codes: np.ndarray, groups: int, y: np.ndarray, proba: np.ndarray
                                                   "fraction_positive": _ratio(seen, in_bin)}}
 
 
-def binary_slices(codes, groups, y, yhat, proba, order, bins, rng, n_resamples, confidence) -> dict:
+def has_ties(score: np.ndarray, order: np.ndarray) -> bool:
+    ordered = score[order]
+    return bool(np.any(ordered[1:] == ordered[:-1]))
+
+
+def binary_slices(codes, groups, y, yhat, proba, order, bins, rng, n_resamples, confidence, ties=True) -> dict:
     """Point values and intervals of every binary metric for each group of ``codes``."""
     cells = confusion_cells(codes, groups, y, yhat)
     values = {k: v for k, v in rates(cells).items() if k in BINARY_METRICS}
@@ -102,7 +119,7 @@ def binary_slices(codes, groups, y, yhat, proba, order, bins, rng, n_resamples, 
         for metric in ("accuracy", "precision", "recall", "f1"):
             intervals[metric] = bootstrap.percentile_interval(redrawn[metric], confidence)
     if proba is not None:
-        values["roc_auc"] = grouped_auc(codes, groups, y, proba, order)
+        values["roc_auc"] = grouped_auc(codes, groups, y, proba, order, ties)
         calib = calibration(codes, groups, y, proba)
         values["brier"], values["ece"] = calib["brier"], calib["ece"]
         if n_resamples:

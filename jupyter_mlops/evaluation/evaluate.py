@@ -257,11 +257,13 @@ def _classification(subject, X, y_true, y_pred, probabilities, frame, pos_label,
         yhat = (y_pred == pos_label)
         if proba is not None and proba.ndim == 2:
             proba = proba[:, index[pos_label]] if proba.shape[1] == len(classes) else proba[:, -1]
-        order = np.argsort(proba, kind="stable") if proba is not None else None
+        order = np.argsort(proba) if proba is not None else None
         bins = classification.score_bins(proba) if proba is not None else None
+        ties = classification.has_ties(proba, order) if proba is not None else False
 
         def measure(codes, groups):
-            return classification.binary_slices(codes, groups, y, yhat, proba, order, bins, rng, n_resamples, confidence)
+            return classification.binary_slices(codes, groups, y, yhat, proba, order, bins, rng, n_resamples, confidence,
+                                                ties)
     else:
         yhat_codes = np.array([index.get(v, -1) for v in y_pred])
         if (yhat_codes < 0).any():

@@ -74,7 +74,12 @@ def group_rows(frame, features: tuple[str, ...]) -> Grouping:
         values = list(column_uniques) + [MISSING]
         codes = codes * len(values) + column_codes
         uniques.append(values)
-    observed, codes = np.unique(codes, return_inverse=True)
+    if len(codes) and codes.max() < 4 * len(codes) + 1024:  # the crossings that occur, numbered in order: linear
+        present = np.bincount(codes) > 0
+        observed = np.flatnonzero(present)
+        codes = (np.cumsum(present) - 1)[codes]
+    else:  # many sparse crossings: sorting is cheaper than a count per possible crossing
+        observed, codes = np.unique(codes, return_inverse=True)
     values = []
     for combined in observed:
         parts = []
