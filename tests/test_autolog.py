@@ -79,7 +79,8 @@ def test_pipeline_in_an_active_run_records_once_and_leaves_the_run_open(autologg
     assert record.metrics["training_roc_auc"] > 0.9
     assert len(mlops.get_metric_history(run.id, "training_accuracy")) == 1
     model_files = sorted(a["path"] for a in record.artifacts if a["path"].startswith("model/"))
-    assert model_files == ["model/input_example.json", "model/model.skops", "model/signature.json"]
+    assert model_files == ["model/input_example.json", "model/model.skops", "model/reference_profile.json",
+                           "model/signature.json"]  # the profile: what monitoring compares against
 
 
 def test_grid_search_records_one_run_with_the_best_params(autologged):
@@ -198,3 +199,27 @@ def test_enable_is_idempotent_and_disable_restores_the_original_fit(project):
     assert not autolog._patched
     LogisticRegression(max_iter=500).fit(*load_iris(return_X_y=True))
     assert len(mlops.search_runs()) == 0
+
+
+def test_an_autologged_model_can_be_exported_and_monitored(autologged, monkeypatch):
+    """The fit data's profile (a sample of it) goes with the model, so its package can be monitored."""
+    monkeypatch.setenv("MLOPS_AUTOLOG_PROFILE_ROWS", "300")
+    data = load_breast_cancer(as_frame=True)
+    RandomForestClassifier(n_estimators=10, random_state=0).fit(data.data, data.target)
+    record = only_run()
+    assert [d["name"] for d in record.datasets] == ["training_data"]
+    assert record.datasets[0]["rows"] == 300  # the sample, not the 569 rows of the fit
+    mlops.autolog(disable=True)
+    mlops.approve(record.id, by="ana", reason="autologged")
+    version = mlops.export(record.id, name="auto-clf")
+    from pathlib import Path
+
+    from jupyter_mlops.registry.package import load_model
+
+    package = Path(load_model(version["ref"]).path)
+    lineage = json.loads((package / "lineage.json").read_text())
+    assert [d["name"] for d in lineage["datasets"]] == ["training_data"]
+    profile = json.loads((package / "reference_profile.json").read_text())
+    assert profile["target"] == "target" and "mean radius" in profile["columns"]
+    result = mlops.monitor(version["ref"], current=data.frame.drop(columns=["target"]).head(200), record=False)
+    assert result.ok and result.dataset_drift is not None

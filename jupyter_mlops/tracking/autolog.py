@@ -19,6 +19,7 @@ import functools
 import inspect
 import logging
 import math
+import os
 import threading
 
 from . import lifecycle
@@ -245,10 +246,35 @@ def _log_model(run, estimator, args, kwargs) -> None:
     from .models import log_model
 
     features = args[0] if args else kwargs.get("X")
+    labels = args[1] if len(args) > 1 else kwargs.get("y")
     try:
-        log_model(run, estimator, input_example=features, training_data=None)
+        training, target = _training_sample(features, labels)
+        log_model(run, estimator, input_example=features, training_data=training, target=target)
     except InvalidInputError as exc:
         _model_error(run, str(exc))
+
+
+def _training_sample(features, labels):
+    """The fit data as one frame (features plus the label as ``target``) for the reference profile
+    that monitoring needs, sampled to ``MLOPS_AUTOLOG_PROFILE_ROWS`` rows (default 100,000) so a
+    large fit does not pay for profiling every row; ``(None, None)`` when it cannot be framed."""
+    import numpy as np
+    import pandas as pd
+
+    from .signature import as_frame
+
+    if features is None:
+        return None, None
+    frame = as_frame(features)
+    target = None
+    label_values = None if labels is None else np.asarray(labels)
+    if label_values is not None and label_values.ndim == 1 and len(label_values) == len(frame):
+        target = "target" if "target" not in frame.columns else "__target__"
+        frame = frame.assign(**{target: label_values})
+    limit = int(os.environ.get("MLOPS_AUTOLOG_PROFILE_ROWS", "100000"))
+    if len(frame) > limit:
+        frame = frame.sample(n=limit, random_state=0)
+    return (frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)), target
 
 
 def _model_error(run, message: str) -> None:

@@ -60,9 +60,8 @@ def log_model(run, estimator, input_example=None, training_data=None, target: st
         frame = sig.as_frame(training_data)
         profile = profile_dataframe(frame, target=target if target in frame.columns else None)
         run.log_artifact(json.dumps(profile), name=PROFILE_ARTIFACT)
-        from .datasets import record_frame
-
-        record_frame(run.store, run.id, frame, "training_data")  # a version in the dataset catalog
+        # One of the run's datasets (so the package's lineage.json lists it) and a catalog version.
+        run.log_dataset(frame, "training_data")
     return digest
 
 
