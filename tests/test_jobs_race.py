@@ -4,9 +4,13 @@ clocks run 600 times faster than real time, so 100 minutes of schedule take ~10 
 from __future__ import annotations
 
 import collections
+import re
+import signal
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from jupyter_mlops import config
 from jupyter_mlops.jobs import cron, schedules
@@ -70,3 +74,77 @@ def test_three_schedulers_fire_each_of_100_occurrences_exactly_once(backend, pro
             assert all("overlap: skip" in r["note"] for r in history if r["state"] == "SKIPPED")
     # All three took part (the race was real, not one scheduler doing everything).
     assert len({pid for _, _, pid in fired}) == SCHEDULERS
+
+
+@pytest.mark.parametrize("catchup", ["all", "latest", "none"])
+def test_a_killed_scheduler_restarted_catches_up_per_policy(project, catchup):
+    """SIGKILL a scheduler process, let five minutes of its clock pass, start another: what fell due
+    meanwhile runs per catch-up policy. Clocks run 15x real time (the 60 s lateness grace is 4 s)."""
+    speed = 15.0
+    uri = config.get_tracking_uri()
+    t0 = datetime(2024, 5, 1, 8, 0, 30, tzinfo=timezone.utc)
+    end = t0 + timedelta(hours=2)
+    schedules.add_schedule("minutely", "notebook", {"notebook": "/nowhere/x.ipynb"},
+                           ScheduleBlock(cron="* * * * *", catchup=catchup, overlap="allow"), by="test",
+                           now_ms=cron.to_ms(t0))
+    go = project / "go"
+    go.write_text("")
+    log = project / "fired.log"
+
+    def start():
+        process = subprocess.Popen([PYTHON, str(HELPER), uri, str(go), str(log), t0.isoformat(), str(speed),
+                                    end.isoformat(), "120"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=python_env(), text=True)
+        assert process.stdout.readline().strip() == "ready", process.stderr.read()
+        return process
+
+    def finished():
+        return sorted(r["scheduled_time"] for r in schedules.history("minutely", limit=500) if r["state"] == "FINISHED")
+
+    first = start()
+    real_start = time.time()
+    go.write_text(repr(real_start))
+
+    def sim_now() -> int:
+        return cron.to_ms(t0) + int((time.time() - real_start) * speed * 1000)
+
+    second = None
+    try:
+        wait_until(lambda: len(finished()) >= 3, "three occurrences before the kill")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        killed_at = sim_now()
+        wait_until(lambda: sim_now() >= killed_at + 5 * 60_000, "five minutes of schedule without a scheduler")
+        second = start()
+        restarted_at = sim_now()
+        wait_until(lambda: any(t > restarted_at + 60_000 for t in finished()), "the restarted scheduler firing on time")
+        go.unlink()
+        assert second.wait(timeout=60) == 0, second.stderr.read()
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.kill()
+
+    history = sorted(schedules.history("minutely", limit=500), key=lambda r: r["scheduled_time"])
+    times = [r["scheduled_time"] for r in history]
+    fired = [int(line.split()[1]) for line in log.read_text().splitlines()]
+    assert len(fired) == len(set(fired)), "an occurrence fired twice"
+    minutes = range(times[0], times[-1] + 1, 60_000)
+    missing = [t for t in minutes if t not in set(times)]
+    # A job the kill caught between its start and its end is failed over once its lease expires.
+    lost = [r["scheduled_time"] for r in history if r["state"] == "FAILED" and "lease expired" in r["error"]]
+    assert len(lost) <= 1
+    ran = sorted([r["scheduled_time"] for r in history if r["state"] == "FINISHED"] + lost)
+    assert sorted(fired) == ran
+    if catchup == "all":  # every minute, the downtime's too, ran once
+        assert missing == [] and len(ran) == len(history)
+        return
+    marker = "caught up (catchup: latest)" if catchup == "latest" else "missed (catchup: none)"
+    noted = [r for r in history if r["note"] and marker in r["note"] and r["scheduled_time"] > killed_at]
+    assert len(noted) == 1, [(cron.iso(r["scheduled_time"]), r["state"], r["note"]) for r in history]
+    count = int(re.search(r"(\d+) (earlier missed )?occurrence", noted[0]["note"]).group(1))
+    assert count >= 4  # five minutes passed with no scheduler
+    if catchup == "latest":  # the newest missed time ran; the ones before it left no row
+        assert noted[0]["state"] == "FINISHED" and len(missing) == count
+    else:  # none: nothing of the downtime ran; the newest missed time is recorded SKIPPED, saying so
+        assert noted[0]["state"] == "SKIPPED" and len(missing) == count - 1

@@ -1,6 +1,6 @@
 """One of several scheduler processes racing on one store (tests/test_jobs_race.py).
 
-``python race_scheduler.py URI GO_FILE LOG_FILE T0 SPEED END``: waits for GO_FILE (holding the
+``python race_scheduler.py URI GO_FILE LOG_FILE T0 SPEED END [LEASE_S]``: waits for GO_FILE (holding the
 real epoch at which the simulated clock reads T0), then ticks a real Scheduler on a clock running
 SPEED times faster than real time and stopping at END, until GO_FILE is removed. Each job it
 starts appends ``schedule scheduled_time pid`` to LOG_FILE and ends at once: the race is about
@@ -34,6 +34,7 @@ class AppendingLauncher:
 
 def main() -> int:
     uri, go_file, log_file, t0, speed, end = sys.argv[1:7]
+    lease_s = float(sys.argv[7]) if len(sys.argv) > 7 else 3600.0
     from jupyter_mlops.jobs.scheduler import Scheduler
     from jupyter_mlops.tracking.store import open_store
 
@@ -49,7 +50,7 @@ def main() -> int:
         return min(end, start + timedelta(seconds=(time.time() - real_start) * speed))
 
     scheduler = Scheduler(store=store, now=now, launcher=AppendingLauncher(Path(log_file)), capacity=4,
-                          lease_s=3600, poll_s=0.005)
+                          lease_s=lease_s, poll_s=0.005)
     while go.exists():
         scheduler.tick()
         time.sleep(0.005)
