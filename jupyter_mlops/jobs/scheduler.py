@@ -59,6 +59,7 @@ class Running:
     started_ms: int
     timed_out: bool = False
     stopping: bool = False
+    terminated_at: float | None = None  # monotonic: when SIGTERM went out (SIGKILL follows after STOP_WAIT_S)
 
 
 class ProcessLauncher:
@@ -203,9 +204,12 @@ class Scheduler:
             if outcome is None:
                 timeout = job.claimed.schedule.timeout
                 if timeout is not None and not job.timed_out and now - job.started_ms > timeout * 1000:
-                    job.timed_out = True
+                    job.timed_out, job.terminated_at = True, time.monotonic()
                     log.warning("%s ran past its timeout of %s s; stopping it", job.claimed.schedule.name, timeout)
                     self.launcher.terminate(job.handle)
+                elif job.terminated_at is not None and time.monotonic() - job.terminated_at > STOP_WAIT_S:
+                    self.launcher.kill(job.handle)  # it did not stop on SIGTERM: its whole process group goes
+                    job.terminated_at = time.monotonic()
                 continue
             del self.running[occurrence_id]
             ended += 1
