@@ -155,21 +155,13 @@ def run_monitor_job(schedule: Schedule, context: dict) -> dict:
     outcome = {"status": "FINISHED", "run_id": result.run_id, "drift": bool(drifted), "summary": summary,
                "drifted_columns": result.drifted_columns}
     if target.get("retrain"):
-        retrain_if_needed = _retraining_loop()
+        from .retrain import retrain_if_needed
+
         decision = retrain_if_needed(target["reference"], data, result)
         outcome["retrain"] = {"fired": decision.fired, "pipeline_run_id": decision.pipeline_run_id,
                               "candidate": (decision.candidate or {}).get("ref"), "promoted": decision.promoted}
         outcome["summary"] += "; " + decision.describe().replace("\n", "; ")
     return outcome
-
-
-def _retraining_loop():
-    """The retraining loop, from wherever it lives (it is moving from monitoring/ to jobs/retrain.py)."""
-    try:
-        from .retrain import retrain_if_needed
-    except ImportError:
-        from ..monitoring.retrain import retrain_if_needed
-    return retrain_if_needed
 
 
 def current_data(data: str):
