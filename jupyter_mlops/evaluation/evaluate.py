@@ -125,7 +125,13 @@ def evaluate(model_or_run, data, target: str = "y", slices=(), sensitive_feature
     from ..tracking.store import open_store
     from . import subjects
 
-    store = store or open_store()
+    opened = [store]
+
+    def the_store():  # opened only when a run or reference is read or a result recorded
+        if opened[0] is None:
+            opened[0] = open_store()
+        return opened[0]
+
     frame = _frame(data)
     if target not in frame.columns:
         raise InvalidInputError(f"evaluate: target column {target!r} is not in the evaluation data")
@@ -138,7 +144,7 @@ def evaluate(model_or_run, data, target: str = "y", slices=(), sensitive_feature
     sensitive = sensitive[0] if sensitive else ()
     if sensitive and sensitive not in specs:
         specs.append(sensitive)
-    subject = subjects.resolve(model_or_run, store, trust)
+    subject = subjects.resolve(model_or_run, the_store, trust)
     y_true = frame[target].to_numpy()
     if frame[target].isna().any():
         raise InvalidInputError(f"evaluate: target column {target!r} has missing values")
@@ -169,7 +175,7 @@ def evaluate(model_or_run, data, target: str = "y", slices=(), sensitive_feature
     if explain and subject.model is not None:
         _explain(result, subject.model, X, y_true, task, seed, shap)
     if record:
-        result.run_id = _record(result, store, subject, run, frame)
+        result.run_id = _record(result, the_store(), subject, run, frame)
     return result
 
 
@@ -209,16 +215,20 @@ def _check_settings(min_slice_count, n_bootstrap, confidence) -> None:
 
 
 def _task_of(model, y_true, y_pred) -> str:
-    from sklearn.base import is_classifier, is_regressor
-    from sklearn.utils.multiclass import type_of_target
+    """The model's kind when it says; else regression for non-whole numbers, classification otherwise
+    (scikit-learn is imported only when there is a model to ask: it takes seconds to import)."""
+    if model is not None:
+        from sklearn.base import is_classifier, is_regressor
 
-    estimator = getattr(model, "estimator", model)
-    if model is not None and is_classifier(estimator):
-        return "classification"
-    if model is not None and is_regressor(estimator):
+        estimator = getattr(model, "estimator", model)
+        if is_classifier(estimator):
+            return "classification"
+        if is_regressor(estimator):
+            return "regression"
+    values = np.asarray(y_true)
+    if values.dtype.kind == "f" and not np.all(np.mod(values[np.isfinite(values)], 1) == 0):
         return "regression"
-    kind = type_of_target(y_true)
-    return "regression" if kind in ("continuous", "continuous-multioutput") else "classification"
+    return "classification"
 
 
 # -- classification ------------------------------------------------------------------------------

@@ -23,11 +23,16 @@ class Subject:
     description: str  # for the report and the run's tag: what was evaluated
 
 
-def resolve(model_or_run, store, trust=None) -> Subject:
+def resolve(model_or_run, the_store, trust=None) -> Subject:
+    """``the_store``: a function opening the store, called only for a run or a registry reference."""
     from ..tracking.run import Run
 
     if model_or_run is None:
         return Subject(None, None, "given predictions")
+    if hasattr(model_or_run, "predict") and not isinstance(model_or_run, (str, Run)):
+        ref = getattr(model_or_run, "ref", None)
+        return Subject(model_or_run, None, f"model {ref}" if ref else type(model_or_run).__name__)
+    store = the_store()
     if isinstance(model_or_run, Run) or type(model_or_run).__name__ == "RunRecord":
         return _from_run(store, model_or_run.id, trust)
     if isinstance(model_or_run, str):
