@@ -157,6 +157,18 @@ def get_artifact_uri(uri: str | None = None) -> str:
     return str(get_artifact_root(uri))
 
 
+def is_tracking_server(uri: str) -> bool:
+    """True for ``http(s)://host:port``: the store is ``jupyter mlops server`` (tracking/remote.py)."""
+    return str(uri).startswith(("http://", "https://"))
+
+
+def tracking_server_cache(uri: str) -> Path:
+    """This user's local folder for a tracking server's downloaded artifacts and scratch files."""
+    host = str(uri).split("://", 1)[1].split("/", 1)[0]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return (base / "jupyter_mlops" / "".join(c if c.isalnum() or c in ".-" else "_" for c in host)).expanduser()
+
+
 def is_remote_uri(uri: str) -> bool:
     """True for fsspec URLs other than local files (``s3://``, ``memory://``, ``gs://``, ...)."""
     scheme, sep, _ = str(uri).partition("://")
@@ -169,7 +181,10 @@ def get_artifact_root(uri: str | None = None) -> Path:
     configured = os.environ.get(ENV_ARTIFACTS)
     if configured and not is_remote_uri(configured):
         return Path(configured.removeprefix("file://")).expanduser().resolve()
-    db = sqlite_path(uri or get_tracking_uri())
+    uri = uri or get_tracking_uri()
+    if is_tracking_server(uri):
+        return tracking_server_cache(uri) / "artifacts"
+    db = sqlite_path(uri)
     if db is not None:
         return db.parent / "artifacts"
     return (Path.cwd() / DEFAULT_DIR / "artifacts").resolve()

@@ -113,6 +113,8 @@ def file_schema(path: Path) -> tuple[dict, int | None]:
 def _record(store, run_id, role, name, fingerprint, source_uri, schema, profile, rows, size) -> int:
     if role not in ROLES:
         raise ValueError(f"dataset role must be one of {ROLES}, got {role!r}")
+    if getattr(store, "is_remote", False):  # a tracking server (tracking/remote.py) records it with this function
+        return store.record_dataset_version(run_id, role, name, fingerprint, source_uri, schema, profile, rows, size)
     v, u = s.dataset_versions, s.dataset_uses
     now = now_ms()
     with store.writing() as conn:

@@ -93,6 +93,8 @@ def select_runs(store, experiment=None, filter=None, order_by=None, max_results=
 
 def search_runs(store, experiment=None, filter=None, order_by=None, max_results=DEFAULT_MAX_RESULTS,
                 unexecuted_steps: bool = False, all_lifecycles: bool = False):
+    if getattr(store, "is_remote", False):  # a tracking server (tracking/remote.py) searches its own store
+        return store.search_runs(experiment, filter, order_by, max_results, unexecuted_steps, all_lifecycles)
     import pandas as pd
 
     fetch_limit = None

@@ -486,7 +486,12 @@ def open_store(uri: str | None = None) -> Store:
         with _open_lock:
             store = _open.get(key)
             if store is None:
-                store = _open[key] = Store(uri)
+                if config.is_tracking_server(uri):  # jupyter mlops server: the same operations over HTTP
+                    from .remote import RemoteStore
+
+                    store = _open[key] = RemoteStore(uri)
+                else:
+                    store = _open[key] = Store(uri)
     return store
 
 
