@@ -31,10 +31,12 @@ def approve(run_id: str, by: str | None = None, reason: str = "", store=None) ->
     Only a run with a model can be approved; a pipeline run stands for its best step (or its only
     step with a model), and the decision's ``note`` says which run was taken."""
     store = store or open_store()
-    asked = store.resolve_run_id(run_id)
-    run_id, note = model_run_of(store, asked)
-    run = store.get_run(run_id)
-    check_separate_duties(store, by, {asked, run_id})
+    given = store.get_run(store.resolve_run_id(run_id))
+    if given.status != "FINISHED":  # said first: a run still RUNNING may not have logged its model yet
+        raise ApprovalRefusedError(f"run {given.id} is {given.status}: only a FINISHED run can be approved")
+    run_id, note = model_run_of(store, given.id)
+    run = given if run_id == given.id else store.get_run(run_id)
+    check_separate_duties(store, by, {given.id, run_id})
     if run.status != "FINISHED":
         raise ApprovalRefusedError(f"run {run_id} is {run.status}: only a FINISHED run can be approved")
     failed = failing_gate(store, run_id, run.metrics)
