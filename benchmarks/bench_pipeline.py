@@ -72,7 +72,7 @@ KERNEL = "python3"
 SUBPROCESS_TIMEOUT = 1200  # seconds; a stalled run is reported as failed, not waited on forever
 SWEEP_GRID = {"n_estimators": [50, 100, 150, 200], "max_depth": [4, None]}  # as in sweep8.yaml
 
-FULL = dict(rerun_reps=5, first_reps=3, ploomber=True, ploomber_chain10=True)
+FULL = {"rerun_reps": 5, "first_reps": 3, "ploomber": True, "ploomber_chain10": True}
 QUICK = dict(FULL, rerun_reps=3, first_reps=1, ploomber_chain10=False)
 
 
@@ -189,9 +189,9 @@ def chain_ploomber(folder: Path, n: int) -> Path:
 
 
 # -- running things ----------------------------------------------------------------------------------
-_OUR_STEP = re.compile(r"^(\S+)\s+(FINISHED|CACHED|FAILED|SKIPPED|KILLED)\b", re.M)
-_OUR_END = re.compile(r"^pipeline run \w+ FINISHED", re.M)
-_PLOOMBER_ROW = re.compile(r"^(\S+)\s+(True|False)\s+[\d.]+", re.M)
+_OUR_STEP = re.compile(r"^(\S+)\s+(FINISHED|CACHED|FAILED|SKIPPED|KILLED)\b", re.MULTILINE)
+_OUR_END = re.compile(r"^pipeline run \w+ FINISHED", re.MULTILINE)
+_PLOOMBER_ROW = re.compile(r"^(\S+)\s+(True|False)\s+[\d.]+", re.MULTILINE)
 
 
 def run_ours(spec: Path, store: Path, *options: str) -> Outcome:
@@ -336,13 +336,13 @@ def bench_rerun(cfg: dict, scratch: Scratch) -> list[Row]:
     ):
         project = scratch.project(f"rerun-{label.split()[0]}-ours")
         store = project.parent / "store" / "mlops.db"
-        ours = rerun_median(lambda: run_ours(make_spec(project), store), cfg["rerun_reps"], f"jupyter_mlops {label}")
+        ours = rerun_median(lambda m=make_spec, p=project, s=store: run_ours(m(p), s), cfg["rerun_reps"], f"jupyter_mlops {label}")
         peer = None
         if with_peer:
             folder = scratch.folder(f"rerun-{label.split()[0]}-ploomber")
             project_pl = make_ploomber(folder / "project")
             pl_store = folder / "store" / "mlops.db"
-            peer = rerun_median(lambda: run_ploomber(project_pl, pl_store), cfg["rerun_reps"], f"ploomber {label}")
+            peer = rerun_median(lambda p=project_pl, s=pl_store: run_ploomber(p, s), cfg["rerun_reps"], f"ploomber {label}")
         else:
             print(f"ploomber {label}: skipped ({'--quick' if cfg['ploomber'] else 'not installed'})")
         if ours is not None:

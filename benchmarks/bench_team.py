@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import _context  # noqa: E402
+import _context
 
-from tests.postgres import PostgresServer, wait_ready  # noqa: E402
+from tests.postgres import PostgresServer, wait_ready
 
 OURS = """
 import sys, time

@@ -75,10 +75,10 @@ ORDER_BY = ["metrics.m0 DESC"]
 MLFLOW_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 SCRIPT = Path(__file__).resolve()  # the benchmark changes directory; the memory child re-runs this file
 
-FULL = dict(log_calls=100_000, log_reps=5, mlflow_log_calls=2_000, mlflow_async_calls=2_000,
-            mlflow_buffered_calls=20_000, persist_points=1_000_000, persist_reps=3,
-            flush_batch=500_000, flush_reps=3, mlflow_batch_points=50_000, import_reps=5,
-            runs=10_000, search_reps=5, mlflow_search_reps=3)
+FULL = {"log_calls": 100_000, "log_reps": 5, "mlflow_log_calls": 2_000, "mlflow_async_calls": 2_000,
+        "mlflow_buffered_calls": 20_000, "persist_points": 1_000_000, "persist_reps": 3,
+        "flush_batch": 500_000, "flush_reps": 3, "mlflow_batch_points": 50_000, "import_reps": 5,
+        "runs": 10_000, "search_reps": 5, "mlflow_search_reps": 3}
 QUICK = dict(FULL, mlflow_log_calls=300, mlflow_async_calls=300, mlflow_buffered_calls=2_000, persist_points=200_000,
              flush_batch=100_000, mlflow_batch_points=10_000, runs=1_000)
 # MLflow's ways of calling log_metric in figure 1: (label, extra environment, keyword arguments).
@@ -112,7 +112,7 @@ class Row:
 # -- set-up -----------------------------------------------------------------------------------
 def clean_environment() -> None:
     """Benchmark defaults only, and keep MLflow quiet and offline."""
-    for var in [v for v in os.environ if v.startswith("MLOPS_") or v.startswith("MLFLOW_")]:
+    for var in [v for v in os.environ if v.startswith(("MLOPS_", "MLFLOW_"))]:
         del os.environ[var]
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ["DO_NOT_TRACK"] = "1"

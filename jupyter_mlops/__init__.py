@@ -19,7 +19,7 @@ _API = {
     "validate", "monitor", "predict", "evaluate", "datasets", "delete_run", "archive_run", "restore_run", "delete_experiment",
     "archive_experiment", "restore_experiment",
 }
-__all__ = sorted(_API | {"load_ipython_extension", "unload_ipython_extension", "__version__"})
+__all__ = sorted(_API | {"load_ipython_extension", "unload_ipython_extension", "__version__"})  # noqa: PLE0605 - a sorted list
 
 
 def __getattr__(name: str):

@@ -35,7 +35,7 @@ def set_tracking_uri(uri: str | os.PathLike | None) -> None:
     """Point this process at another store (a path or an SQLAlchemy URL); ``None`` restores the default."""
     global _explicit_uri
     _explicit_uri = None if uri is None else str(uri)
-    for callback in list(_on_uri_change):
+    for callback in _on_uri_change:
         callback()
 
 
@@ -132,7 +132,7 @@ def normalize_uri(uri: str) -> str:
     """Accept a bare file path or ``sqlite:///`` / ``postgresql://`` URLs; return an SQLAlchemy URL."""
     if "://" not in uri:
         return "sqlite:///" + str(Path(uri).expanduser().resolve())
-    if uri.startswith("postgresql://") or uri.startswith("postgres://"):
+    if uri.startswith(("postgresql://", "postgres://")):
         # psycopg 3 is the maintained driver; plain postgresql:// would pick psycopg2.
         return "postgresql+psycopg://" + uri.split("://", 1)[1]
     return uri

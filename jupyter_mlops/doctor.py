@@ -37,7 +37,7 @@ def _store_check(uri: str) -> tuple[bool, str]:
     try:
         store = open_store(uri)
         return True, f"store reachable, schema version {store.schema_version()}"
-    except Exception as exc:  # the message of a StoreError already says what to do
+    except Exception as exc:  # noqa: BLE001 - the message of a StoreError already says what to do
         message = " ".join(str(exc).split())
         hint = "" if not uri.startswith("postgresql") else (
             f"; check that the server runs and that host, port, user and database in {config.ENV_URI} are right")
@@ -74,7 +74,7 @@ def _kernel_check() -> tuple[bool, str]:
         from jupyter_client.kernelspec import KernelSpecManager
 
         spec = KernelSpecManager().get_kernel_spec("python3")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a broken kernelspec setup is what doctor reports
         return False, f"no python3 kernel for pipelines ({exc}): pip install ipykernel"
     return True, f"python3 kernel  {spec.display_name} ({spec.resource_dir})"
 

@@ -142,16 +142,15 @@ class MlopsMagics(Magics):
             from .widgets import live
 
             display(live(run))
-        return None
 
     def _end(self, args):
         run = api.active_run()
         if run is None:
             print("mlops: no active run")
-            return None
+            return
         api.end_run(status=args.status)
         print(f"mlops: run {run.id[:8]} {run.status}")
-        return None
+        return
 
     def _param(self, args):
         pairs = parse_pairs(args.args, "param")
@@ -196,7 +195,7 @@ class MlopsMagics(Magics):
         # Registered with IPython's line cache, so tracebacks show the cell's lines.
         filename = self.shell.compile.cache(code)
         try:
-            exec(compile(code, filename, "exec"), self.shell.user_ns)
+            exec(compile(code, filename, "exec"), self.shell.user_ns)  # noqa: S102 - the user's own cell, as IPython runs it
         except SystemExit as exc:
             run.end("FINISHED" if exc.code in (None, 0) else "FAILED")
             raise

@@ -16,7 +16,6 @@ from jupyter_mlops.exceptions import InvalidInputError, RunNotFoundError
 from jupyter_mlops.tracking import artifacts
 from jupyter_mlops.tracking.store import open_store
 
-
 pytestmark = pytest.mark.usefixtures("backend")
 
 

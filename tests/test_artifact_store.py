@@ -1,7 +1,6 @@
 """Artifacts and model packages in every artifact store: local folder, file://, memory:// and S3 (moto)."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
@@ -60,6 +59,5 @@ def test_a_changed_file_in_a_remote_package_or_blob_is_caught(artifact_backend):
 
 def test_unknown_artifact_scheme_is_a_clear_error(project, monkeypatch):
     monkeypatch.setenv("MLOPS_ARTIFACT_URI", "nosuchfs://bucket/x")
-    with pytest.raises(StoreError, match="cannot use the artifact store nosuchfs://bucket/x"):
-        with mlops.start_run("x"):
-            mlops.log_artifact("hi", name="a.txt")
+    with pytest.raises(StoreError, match="cannot use the artifact store nosuchfs://bucket/x"), mlops.start_run("x"):
+        mlops.log_artifact("hi", name="a.txt")

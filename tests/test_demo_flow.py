@@ -7,7 +7,6 @@ import subprocess
 
 import numpy as np
 import pandas as pd
-import pytest
 import skops.io as sio
 
 import jupyter_mlops as mlops

@@ -55,7 +55,7 @@ def test_demo_pipeline_runs_caches_and_reruns_only_what_changed(project):
     assert evaluate.parent_uuid == first.run_id
     assert {"executed/evaluate.ipynb", "confusion_matrix.png"} <= {a["path"] for a in evaluate.artifacts}
     assert evaluate.metrics["test_auc"] > 0.95  # the notebook's log_metric landed on the step's run
-    best = [r for r in first.sweep if r["cv_auc"] is not None][0]
+    best = next(r for r in first.sweep if r["cv_auc"] is not None)
     assert mlops.get_run(best["run_id"]).tags["best"] == "true"
     assert len(first.sweep) == 4
 
@@ -142,7 +142,7 @@ def test_fail_fast_stops_everything(failing_pipeline):
     result = PipelineRunner(load_spec(failing_pipeline), jobs=1, fail_fast=True).run()
     status = {name: st.status for name, st in result.states.items()}
     assert status["a"] == "FINISHED" and status["b"] == "FAILED"
-    assert set(status[n] for n in "cdefghi") <= {"SKIPPED", "KILLED", "FINISHED"}
+    assert {status[n] for n in "cdefghi"} <= {"SKIPPED", "KILLED", "FINISHED"}
     assert "SKIPPED" in status.values()
 
 

@@ -362,8 +362,8 @@ MALFORMED = [
             notebook: train.ipynb
             parameters:
               n_estimator: 10
-     """, 5, "steps.train.parameters.n_estimator", "train.ipynb does not declare 'n_estimator' in its parameters "
-                                                    "cell (add it there or remove it here); did you mean 'n_estimators'?"),
+     """, 5, "steps.train.parameters.n_estimator", ("train.ipynb does not declare 'n_estimator' in its parameters "
+                                                    "cell (add it there or remove it here); did you mean 'n_estimators'?")),
     ("reserved-parameter", """
         steps:
           train:

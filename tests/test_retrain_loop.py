@@ -14,7 +14,7 @@ from jupyter_mlops.registry import audit, versions
 from .conftest import ROOT
 
 
-def shifted_cancer_data(columns: int = 20) -> "pd.DataFrame":  # noqa: F821
+def shifted_cancer_data(columns: int = 20) -> pd.DataFrame:  # noqa: F821
     """The breast-cancer rows with ``columns`` features moved by two standard deviations."""
     frame = load_breast_cancer(as_frame=True).frame
     rng = np.random.default_rng(1)

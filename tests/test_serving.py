@@ -240,7 +240,7 @@ def test_metrics_count_requests_errors_and_latency(served):
 def test_bearer_token(served):
     server, X = served["sklearn"], served["X"]
     body = {"records": X.head(1).to_dict("records")}
-    status, data, headers = server.call("POST", "/predict", body)
+    status, _, headers = server.call("POST", "/predict", body)
     assert status == 401 and headers["www-authenticate"].startswith("Bearer")
     assert server.call("POST", "/predict", body, token="wrong")[0] == 401
     assert server.call("GET", "/v1/model")[0] == 401

@@ -43,7 +43,7 @@ def load_policy(settings: dict | None = None) -> RetrainPolicy:
                                 "to pyproject.toml")
     unknown = set(table) - {f for f in RetrainPolicy.__dataclass_fields__ if f != "source"}
     if unknown:
-        raise InvalidInputError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+        raise InvalidInputError(f"{where}: unknown field {min(unknown)!r}")
     for required in ("when", "pipeline"):
         if not isinstance(table.get(required), str):
             raise InvalidInputError(f"{where}: field {required!r} must be a string")

@@ -8,12 +8,11 @@ own imports. Everything here reads files and package metadata: nothing is import
 """
 from __future__ import annotations
 
-import ast
 import hashlib
-import importlib.metadata as metadata
 import importlib.util
 import sys
-from functools import lru_cache
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 from .notebook_imports import _top_level_imports, imported_modules
@@ -68,7 +67,7 @@ def _imports_of(path: Path) -> list[str]:
         return []
 
 
-@lru_cache(maxsize=None)
+@cache
 def distribution_version(module: str) -> str | None:
     """``"dist==version"`` of the installed distribution providing top-level ``module``, or ``None``.
 

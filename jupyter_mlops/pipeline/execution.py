@@ -127,7 +127,7 @@ def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
             outcome = StepOutcome(task.node, False, 0.0, error={"kind": "timeout", "message": message})
         else:
             outcome = StepOutcome(task.node, False, 0.0, error={"kind": "kernel", "message": f"the kernel died: {exc}"})
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of a step becomes its outcome, never the runner's crash
         kind = "timeout" if timed_out.is_set() else "error"
         message = (f"timed out after {task.timeout:g} s; the kernel was killed" if timed_out.is_set()
                    else f"{type(exc).__name__}: {exc}")

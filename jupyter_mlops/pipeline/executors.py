@@ -98,7 +98,7 @@ class DaskExecutor:
     def kill_all(self) -> None:
         try:
             self.client.run(_close_worker_pool)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - best effort on a cluster that may be gone already
             pass
 
     def close(self) -> None:

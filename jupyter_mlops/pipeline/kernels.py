@@ -103,7 +103,7 @@ def kill(km) -> None:
     try:
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
-    except Exception as exc:  # already dead
+    except Exception as exc:  # noqa: BLE001 - already dead
         log.debug("kernel shutdown: %s", exc)
     finally:
         folder = getattr(km, "mlops_socket_dir", None)
@@ -246,7 +246,7 @@ class KernelPool:
     def _start_into(self, kernel_name: str, ready: queue.Queue) -> None:
         try:
             item = self._start(kernel_name)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting taker, which re-raises it
             item = exc
         if self._closed and not isinstance(item, BaseException):
             kill(item)

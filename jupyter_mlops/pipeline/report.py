@@ -44,7 +44,7 @@ def next_hint(result) -> str:
     listing = f"jupyter mlops runs --filter \"parent = '{result.run_id}'\""
     if result.ok:
         try:
-            model_run, note = model_run_of(open_store(result.store_uri), result.run_id)
+            model_run, _ = model_run_of(open_store(result.store_uri), result.run_id)
         except InvalidInputError:
             model_run = None
         if model_run is not None:

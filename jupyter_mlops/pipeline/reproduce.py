@@ -36,8 +36,8 @@ class ReproduceResult:
         return bool(self.rows) and all(r["ok"] for r in self.rows)
 
     def describe(self) -> str:
-        lines = [f"{self.ref}: run {self.original_run[:8]} re-run as {self.new_run[:8]} "
-                 f"(pipeline run {self.pipeline_run_id[:8]}), tolerance {self.tolerance:g}"]
+        lines = [(f"{self.ref}: run {self.original_run[:8]} re-run as {self.new_run[:8]} "
+                  f"(pipeline run {self.pipeline_run_id[:8]}), tolerance {self.tolerance:g}")]
         for r in self.rows:
             lines.append(f"  {'ok ' if r['ok'] else 'DIFFERS'} {r['metric']:<20} recorded {r['recorded']!r:<22} "
                          f"reproduced {r['reproduced']!r}")

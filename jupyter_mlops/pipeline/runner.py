@@ -256,12 +256,10 @@ class PipelineRunner:
             upstream_outputs[up_step] = {k: str(p) for k, p in self.nodes[chosen].outputs.items()}
             upstream_keys[up_step] = self.states[chosen].key
         parameters = dict(node.parameters)
-        if "upstream" in step.declared or not step.has_parameters_cell:
-            if upstream_outputs:
-                parameters["upstream"] = upstream_outputs
-        if "outputs" in step.declared or not step.has_parameters_cell:
-            if node.outputs:
-                parameters["outputs"] = {k: str(p) for k, p in node.outputs.items()}
+        if upstream_outputs and ("upstream" in step.declared or not step.has_parameters_cell):
+            parameters["upstream"] = upstream_outputs
+        if node.outputs and ("outputs" in step.declared or not step.has_parameters_cell):
+            parameters["outputs"] = {k: str(p) for k, p in node.outputs.items()}
         digests = cache.file_digests(self._input_files(node))
         material = cache.key_material(step.notebook, parameters, upstream_keys, digests, step.kernel)
         return parameters, cache.key_of(material), digests, cache.key_parts(material)

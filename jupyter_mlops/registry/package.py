@@ -379,7 +379,7 @@ class _opened:
             info = json.loads((folder / "package.json").read_text())
             return versions.get_version(f"{check_name(info['name'])}/{check_version(info['version'])}",
                                         store=self.store)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an unreadable package.json only means no registry record to show
             return None
 
     def __exit__(self, *exc):

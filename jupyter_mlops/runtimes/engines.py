@@ -127,7 +127,7 @@ def choose(read: Callable[[str], bytes], info: dict, estimator, signature: dict,
         model = read(onnx_info["file"])  # outside the try: a file changed since verification is refused, not skipped
         try:
             engine = OnnxRuntime(model, signature, onnx_info.get("labels"))
-        except Exception as exc:  # a damaged file was caught by verify; this is an ONNX Runtime refusal
+        except Exception as exc:  # noqa: BLE001 - a damaged file was caught by verify; this is an ONNX Runtime refusal
             problem = f"ONNX Runtime cannot load {onnx_info['file']}: {type(exc).__name__}: {str(exc)[:200]}"
     if problem is not None:
         if requested == "onnx":

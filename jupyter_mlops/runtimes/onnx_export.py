@@ -79,7 +79,7 @@ def _try(staging: Path, trusted: list[str]) -> OnnxOutcome:
     start = time.perf_counter()
     try:
         onnx_bytes = _convert(estimator, len(inputs))
-    except Exception as exc:  # skl2onnx raises many types for unsupported models
+    except Exception as exc:  # noqa: BLE001 - skl2onnx raises many types for unsupported models
         return OnnxOutcome(None, f"not converted: skl2onnx cannot convert {type(estimator).__name__}: "
                            f"{type(exc).__name__}: {_first_line(exc)}", seconds=_rounded(seconds))
     seconds["convert"] = time.perf_counter() - start
@@ -145,11 +145,11 @@ def compare(estimator, onnx_bytes: bytes, signature: dict, rows) -> tuple[str | 
     sklearn = SklearnRuntime(estimator, signature)
     try:
         raw = onnx.run(rows)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime's own error types; becomes the package's note
         return f"ONNX Runtime cannot run the converted model: {type(exc).__name__}: {_first_line(exc)}", None
     try:
         expected = np.asarray(sklearn.predict(rows))
-    except Exception as exc:  # e.g. a model fitted on other data than its logged training data
+    except Exception as exc:  # noqa: BLE001 - e.g. a model fitted on other data than its logged training data
         return f"scikit-learn cannot predict the check rows: {type(exc).__name__}: {_first_line(exc)}", None
     if signature.get("task") != "classification" or not hasattr(estimator, "predict_proba"):
         got = raw[0].reshape(expected.shape)

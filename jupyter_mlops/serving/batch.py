@@ -160,7 +160,7 @@ def _progress(data, show: bool):
             import pyarrow.parquet as pq
 
             total = pq.ParquetFile(data).metadata.num_rows
-        except Exception:
+        except Exception:  # noqa: BLE001 - only a progress total; iter_chunks reports the unreadable file
             total = None  # iter_chunks reports the unreadable file
     # Drawn only on a terminal, and only once scoring takes a while: otherwise its text stays behind
     # in logs and pipes ("0.00rows [00:00, ?rows/s]" after the summary line).

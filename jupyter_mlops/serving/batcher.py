@@ -51,7 +51,7 @@ class MicroBatcher:
             return [self._call(batch[0][0], batch[0][1])]
         try:
             predictions, probabilities = self._call(_concat([x for x, _, _ in batch]), any(p for _, p, _ in batch))
-        except Exception:
+        except Exception:  # noqa: BLE001 - one bad request must not fail the others: retried one by one
             return [self._call_or_error(x, p) for x, p, _ in batch]
         results, start = [], 0
         for X, proba, _ in batch:
@@ -67,7 +67,7 @@ class MicroBatcher:
     def _call_or_error(self, X, proba: bool):
         try:
             return self._call(X, proba)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed back to that request's caller
             return exc
 
     def _finished(self, batch: list, done) -> None:

@@ -57,13 +57,13 @@ def _patch(owner: type) -> None:
     fit = owner.__dict__.get("fit")
     if inspect.isfunction(fit) and not hasattr(fit, _ORIGINAL):
         _patched[owner] = fit
-        setattr(owner, "fit", _wrap(fit))
+        owner.fit = _wrap(fit)
 
 
 def _restore() -> None:
     for owner, original in list(_patched.items()):
         if hasattr(owner.__dict__.get("fit"), _ORIGINAL):
-            setattr(owner, "fit", original)
+            owner.fit = original
         del _patched[owner]
 
 
@@ -114,7 +114,7 @@ def _open_run(estimator):
         if run is not None and run.active:
             return run, False
         return lifecycle.start_run(name=type(estimator).__name__, track_reruns=False), True
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - autolog must never break the user's fit
         log.warning("jupyter_mlops autolog: not recording %s.fit: %s", type(estimator).__name__, exc)
         return None, False
 
@@ -130,14 +130,14 @@ def _end(run, status: str, exc: BaseException | None = None) -> None:
         if exc is not None:
             run.set_tag("mlops.error", f"{type(exc).__name__}: {exc}")
         run.end(status)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - autolog must never break the user's fit
         log.warning("jupyter_mlops autolog: could not end run %s: %s", run.id[:8], err)
 
 
 def _safely(step, *args) -> None:
     try:
         step(*args)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - autolog must never break the user's fit
         log.warning("jupyter_mlops autolog: %s failed: %s", step.__name__.strip("_"), exc)
 
 
@@ -190,7 +190,7 @@ def _training_metrics(estimator, X, y, weight) -> dict:
     for key, compute in candidates.items():
         try:
             metrics[key] = float(compute())
-        except Exception as exc:  # e.g. no predict after refit=False, multi-output targets
+        except Exception as exc:  # noqa: BLE001 - e.g. no predict after refit=False, multi-output targets
             log.debug("jupyter_mlops autolog: skipped %s for %s: %s", key, type(estimator).__name__, exc)
     return metrics
 

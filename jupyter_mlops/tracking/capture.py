@@ -225,7 +225,7 @@ def git_state(folder: Path) -> dict:
 def current_user() -> str | None:
     try:
         return getpass.getuser()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no user name on this system (e.g. no passwd entry)
         return None
 
 

@@ -174,7 +174,7 @@ def _captured_fields(store, capture_source: bool) -> tuple[dict, dict]:
             fields["git_dirty"] = git["dirty"]
             extras["git_diff"] = git["diff"]
         extras["papermill_parameters"] = capture.papermill_parameters()
-    except Exception as exc:  # capture is best effort; the run itself must start
+    except Exception as exc:  # noqa: BLE001 - capture is best effort; the run itself must start
         log.warning("jupyter_mlops: could not capture run context: %s", exc)
     return fields, extras
 
@@ -216,7 +216,7 @@ def _unreachable_is_not_fatal(run: Run, what: str, action) -> bool:
     try:
         action()
         return True
-    except Exception as exc:  # any failure to reach the store: the driver's own error classes vary
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the store: the driver's own error classes vary
         log.warning("jupyter_mlops: run %s could not %s (%d metric points still buffered): %s",
                     run.id, what, len(run._writer.buffer), exc)
         return False
@@ -268,7 +268,7 @@ def _install_hooks() -> None:
 def _after_cell(result=None) -> None:
     try:
         flush()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a failing store must not break the user's cell
         log.warning("jupyter_mlops: could not write metrics after the cell: %s", exc)
 
 
@@ -299,7 +299,7 @@ def _close_everything(status: str) -> None:
     try:
         if run is not None and run.active:
             finish_run(run, status)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - at exit: report and go on flushing the rest
         log.warning("jupyter_mlops: could not end run %s: %s", run.id, exc)
     deadline = time.monotonic() + float(os.environ.get("MLOPS_EXIT_FLUSH_TIMEOUT", "15"))
     for writer in list(_writers.values()):
@@ -322,7 +322,7 @@ def _retry_until(deadline: float, action, give_up) -> None:
         try:
             action()
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline, then reported
             if time.monotonic() >= deadline:
                 give_up(exc)
                 return

@@ -75,7 +75,7 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.id[:8]} {self.name!r} {self.status}>"
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:  # noqa: PYI034 - a Run, also for subclasses' callers
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -113,7 +113,7 @@ class Run:
             step = self._checked_step(key, step)
         if step >= next_step:
             self._next_step[key] = step + 1
-        if value != value:  # NaN: SQLite keeps NULL, read back as NaN
+        if value != value:  # noqa: PLR0124 - NaN (any type, no call on the hot path): SQLite keeps NULL
             value = None
         buf = self._buffer
         buf.append((self._key, self.id, key, step, value, int(_time() * 1000)))

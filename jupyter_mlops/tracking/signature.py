@@ -38,7 +38,7 @@ def infer_signature(estimator, example) -> dict:
         prediction = np.asarray(estimator.predict(head if hasattr(estimator, "feature_names_in_") else head.to_numpy()))
         signature["outputs"].append({"name": "prediction", "dtype": str(prediction.dtype),
                                      "shape": [-1, *prediction.shape[1:]]})
-    except Exception as exc:  # a signature without outputs is still useful for validation
+    except Exception as exc:  # noqa: BLE001 - a signature without outputs is still useful for validation
         signature["output_error"] = f"{type(exc).__name__}: {exc}"
     classes = getattr(estimator, "classes_", None)
     if classes is not None:

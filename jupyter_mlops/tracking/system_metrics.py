@@ -111,7 +111,7 @@ class GpuSampler:
             nvml.nvmlInit()
             count = nvml.nvmlDeviceGetCount()
             handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-        except Exception as exc:  # not installed, no driver, no device: no GPU metrics
+        except Exception as exc:  # noqa: BLE001 - not installed, no driver, no device: no GPU metrics
             log.debug("jupyter_mlops: no GPU metrics (%s)", exc)
             return None
         return cls(nvml, handles) if handles else None

@@ -193,7 +193,7 @@ class MetricWriter:
                     self.store.end_run(run_id, status)
                     del self.ending[run_id]
                     self.live_runs.discard(run_id)
-        except Exception as exc:  # the store is failing again: the next flush retries
+        except Exception as exc:  # noqa: BLE001 - the store is failing again: the next flush retries
             log.debug("jupyter_mlops: could not record lost points or run ends yet: %s", exc)
 
     def end_when_written(self, run_id: str, status: str) -> None:
@@ -245,7 +245,7 @@ class MetricWriter:
         self._next_sample = time.monotonic() + self._sample_interval
         try:
             values = self._sampler.sample()
-        except Exception as exc:  # a sampler failing (a GPU gone) must not stop the writing
+        except Exception as exc:  # noqa: BLE001 - a sampler failing (a GPU gone) must not stop the writing
             if time.monotonic() - self._warned_at > 60:
                 self._warned_at = time.monotonic()
                 log.warning("jupyter_mlops: could not sample system metrics: %s", exc)
@@ -268,7 +268,7 @@ class MetricWriter:
                 if time.monotonic() >= next_beat and self.live_runs:
                     self.store.beat(tuple(self.live_runs))
                     next_beat = time.monotonic() + self.heartbeat_interval
-            except Exception as exc:  # keep running: the next round retries
+            except Exception as exc:  # noqa: BLE001 - keep running: the next round retries
                 if time.monotonic() - self._warned_at > 60:
                     self._warned_at = time.monotonic()
                     log.warning("jupyter_mlops: could not write metrics yet (%d buffered): %s", len(self.buffer), exc)

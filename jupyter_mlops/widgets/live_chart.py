@@ -52,7 +52,7 @@ class LiveMetrics:
         while not self._stop.wait(self.interval):
             try:
                 running = self.refresh()
-            except Exception as exc:  # the chart must never take the notebook down
+            except Exception as exc:  # noqa: BLE001 - the chart must never take the notebook down
                 self.label.value = f"live chart stopped: {type(exc).__name__}: {exc}"
                 return
             if not running:

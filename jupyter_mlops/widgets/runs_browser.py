@@ -6,6 +6,7 @@ metric's history overlaid per key, the two questions asked first when two runs d
 from __future__ import annotations
 
 import html
+import math
 
 from ..exceptions import MlopsError
 from . import charts
@@ -109,7 +110,7 @@ def param_diff_html(runs) -> str:
 
 def _fmt(value) -> str:
     if isinstance(value, float):
-        return "" if value != value else f"{value:.4g}"
+        return "" if math.isnan(value) else f"{value:.4g}"
     return "" if value is None else str(value)
 
 
