@@ -35,9 +35,8 @@ def demo_file(name: str) -> Path:
 def cmd_demo(args) -> int:
     """The demo pipeline end to end (prepare -> a 4-point sweep of train -> evaluate), or one notebook."""
     if args.notebook is None:
-        from . import main
-
         from ..config import set_tracking_uri, tracking_uri_and_source
+        from . import main
 
         spec = demo_file("pipeline.yaml")
         # The pipeline's store is found from the spec's folder; registering the model must use the same one.
