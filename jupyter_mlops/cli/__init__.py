@@ -8,11 +8,25 @@ from __future__ import annotations
 
 import argparse
 
-from . import admin, governance, lifecycle, monitoring, pipelines, registry, schedules, server, serving, tracking, users
+from . import (
+    admin,
+    governance,
+    imports,
+    lifecycle,
+    monitoring,
+    pipelines,
+    registry,
+    schedules,
+    server,
+    serving,
+    tracking,
+    users,
+)
 from .console import run_guarded
 
 # In the order `jupyter mlops --help` lists them (lifecycle adds actions to tracking's listings: after it).
-AREAS = (tracking, lifecycle, pipelines, monitoring, registry, governance, serving, schedules, server, users, admin)
+AREAS = (tracking, lifecycle, pipelines, monitoring, registry, governance, serving, schedules, server, users, imports,
+         admin)
 
 
 def build_parser() -> argparse.ArgumentParser:
