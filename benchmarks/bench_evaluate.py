@@ -107,8 +107,9 @@ def main() -> None:
     print(f"fairlearn MetricFrame: {base:.2f} s without resampling, {measured:.2f} s with {args.peer_resamples} "
           f"resamples ({per_resample:.2f} s each): {extrapolated:.0f} s for {args.resamples} (extrapolated)")
     value_diff, bound_diff = compare(result, frames, gaps)
-    print(f"ratio at {args.resamples} resamples: {extrapolated / second:.0f}x faster (target >= 5x, and <= 5 s: "
-          f"{'met' if second <= 5 and extrapolated / second >= 5 else 'NOT met'})")
+    print(f"ratio: {base / second:.0f}x faster than Fairlearn without any resampling (a lower bound), "
+          f"{extrapolated / second:.0f}x against its extrapolated time for {args.resamples} resamples "
+          f"(target >= 5x and <= 5 s: {'met' if second <= 5 and base / second >= 5 else 'NOT met'})")
     print(f"largest difference of per-slice values vs Fairlearn: {value_diff:.2e}; of interval bounds "
           f"(ours at {args.resamples} resamples, theirs at {args.peer_resamples}): {bound_diff:.3f}")
     print(_context.footer())
