@@ -1,29 +1,30 @@
 /**
- * jupyter-mlops: a left-sidebar icon with the Experiments, Pipelines and Models panels, and
- * main-area views to compare runs and diff their notebooks.
+ * jupyter-mlops: the MLOps navigator in the left sidebar, and the main-area views it opens:
+ * Experiment, Run, Compare, Notebook diff, Pipeline, Model and the read-only notebook snapshot.
+ * Every view is opened by a command (the palette's "MLOps: Open run…", the navigator, links
+ * between views, deep links such as /lab?mlops=run/<id>), tracked, and restored after a reload.
  */
-import {
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
-import { MainAreaWidget } from '@jupyterlab/apputils';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, IThemeManager, InputDialog, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
-import { LabIcon, ReactWidget } from '@jupyterlab/ui-components';
-import { TabPanel, Widget } from '@lumino/widgets';
-import * as React from 'react';
+import { LabIcon } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
 
-import { requestAPI, short } from './api';
-import { CompareView } from './panels/compare';
-import { IPanelSettings, IViewActions } from './panels/common';
-import { ExperimentsPanel } from './panels/experiments';
-import { ModelsPanel } from './panels/models';
-import { NotebookDiffView } from './panels/nbdiff';
-import { PipelinesPanel } from './panels/pipelines';
-import { ISnapshot, SnapshotView, untrustedRenderMime } from './panels/snapshot';
+import { IExperiment, IModel, IPipelineRun, IRunsPage, filterString, requestAPI, runLabel, short, when } from './api';
+import { CommandIDs, opener, parseDeepLink } from './commands';
+import { ChangeFeed, DEFAULT_SETTINGS, IServices, ISettings, SettingsSource, ThemeWatch } from './components/services';
+import { NavigatorWidget } from './navigator';
+import { CompareView, MAX_COMPARED } from './views/compare';
+import { ExperimentView } from './views/experiment';
+import { ModelView } from './views/model';
+import { NotebookDiffView } from './views/nbdiff';
+import { PipelineView } from './views/pipeline';
+import { RunView } from './views/run';
+import { ISnapshot, SnapshotView, untrustedRenderMime } from './views/snapshot';
 
 const PLUGIN_ID = 'jupyter-mlops:plugin';
+const RESTORE = 'jupyter-mlops:restore-view';
 
 const mlopsIcon = new LabIcon({
   name: 'jupyter-mlops:icon',
@@ -33,125 +34,266 @@ const mlopsIcon = new LabIcon({
     '<rect x="17" y="3" width="4" height="18" rx="1"/></g></svg>'
 });
 
-/** A React panel that re-renders when the settings change. */
-class SettingsAware extends ReactWidget {
-  constructor(
-    private readonly render_: (s: IPanelSettings) => JSX.Element,
-    private settings: IPanelSettings
-  ) {
-    super();
-  }
-  update(settings?: IPanelSettings): void {
-    if (settings) {
-      this.settings = settings;
-    }
-    super.update();
-  }
-  render(): JSX.Element {
-    return this.render_(this.settings);
-  }
+/** A view's content: what its command needs to open it again (kept by the layout restorer). */
+interface IViewContent extends Widget {
+  readonly args: Record<string, unknown>;
+}
+
+type ViewKind = 'experiment' | 'run' | 'pipeline' | 'model' | 'compare' | 'diff' | 'notebook';
+
+function readSettings(loaded: ISettingRegistry.ISettings): ISettings {
+  return {
+    refreshInterval: (loaded.get('refreshInterval').composite as number) ?? DEFAULT_SETTINGS.refreshInterval,
+    pageSize: (loaded.get('pageSize').composite as number) ?? DEFAULT_SETTINGS.pageSize,
+    hiddenColumns: (loaded.get('hiddenColumns').composite as Record<string, string[]>) ?? {}
+  };
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Experiments, pipelines and models of jupyter_mlops in the sidebar.',
+  description: 'Experiments, runs, pipelines and models of jupyter_mlops in JupyterLab.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
-  optional: [ISettingRegistry, ILayoutRestorer],
+  optional: [ISettingRegistry, ILayoutRestorer, ICommandPalette, IThemeManager],
   activate: async (
     app: JupyterFrontEnd,
     rendermime: IRenderMimeRegistry,
     registry: ISettingRegistry | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    themes: IThemeManager | null
   ) => {
-    let settings: IPanelSettings = { refreshInterval: 2, pageSize: 50 };
-    const untrusted = untrustedRenderMime(rendermime);
+    const settings = new SettingsSource();
+    const theme = new ThemeWatch();
+    // The theme's CSS lands after the signal: read the colours again once it has.
+    themes?.themeChanged.connect(() => {
+      theme.bump();
+      window.setTimeout(() => theme.bump(), 300);
+    });
+    const services: IServices = {
+      open: opener(app.commands),
+      rendermime: untrustedRenderMime(rendermime),
+      settings,
+      theme,
+      changes: new ChangeFeed(settings)
+    };
+    const tracker = new WidgetTracker<MainAreaWidget<IViewContent>>({ namespace: 'jupyter-mlops' });
+    const kinds = new WeakMap<Widget, ViewKind>();
 
-    const isOpen = (id: string) => {
-      const open = Array.from(app.shell.widgets('main')).some(w => w.id === id);
+    /** Activate the view ``id`` if it is open, else make it and add it to the main area. */
+    const show = (kind: ViewKind, id: string, label: string, make: (title: (label: string, caption?: string) => void) => IViewContent) => {
+      const open = tracker.find(w => w.id === id);
       if (open) {
         app.shell.activateById(id);
+        return open;
       }
-      return open;
-    };
-    const addToMain = (id: string, label: string, content: Widget) => {
+      let widget: MainAreaWidget<IViewContent> | null = null;
+      const title = (text: string, caption?: string) => {
+        if (widget) {
+          widget.title.label = text;
+          widget.title.caption = caption ?? text;
+        }
+      };
+      const content = make(title);
       content.addClass('jp-mlops-main');
-      const widget = new MainAreaWidget({ content });
+      widget = new MainAreaWidget({ content });
       widget.id = id;
+      widget.addClass('jp-mlops-view-widget');
       widget.title.label = label;
+      widget.title.caption = label;
       widget.title.icon = mlopsIcon;
       widget.title.closable = true;
+      kinds.set(widget, kind);
+      void tracker.add(widget);
       app.shell.add(widget, 'main');
       app.shell.activateById(id);
-    };
-    const openInMain = (id: string, label: string, element: JSX.Element) => {
-      if (!isOpen(id)) {
-        addToMain(id, label, ReactWidget.create(element));
-      }
+      return widget;
     };
 
-    const actions: IViewActions = {
-      compare: ids =>
-        openInMain(`jp-mlops-compare-${ids.join('-')}`, `Compare ${ids.length} runs`, <CompareView runIds={ids} />),
-      diff: (a, b) =>
-        openInMain(`jp-mlops-diff-${a}-${b}`, `Diff ${short(a)}…${short(b)}`, <NotebookDiffView a={a} b={b} />),
-      openNotebook: async runId => {
-        // Read-only and untrusted, never a working copy (see panels/snapshot.ts).
-        const id = `jp-mlops-snapshot-${runId}`;
-        if (isOpen(id)) {
+    const openers: Record<ViewKind, (args: any) => Promise<unknown> | unknown> = {
+      experiment: ({ name }: { name: string | null }) =>
+        show('experiment', `jp-mlops-experiment-${encodeURIComponent(name ?? '*')}`, name ?? 'All runs', () => new ExperimentView(services, name ?? null)),
+      run: ({ id }: { id: string }) =>
+        show('run', `jp-mlops-run-${id}`, `run ${short(id)}`, title =>
+          new RunView(services, id, run => title(runLabel(run), `Run ${runLabel(run)} (${run.run_id}) in ${run.experiment}`))
+        ),
+      pipeline: ({ id }: { id: string }) =>
+        show('pipeline', `jp-mlops-pipeline-${id}`, `pipeline ${short(id)}`, title =>
+          new PipelineView(services, id, p => title(`${p.name} (pipeline)`, `Pipeline ${p.name}, run ${p.run_id}`))
+        ),
+      model: ({ name, version }: { name: string; version?: number }) =>
+        show('model', `jp-mlops-model-${encodeURIComponent(name)}`, name, () => new ModelView(services, name, version)),
+      compare: ({ ids }: { ids: string[] }) => {
+        const chosen = ids.slice(0, MAX_COMPARED);
+        return show('compare', `jp-mlops-compare-${chosen.join('-')}`, `Compare ${chosen.length} runs`, title =>
+          new CompareView(services, chosen, runs => title(runs.map(runLabel).join(' vs '), `Compare ${runs.length} runs`))
+        );
+      },
+      diff: ({ a, b }: { a: string; b: string }) =>
+        show('diff', `jp-mlops-diff-${a}-${b}`, `Diff ${short(a)} ↔ ${short(b)}`, () => new NotebookDiffView(a, b)),
+      notebook: async ({ id, path }: { id: string; path?: string }) => {
+        // Read-only and untrusted, never a working copy (see views/snapshot.ts).
+        const viewId = `jp-mlops-snapshot-${id}${path ? `-${encodeURIComponent(path)}` : ''}`;
+        if (tracker.find(w => w.id === viewId)) {
+          app.shell.activateById(viewId);
           return;
         }
         try {
-          const snap = await requestAPI<ISnapshot>(`runs/${runId}/notebook`);
+          const snap = await requestAPI<ISnapshot>(`runs/${id}/notebook`, {}, { path });
           const name = snap.path.split('/').pop() || 'notebook.ipynb';
-          addToMain(id, `${name} (run ${short(snap.run_id)}, read-only)`, new SnapshotView(snap, untrusted));
+          show('notebook', viewId, `${name} (run ${short(snap.run_id)}, read-only)`, () => new SnapshotView(snap, services.rendermime));
         } catch (e: any) {
-          window.alert(`Cannot open the notebook of run ${short(runId)}: ${e.message}`);
+          window.alert(`Cannot open the notebook of run ${short(id)}: ${e.message}`);
         }
       }
     };
 
-    const experiments = new SettingsAware(s => <ExperimentsPanel settings={s} actions={actions} />, settings);
-    experiments.title.label = 'Experiments';
-    experiments.id = 'jp-mlops-experiments';
-    const pipelines = new SettingsAware(s => <PipelinesPanel settings={s} actions={actions} />, settings);
-    pipelines.title.label = 'Pipelines';
-    pipelines.id = 'jp-mlops-pipelines';
-    const models = new SettingsAware(s => <ModelsPanel settings={s} />, settings);
-    models.title.label = 'Models';
-    models.id = 'jp-mlops-models';
-    const panels = [experiments, pipelines, models];
+    const pick = async (title: string, items: { label: string; value: string }[]) => {
+      if (items.length === 0) {
+        window.alert(`${title}: there is nothing to open yet.`);
+        return null;
+      }
+      const result = await InputDialog.getItem({ title, items: items.map(i => i.label) });
+      return result.button.accept ? items.find(i => i.label === result.value)?.value ?? null : null;
+    };
 
-    const sidebar = new TabPanel();
+    app.commands.addCommand(CommandIDs.openExperiment, {
+      label: args => (args.name !== undefined ? 'Open experiment' : 'MLOps: Open experiment…'),
+      execute: async args => {
+        if (args.name !== undefined) {
+          return openers.experiment({ name: args.name as string | null });
+        }
+        const { experiments } = await requestAPI<{ experiments: IExperiment[] }>('experiments');
+        const name = await pick('Open experiment', experiments.map(e => ({ label: `${e.name} (${e.runs} runs)`, value: e.name })));
+        return name !== null ? openers.experiment({ name }) : undefined;
+      }
+    });
+    app.commands.addCommand(CommandIDs.openRun, {
+      label: args => (args.id ? 'Open run' : 'MLOps: Open run…'),
+      execute: async args => {
+        if (args.id) {
+          return openers.run({ id: args.id as string });
+        }
+        const result = await InputDialog.getText({ title: 'Open run', placeholder: 'run name, id or id prefix' });
+        const text = result.button.accept ? (result.value ?? '').trim() : '';
+        if (!text) {
+          return;
+        }
+        const found = await requestAPI<IRunsPage>('runs', {}, {
+          filter: `name = ${filterString(text)} OR id LIKE ${filterString(`${text.replace(/[%_]/g, '')}%`)}`,
+          page_size: 1
+        });
+        if (found.runs.length === 0) {
+          window.alert(`No run is named ${text} or has an id starting with it.`);
+          return;
+        }
+        return openers.run({ id: found.runs[0].run_id });
+      }
+    });
+    app.commands.addCommand(CommandIDs.openPipeline, {
+      label: args => (args.id ? 'Open pipeline run' : 'MLOps: Open pipeline run…'),
+      execute: async args => {
+        if (args.id) {
+          return openers.pipeline({ id: args.id as string });
+        }
+        const { pipelines } = await requestAPI<{ pipelines: IPipelineRun[] }>('pipelines', {}, { limit: 50 });
+        const id = await pick(
+          'Open pipeline run',
+          pipelines.map(p => ({ label: `${p.name} · ${p.status} · ${when(p.start_time)} · ${short(p.run_id)}`, value: p.run_id }))
+        );
+        return id ? openers.pipeline({ id }) : undefined;
+      }
+    });
+    app.commands.addCommand(CommandIDs.openModel, {
+      label: args => (args.name ? 'Open model' : 'MLOps: Open model…'),
+      execute: async args => {
+        if (args.name) {
+          return openers.model({ name: args.name as string, version: args.version as number | undefined });
+        }
+        const { models } = await requestAPI<{ models: IModel[] }>('models');
+        const name = await pick('Open model', models.map(m => ({ label: m.name, value: m.name })));
+        return name ? openers.model({ name }) : undefined;
+      }
+    });
+    app.commands.addCommand(CommandIDs.compare, {
+      label: 'MLOps: Compare runs',
+      execute: args => openers.compare({ ids: (args.ids as string[]) ?? [] })
+    });
+    app.commands.addCommand(CommandIDs.diff, {
+      label: 'MLOps: Notebook diff of two runs',
+      execute: args => openers.diff({ a: args.a as string, b: args.b as string })
+    });
+    app.commands.addCommand(CommandIDs.openNotebook, {
+      label: 'MLOps: Open a run notebook (read-only)',
+      execute: args => openers.notebook({ id: args.id as string, path: args.path as string | undefined })
+    });
+    app.commands.addCommand(RESTORE, {
+      label: 'Restore an MLOps view',
+      execute: args => {
+        const kind = args.kind as ViewKind;
+        return kind in openers ? openers[kind](args) : undefined;
+      }
+    });
+
+    const sidebar = new NavigatorWidget(services);
     sidebar.id = 'jp-mlops-sidebar';
-    sidebar.addClass('jp-mlops-sidebar');
     sidebar.title.icon = mlopsIcon;
     sidebar.title.caption = 'MLOps: experiments, pipelines, models';
-    panels.forEach(p => sidebar.addWidget(p));
     app.shell.add(sidebar, 'left', { rank: 600 });
-    restorer?.add(sidebar, 'jp-mlops-sidebar');
-
-    app.commands.addCommand('jupyter-mlops:open', {
-      label: 'Open the MLOps sidebar',
+    app.commands.addCommand(CommandIDs.openSidebar, {
+      label: 'MLOps: Show the navigator',
       execute: () => app.shell.activateById(sidebar.id)
     });
+
+    if (palette) {
+      for (const command of [CommandIDs.openExperiment, CommandIDs.openRun, CommandIDs.openPipeline, CommandIDs.openModel, CommandIDs.openSidebar]) {
+        palette.addItem({ command, category: 'MLOps' });
+      }
+    }
+    if (restorer) {
+      restorer.add(sidebar, 'jp-mlops-sidebar');
+      void restorer.restore(tracker, {
+        command: RESTORE,
+        args: widget => ({ kind: kinds.get(widget) ?? 'run', ...widget.content.args }),
+        name: widget => widget.id
+      });
+    }
 
     if (registry) {
       try {
         const loaded = await registry.load(PLUGIN_ID);
-        const apply = () => {
-          settings = {
-            refreshInterval: loaded.get('refreshInterval').composite as number,
-            pageSize: loaded.get('pageSize').composite as number
-          };
-          panels.forEach(p => p.update(settings));
+        settings.update(readSettings(loaded));
+        loaded.changed.connect(() => settings.update(readSettings(loaded)));
+        settings.save = async (key, value) => {
+          await loaded.set(key, value as any);
         };
-        apply();
-        loaded.changed.connect(apply);
       } catch (reason) {
         console.warn('jupyter-mlops: settings not loaded, using defaults', reason);
       }
     }
+
+    // Deep links: /lab?mlops=run/<id>, experiment/<name>, pipeline/<id>, model/<name>[/<version>].
+    void app.restored.then(() => {
+      const link = parseDeepLink(window.location.search);
+      if (!link) {
+        return;
+      }
+      const { kind, target } = link;
+      if (kind === 'run' || kind === 'pipeline') {
+        void openers[kind]({ id: target });
+      } else if (kind === 'experiment') {
+        void openers.experiment({ name: target });
+      } else if (kind === 'model') {
+        const [name, version] = target.split('/');
+        void openers.model({ name, version: version ? Number(version) : undefined });
+      } else {
+        console.warn(`jupyter-mlops: unknown deep link mlops=${kind}/…`);
+        return;
+      }
+      const url = new URL(window.location.href);
+      url.searchParams.delete('mlops');
+      window.history.replaceState(window.history.state, '', url.toString());
+    });
   }
 };
 

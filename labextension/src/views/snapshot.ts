@@ -59,11 +59,15 @@ function element(tag: string, className: string, content?: string): HTMLElement 
 
 /** The read-only view: a banner, then each cell's source and outputs. */
 export class SnapshotView extends Panel {
+  /** What the command that opens this view takes (kept by the layout restorer). */
+  readonly args: { id: string; path: string };
+
   constructor(
     readonly snapshot: ISnapshot,
     private readonly rendermime: IRenderMimeRegistry
   ) {
     super();
+    this.args = { id: snapshot.run_id, path: snapshot.path };
     this.addClass('jp-mlops-snapshot');
     this.node.dataset.run = snapshot.run_id;
     this.addWidget(this.banner());

@@ -1,0 +1,253 @@
+/**
+ * The Experiment view's charts, over the runs the table shows (its filter and order; the
+ * selected runs when some are selected): a line chart per metric against step or time with
+ * smoothing and log scale, a bar chart for a metric each run logged once, and parallel
+ * coordinates over *every* filtered run whose brushed ranges filter the table.
+ */
+import * as React from 'react';
+
+import { IColumnKeys, IColumnValues, ISeriesReply, filterKey, requestAPI, runLabel } from '../api';
+import { BarChart } from './barchart';
+import { ErrorLine } from './common';
+import { ILine, LineChart } from './linechart';
+import { Brush, IAxis, ParallelCoordinates } from './parallel';
+import { useLiveTick } from './services';
+import { ITableQuery } from './runsgrid';
+
+export type XAxis = 'step' | 'relative' | 'wall';
+const MAX_AXES = 10;
+
+function tableQuery(query: ITableQuery) {
+  return {
+    experiment: query.experiment ?? undefined,
+    filter: query.filter || undefined,
+    sort: query.sort ?? undefined,
+    order: query.sort ? (query.descending ? 'desc' : 'asc') : undefined
+  };
+}
+
+function linesOf(reply: ISeriesReply, x: XAxis): ILine[] {
+  return reply.runs.map(run => {
+    const start = run.points.length ? run.points[0][2] : 0;
+    return {
+      label: runLabel(run),
+      points: run.points.map(([step, value, ts]) => [
+        x === 'step' ? step : x === 'relative' ? (ts - start) / 1000 : ts / 1000,
+        value
+      ])
+    };
+  });
+}
+
+/** One metric: lines when runs logged series, bars when each run logged one value. */
+function MetricChart(props: {
+  metric: string;
+  query: ITableQuery;
+  runIds: string[];
+  limit: number;
+  x: XAxis;
+  smoothing: number;
+  log: boolean;
+  tick: number;
+}): JSX.Element {
+  const [reply, setReply] = React.useState<ISeriesReply | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const { metric, query, runIds, limit, tick } = props;
+  React.useEffect(() => {
+    let cancelled = false;
+    const args = runIds.length
+      ? { key: metric, run_ids: runIds.join(',') }
+      : { key: metric, limit, ...tableQuery(query) };
+    requestAPI<ISeriesReply>('series', {}, { ...args, max_points: 500 })
+      .then(r => !cancelled && (setReply(r), setError(null)))
+      .catch(e => !cancelled && setError(e.message));
+    return () => {
+      cancelled = true;
+    };
+  }, [metric, query, runIds.join(','), limit, tick]);
+  const lines = React.useMemo(() => (reply ? linesOf(reply, props.x) : []), [reply, props.x]);
+  if (error) {
+    return <ErrorLine error={`${metric}: ${error}`} />;
+  }
+  if (!reply) {
+    return <div className="jp-mlops-chart-placeholder">{metric}…</div>;
+  }
+  const single = reply.runs.every(r => r.total <= 1);
+  if (single) {
+    const bars = reply.runs
+      .filter(r => r.total > 0)
+      .map(r => ({ label: runLabel(r), value: r.points[0]?.[1] ?? null }));
+    return <BarChart title={metric} bars={bars} log={props.log} />;
+  }
+  const xLabel = props.x === 'step' ? 'step' : props.x === 'relative' ? 'seconds since start' : 'time';
+  return (
+    <LineChart
+      title={metric}
+      lines={lines}
+      xLabel={xLabel}
+      time={props.x === 'wall'}
+      log={props.log}
+      smoothing={props.smoothing}
+    />
+  );
+}
+
+export function ChartsPanel(props: {
+  keys: IColumnKeys;
+  /** The table's query without the brushed ranges (parallel coordinates show all of it). */
+  baseQuery: ITableQuery;
+  /** The table's query as shown (with the brushed ranges). */
+  query: ITableQuery;
+  selection: string[];
+  onBrush: (brushes: Brush[]) => void;
+}): JSX.Element {
+  const ref = React.useRef<HTMLDivElement>(null);
+  const tick = useLiveTick(ref);
+  const [chosen, setChosen] = React.useState<string[] | null>(null);
+  const [x, setX] = React.useState<XAxis>('step');
+  const [smoothing, setSmoothing] = React.useState(0);
+  const [log, setLog] = React.useState(false);
+  const [limit, setLimit] = React.useState(20);
+  const [colourBy, setColourBy] = React.useState<string | null>(null);
+  const [values, setValues] = React.useState<IColumnValues | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+
+  const metrics = chosen ?? props.keys.metrics.slice(0, 6);
+  const colour = colourBy ?? (props.keys.metrics[0] ? `metrics.${props.keys.metrics[0]}` : '');
+  const axisColumns = React.useMemo(() => {
+    const params = props.keys.params.slice(0, MAX_AXES - 1).map(k => `params.${k}`);
+    return colour ? [...params.filter(c => c !== colour), colour] : params;
+  }, [props.keys, colour]);
+
+  React.useEffect(() => {
+    if (axisColumns.length === 0) {
+      setValues(null);
+      return;
+    }
+    let cancelled = false;
+    requestAPI<IColumnValues>('table/values', {}, {
+      columns: JSON.stringify(axisColumns),
+      ...tableQuery(props.baseQuery)
+    })
+      .then(v => !cancelled && (setValues(v), setError(null)))
+      .catch(e => !cancelled && setError(e.message));
+    return () => {
+      cancelled = true;
+    };
+  }, [axisColumns, props.baseQuery, tick]);
+
+  const axes: IAxis[] = React.useMemo(
+    () =>
+      values
+        ? axisColumns.map(column => ({
+            column,
+            label: column.replace(/^(params|metrics)\./, ''),
+            values: values.columns[column] ?? []
+          }))
+        : [],
+    [values, axisColumns]
+  );
+
+  const toggleMetric = (key: string) =>
+    setChosen(metrics.includes(key) ? metrics.filter(k => k !== key) : [...metrics, key]);
+
+  return (
+    <div ref={ref} className="jp-mlops-charts-panel">
+      <div className="jp-mlops-toolbar jp-mlops-chart-controls">
+        <span className="jp-mlops-muted">
+          {props.selection.length ? `${props.selection.length} selected runs` : `first ${limit} runs of the table`}
+        </span>
+        {!props.selection.length && (
+          <select aria-label="runs charted" value={limit} onChange={e => setLimit(Number(e.target.value))}>
+            {[10, 20, 50, 100, 200].map(n => (
+              <option key={n} value={n}>
+                {n} runs
+              </option>
+            ))}
+          </select>
+        )}
+        <select aria-label="x axis" className="jp-mlops-x-axis" value={x} onChange={e => setX(e.target.value as XAxis)}>
+          <option value="step">step</option>
+          <option value="relative">time since start</option>
+          <option value="wall">wall time</option>
+        </select>
+        <label className="jp-mlops-check">
+          smoothing{' '}
+          <input
+            type="range"
+            aria-label="smoothing"
+            className="jp-mlops-smoothing"
+            min={0}
+            max={0.99}
+            step={0.01}
+            value={smoothing}
+            onChange={e => setSmoothing(Number(e.target.value))}
+          />{' '}
+          {smoothing.toFixed(2)}
+        </label>
+        <label className="jp-mlops-check">
+          <input type="checkbox" className="jp-mlops-log" checked={log} onChange={() => setLog(l => !l)} /> log scale
+        </label>
+      </div>
+      <div className="jp-mlops-toolbar jp-mlops-metric-picker">
+        metrics:
+        {props.keys.metrics.map(key => (
+          <label key={key} className="jp-mlops-check" data-metric={key}>
+            <input type="checkbox" checked={metrics.includes(key)} onChange={() => toggleMetric(key)} /> {key}
+          </label>
+        ))}
+      </div>
+      <div className="jp-mlops-charts">
+        {metrics.map(metric => (
+          <MetricChart
+            key={metric}
+            metric={metric}
+            query={props.query}
+            runIds={props.selection}
+            limit={limit}
+            x={x}
+            smoothing={smoothing}
+            log={log}
+            tick={tick}
+          />
+        ))}
+      </div>
+      <h3>
+        Parallel coordinates{' '}
+        <span className="jp-mlops-muted">
+          {values ? `${values.run_ids.length} runs${values.truncated ? ' (first ones only)' : ''}` : ''} · drag along an axis to
+          filter the table
+        </span>
+      </h3>
+      <div className="jp-mlops-toolbar">
+        colour by{' '}
+        <select aria-label="colour by" className="jp-mlops-colour-by" value={colour} onChange={e => setColourBy(e.target.value)}>
+          {props.keys.metrics.map(k => (
+            <option key={k} value={`metrics.${k}`}>
+              {k}
+            </option>
+          ))}
+        </select>
+      </div>
+      <ErrorLine error={error} />
+      {values && axes.length > 1 && (
+        <ParallelCoordinates axes={axes} names={values.names} colourBy={colour} onBrush={props.onBrush} />
+      )}
+    </div>
+  );
+}
+
+/** The brushed ranges as a clause of the filter language. */
+export function brushFilter(brushes: Brush[]): string {
+  return brushes
+    .map(brush => {
+      const dot = brush.column.indexOf('.');
+      const key = filterKey(brush.column.slice(0, dot), brush.column.slice(dot + 1));
+      if ('values' in brush) {
+        const list = brush.values.map(v => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`).join(', ');
+        return brush.values.length ? `${key} IN (${list})` : `${key} IS NULL AND ${key} IS NOT NULL`;
+      }
+      return `${key} >= ${brush.min} AND ${key} <= ${brush.max}`;
+    })
+    .join(' AND ');
+}

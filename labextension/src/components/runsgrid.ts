@@ -1,0 +1,612 @@
+/**
+ * The Experiment view's runs table: a Lumino DataGrid (the one JupyterLab's CSV viewer draws
+ * millions of cells with, shared with JupyterLab rather than bundled) over a data model that
+ * loads rows page by page as they scroll into view. The server filters and sorts; pinned row
+ * headers hold the selection box, the run name and its status; column headers are grouped
+ * (run | params | metrics | tags). Colours are read from JupyterLab's --jp-* variables.
+ *
+ * Canvas cells are invisible to screen readers, so the rows in view are mirrored in a visually
+ * hidden table (with each cell's position), updated after every paint.
+ */
+import {
+  BasicMouseHandler,
+  CellGroup,
+  CellRenderer,
+  DataGrid,
+  DataModel,
+  TextRenderer
+} from '@lumino/datagrid';
+import { ISignal, Signal } from '@lumino/signaling';
+import { Panel, Widget } from '@lumino/widgets';
+
+import {
+  IRunRow,
+  IRunsPage,
+  ago,
+  duration,
+  filterKey,
+  fmt,
+  requestAPI,
+  runDuration,
+  short
+} from '../api';
+import { cssColour, cssVar } from './services';
+
+export type Group = 'run' | 'params' | 'metrics' | 'tags';
+
+export interface IColumn {
+  /** ``name``, ``status``, ``start_time``, ``duration``, ``user``, ``source``, ``params.C``… */
+  id: string;
+  group: Group;
+  label: string;
+  /** The server's sort key, or null when the column does not sort. */
+  sort: string | null;
+  numeric: boolean;
+  text: (run: IRunRow) => string;
+}
+
+export interface ITableQuery {
+  experiment: string | null;
+  filter: string;
+  sort: string | null;
+  descending: boolean;
+}
+
+export const GROUP_TITLES: Record<Group, string> = {
+  run: 'run',
+  params: 'params',
+  metrics: 'metrics',
+  tags: 'tags'
+};
+
+const SELECT = 0;
+const NAME = 1;
+
+/** The pinned columns: the selection box, the name (opens the run), the status. */
+export const PINNED: IColumn[] = [
+  { id: 'select', group: 'run', label: '', sort: null, numeric: false, text: () => '' },
+  {
+    id: 'name',
+    group: 'run',
+    label: 'name',
+    sort: 'name',
+    numeric: false,
+    text: run => run.name || short(run.run_id)
+  },
+  {
+    id: 'status',
+    group: 'run',
+    label: 'status',
+    sort: 'status',
+    numeric: false,
+    text: run => run.status
+  }
+];
+
+/** Attribute columns after the pinned ones, before params / metrics / tags. */
+export const ATTRIBUTES: IColumn[] = [
+  {
+    id: 'start_time',
+    group: 'run',
+    label: 'started',
+    sort: 'start_time',
+    numeric: false,
+    text: run => ago(run.start_time)
+  },
+  {
+    id: 'duration',
+    group: 'run',
+    label: 'duration',
+    sort: 'duration',
+    numeric: true,
+    text: run => duration(runDuration(run))
+  },
+  { id: 'user', group: 'run', label: 'user', sort: 'user', numeric: false, text: run => run.user ?? '' },
+  {
+    id: 'source',
+    group: 'run',
+    label: 'source',
+    sort: 'source',
+    numeric: false,
+    text: run => (run.source ?? '').split('/').pop() ?? ''
+  },
+  { id: 'id', group: 'run', label: 'id', sort: 'id', numeric: false, text: run => short(run.run_id) }
+];
+
+export function keyColumn(kind: 'params' | 'metrics' | 'tags', key: string): IColumn {
+  return {
+    id: `${kind}.${key}`,
+    group: kind,
+    label: key,
+    sort: filterKey(kind, key),
+    numeric: kind === 'metrics',
+    text: run => {
+      const value = run[kind][key];
+      return value === undefined || value === null ? '' : fmt(value);
+    }
+  };
+}
+
+/** Rows as the server pages them, fetched on demand; the table's columns; the selected runs. */
+export class RunsModel extends DataModel {
+  columns: IColumn[] = [];
+  total = 0;
+  query: ITableQuery = { experiment: null, filter: '', sort: null, descending: true };
+  readonly selection = new Set<string>();
+  private pages = new Map<number, IRunRow[]>();
+  private pending = new Set<number>();
+  private generation = 0;
+  private groups: CellGroup[] = [];
+  private anchor: number | null = null;
+  private readonly _loaded = new Signal<this, void>(this);
+  private readonly _selectionChanged = new Signal<this, string[]>(this);
+
+  constructor(private readonly pageSize: number) {
+    super();
+  }
+
+  /** A page of rows arrived (after the grid has been told to repaint them). */
+  get loaded(): ISignal<this, void> {
+    return this._loaded;
+  }
+  get selectionChanged(): ISignal<this, string[]> {
+    return this._selectionChanged;
+  }
+
+  rowCount(region: DataModel.RowRegion): number {
+    return region === 'body' ? this.total : 2;
+  }
+
+  columnCount(region: DataModel.ColumnRegion): number {
+    return region === 'body' ? this.columns.length : PINNED.length;
+  }
+
+  data(region: DataModel.CellRegion, row: number, column: number): string {
+    switch (region) {
+      case 'column-header':
+        return row === 0
+          ? GROUP_TITLES[this.columns[column].group]
+          : this.headerLabel(this.columns[column]);
+      case 'corner-header':
+        return row === 0 ? (column === NAME ? 'run' : '') : this.headerLabel(PINNED[column]);
+      case 'row-header': {
+        const run = this.run(row);
+        if (!run) {
+          return column === NAME ? '…' : '';
+        }
+        if (column === SELECT) {
+          return this.selection.has(run.run_id) ? '☑' : '☐';
+        }
+        return PINNED[column].text(run);
+      }
+      default: {
+        const run = this.run(row);
+        return run ? this.columns[column].text(run) : '';
+      }
+    }
+  }
+
+  metadata(region: DataModel.CellRegion, row: number, column: number): DataModel.Metadata {
+    const col = region === 'body' || region === 'column-header' ? this.columns[column] : PINNED[column];
+    return { numeric: col?.numeric ?? false, id: col?.id ?? '' };
+  }
+
+  groupCount(region: DataModel.CellRegion): number {
+    return region === 'column-header' ? this.groups.length : 0;
+  }
+
+  group(region: DataModel.CellRegion, index: number): CellGroup | null {
+    return region === 'column-header' ? this.groups[index] ?? null : null;
+  }
+
+  headerLabel(column: IColumn): string {
+    if (column.sort && column.sort === this.query.sort) {
+      return `${column.label} ${this.query.descending ? '▼' : '▲'}`;
+    }
+    return column.label;
+  }
+
+  /** The run of ``row`` if its page is loaded (no request). */
+  peek(row: number): IRunRow | null {
+    const page = this.pages.get(Math.floor(row / this.pageSize));
+    return page ? page[row % this.pageSize] ?? null : null;
+  }
+
+  /** The run of ``row``, asking for its page when it is not loaded yet. */
+  run(row: number): IRunRow | null {
+    const found = this.peek(row);
+    if (!found && row < this.total) {
+      this.request(Math.floor(row / this.pageSize));
+    }
+    return found;
+  }
+
+  setColumns(columns: IColumn[]): void {
+    this.columns = columns;
+    this.groups = [];
+    columns.forEach((column, i) => {
+      const last = this.groups[this.groups.length - 1];
+      if (last && columns[last.c1].group === column.group) {
+        (last as { c2: number }).c2 = i;
+      } else {
+        this.groups.push({ r1: 0, r2: 0, c1: i, c2: i });
+      }
+    });
+    this.emitChanged({ type: 'model-reset' });
+  }
+
+  /**
+   * Show the rows of ``query``. Resolves to null when they are shown, or to the server's
+   * message when it refused the query: the rows shown before stay (the view greys them).
+   */
+  async setQuery(query: ITableQuery): Promise<string | null> {
+    let first: IRunsPage;
+    try {
+      first = await this.fetch(query, 0);
+    } catch (e: any) {
+      return e.message ?? String(e);
+    }
+    this.query = query;
+    this.generation += 1;
+    this.pages = new Map([[0, first.runs]]);
+    this.pending.clear();
+    this.total = first.total;
+    this.emitChanged({ type: 'model-reset' });
+    this._loaded.emit();
+    return null;
+  }
+
+  /** Reload the pages holding rows ``first``..``last`` in place (a live update); others are dropped. */
+  async refresh(first: number, last: number): Promise<void> {
+    const generation = this.generation;
+    const wanted = new Set<number>([0]);
+    for (let p = Math.floor(first / this.pageSize); p <= Math.floor(last / this.pageSize); p++) {
+      wanted.add(p);
+    }
+    const pages = await Promise.all(
+      Array.from(wanted).map(async p => [p, await this.fetch(this.query, p)] as const)
+    ).catch(() => null);
+    if (!pages || generation !== this.generation) {
+      return;
+    }
+    const total = pages[0][1].total;
+    this.pages = new Map(pages.map(([p, page]) => [p, page.runs]));
+    if (total !== this.total) {
+      this.total = total;
+      this.emitChanged({ type: 'model-reset' });
+    } else {
+      this.repaintRows(0, this.total);
+    }
+    this._loaded.emit();
+  }
+
+  toggle(row: number, extend: boolean): void {
+    const run = this.peek(row);
+    if (!run) {
+      return;
+    }
+    const on = !this.selection.has(run.run_id);
+    const [from, to] = extend && this.anchor !== null ? [Math.min(this.anchor, row), Math.max(this.anchor, row)] : [row, row];
+    for (let r = from; r <= to; r++) {
+      const id = this.peek(r)?.run_id;
+      if (id) {
+        if (on) {
+          this.selection.add(id);
+        } else {
+          this.selection.delete(id);
+        }
+      }
+    }
+    this.anchor = row;
+    this.repaintRows(from, to + 1);
+    this._selectionChanged.emit(Array.from(this.selection));
+  }
+
+  clearSelection(): void {
+    this.selection.clear();
+    this.anchor = null;
+    this.repaintRows(0, this.total);
+    this._selectionChanged.emit([]);
+  }
+
+  private repaintRows(from: number, to: number): void {
+    const span = Math.max(0, Math.min(to, this.total) - from);
+    if (span === 0) {
+      return;
+    }
+    this.emitChanged({ type: 'cells-changed', region: 'row-header', row: from, column: 0, rowSpan: span, columnSpan: PINNED.length });
+    if (this.columns.length > 0) {
+      this.emitChanged({ type: 'cells-changed', region: 'body', row: from, column: 0, rowSpan: span, columnSpan: this.columns.length });
+    }
+  }
+
+  private fetch(query: ITableQuery, page: number): Promise<IRunsPage> {
+    return requestAPI<IRunsPage>('runs', {}, {
+      experiment: query.experiment ?? undefined,
+      filter: query.filter || undefined,
+      sort: query.sort ?? undefined,
+      order: query.sort ? (query.descending ? 'desc' : 'asc') : undefined,
+      page,
+      page_size: this.pageSize
+    });
+  }
+
+  private request(page: number): void {
+    if (this.pending.has(page)) {
+      return;
+    }
+    this.pending.add(page);
+    const generation = this.generation;
+    this.fetch(this.query, page)
+      .then(data => {
+        if (generation !== this.generation) {
+          return;
+        }
+        this.pages.set(page, data.runs);
+        if (data.total !== this.total) {
+          this.total = data.total;
+          this.emitChanged({ type: 'model-reset' });
+        } else {
+          this.repaintRows(page * this.pageSize, (page + 1) * this.pageSize);
+        }
+        this._loaded.emit();
+      })
+      .catch(reason => console.warn('jupyter-mlops: rows not loaded', reason))
+      .finally(() => this.pending.delete(page));
+  }
+}
+
+/** What the table tells its view. */
+export interface ITableEvents {
+  open(runId: string): void;
+  sort(column: IColumn): void;
+}
+
+class RunsMouseHandler extends BasicMouseHandler {
+  constructor(private readonly table: RunsTable) {
+    super();
+  }
+
+  onMouseDown(grid: DataGrid, event: MouseEvent): void {
+    super.onMouseDown(grid, event); // column resizing
+    if (this.pressData || event.button !== 0) {
+      return;
+    }
+    const hit = grid.hitTest(event.clientX, event.clientY);
+    if ((hit.region === 'column-header' || hit.region === 'corner-header') && hit.row === 1) {
+      this.table.sortByHeader(hit.region, hit.column);
+    } else if (hit.region === 'row-header' && hit.column === NAME) {
+      this.table.openRow(hit.row);
+    } else if (hit.region === 'row-header' || hit.region === 'body') {
+      this.table.model.toggle(hit.row, event.shiftKey);
+    }
+  }
+
+  onMouseDoubleClick(grid: DataGrid, event: MouseEvent): void {
+    const hit = grid.hitTest(event.clientX, event.clientY);
+    if (hit.region === 'body') {
+      this.table.openRow(hit.row);
+    }
+  }
+
+  onMouseHover(grid: DataGrid, event: MouseEvent): void {
+    super.onMouseHover(grid, event);
+    const hit = grid.hitTest(event.clientX, event.clientY);
+    const clickable =
+      (hit.region === 'row-header' && hit.row >= 0) ||
+      ((hit.region === 'column-header' || hit.region === 'corner-header') && hit.row === 1 && hit.x > 5 && hit.width - hit.x > 6);
+    if (clickable) {
+      grid.viewport.node.style.cursor = 'pointer';
+    }
+  }
+}
+
+class RunsDataGrid extends DataGrid {
+  /** Called after each paint (the mirror follows what is drawn). */
+  painted: () => void = () => undefined;
+
+  protected paintContent(rx: number, ry: number, rw: number, rh: number): void {
+    super.paintContent(rx, ry, rw, rh);
+    this.painted();
+  }
+}
+
+/** The grid with its hidden mirror of the rows in view. */
+export class RunsTable extends Panel {
+  readonly grid: RunsDataGrid;
+  private readonly mirror: HTMLTableElement;
+  private mirrorFrame = 0;
+
+  constructor(
+    readonly model: RunsModel,
+    private readonly events: ITableEvents
+  ) {
+    super();
+    this.addClass('jp-mlops-runs-table');
+    this.grid = new RunsDataGrid({
+      defaultSizes: { rowHeight: 24, columnWidth: 110, rowHeaderWidth: 110, columnHeaderHeight: 24 },
+      headerVisibility: 'all'
+    });
+    this.grid.addClass('jp-mlops-runs-grid');
+    this.grid.dataModel = model;
+    this.grid.mouseHandler = new RunsMouseHandler(this);
+    this.grid.copyConfig = { ...DataGrid.defaultCopyConfig, headers: 'all' };
+    this.grid.painted = () => this.scheduleMirror();
+    this.addWidget(this.grid);
+    this.mirror = document.createElement('table');
+    this.mirror.className = 'jp-mlops-grid-mirror';
+    this.mirror.setAttribute('aria-label', 'runs in view');
+    this.node.appendChild(this.mirror);
+    this.applyTheme();
+    this.sizePinned();
+    model.changed.connect((_, args) => {
+      if (args.type === 'model-reset') {
+        this.sizePinned();
+      }
+      this.scheduleMirror();
+    });
+  }
+
+  /** Re-read the theme's colours and fonts (called when JupyterLab's theme changes). */
+  applyTheme(): void {
+    const background = cssVar('--jp-layout-color0', '#fff');
+    const header = cssVar('--jp-layout-color2', '#eee');
+    const border = cssVar('--jp-border-color2', '#ddd');
+    const text = cssVar('--jp-ui-font-color1', '#000');
+    const muted = cssVar('--jp-ui-font-color2', '#666');
+    const selected = cssColour('--jp-mlops-tint-brand', '#bbdefb');
+    const odd = cssVar('--jp-layout-color1', '#fafafa');
+    // A canvas font needs an absolute size: the theme's sizes may be relative (em).
+    const size = `${Math.round(parseFloat(getComputedStyle(this.node).fontSize) || 13)}px`;
+    const family = cssVar('--jp-ui-font-family', 'sans-serif');
+    const code = cssVar('--jp-code-font-family', 'monospace');
+    const status: Record<string, string> = {
+      FINISHED: cssVar('--jp-success-color1', 'green'),
+      FAILED: cssVar('--jp-error-color1', 'red'),
+      CRASHED: cssVar('--jp-error-color1', 'red'),
+      KILLED: cssVar('--jp-warn-color1', 'orange'),
+      RUNNING: cssVar('--jp-brand-color1', 'blue')
+    };
+    this.grid.style = {
+      ...DataGrid.defaultStyle,
+      voidColor: background,
+      backgroundColor: background,
+      rowBackgroundColor: i => (i % 2 ? odd : background),
+      gridLineColor: border,
+      headerBackgroundColor: header,
+      headerGridLineColor: border,
+      selectionFillColor: 'transparent',
+      scrollShadow: undefined
+    };
+    const model = this.model;
+    const isSelected = (row: number) => {
+      const run = model.peek(row);
+      return !!run && model.selection.has(run.run_id);
+    };
+    const body = new TextRenderer({
+      font: ({ metadata }) => `${size} ${metadata.numeric ? code : family}`,
+      textColor: text,
+      backgroundColor: ({ row }) => (isSelected(row) ? selected : ''),
+      horizontalAlignment: ({ metadata }) => (metadata.numeric ? 'right' : 'left'),
+      elideDirection: 'right'
+    });
+    const rowHeader = new TextRenderer({
+      font: ({ column }) => (column === NAME ? `bold ${size} ${family}` : `${size} ${family}`),
+      textColor: ({ column, value }: CellRenderer.CellConfig) =>
+        column === 2 ? status[String(value)] ?? muted : column === NAME ? cssVar('--jp-content-link-color', text) : text,
+      backgroundColor: ({ row }) => (isSelected(row) ? selected : header),
+      horizontalAlignment: ({ column }) => (column === SELECT ? 'center' : 'left')
+    });
+    const headerRenderer = new TextRenderer({
+      font: ({ row }) => (row === 0 ? `${size} ${family}` : `bold ${size} ${family}`),
+      textColor: ({ row }) => (row === 0 ? muted : text),
+      backgroundColor: header,
+      horizontalAlignment: ({ row }) => (row === 0 ? 'center' : 'left')
+    });
+    this.grid.cellRenderers.update({
+      body,
+      'row-header': rowHeader,
+      'column-header': headerRenderer,
+      'corner-header': headerRenderer
+    });
+  }
+
+  sortByHeader(region: 'column-header' | 'corner-header', column: number): void {
+    const col = region === 'column-header' ? this.model.columns[column] : PINNED[column];
+    if (col?.sort) {
+      this.events.sort(col);
+    }
+  }
+
+  openRow(row: number): void {
+    const run = this.model.peek(row);
+    if (run) {
+      this.events.open(run.run_id);
+    }
+  }
+
+  /** The rows in view, ``[first, last]`` (both -1 before the first paint). */
+  visibleRows(): [number, number] {
+    const vp = this.grid.currentViewport;
+    return vp ? [vp.firstRow, vp.lastRow] : [-1, -1];
+  }
+
+  private sizePinned(): void {
+    [28, 200, 90].forEach((width, i) => this.grid.resizeColumn('row-header', i, width));
+  }
+
+  private scheduleMirror(): void {
+    if (!this.mirrorFrame) {
+      this.mirrorFrame = requestAnimationFrame(() => {
+        this.mirrorFrame = 0;
+        this.updateMirror();
+      });
+    }
+  }
+
+  /** The hidden copy of the header and the rows in view, with each cell's place on the canvas. */
+  private updateMirror(): void {
+    const grid = this.grid;
+    const model = this.model;
+    const vp = grid.currentViewport;
+    const head = document.createElement('thead');
+    const headRow = head.insertRow();
+    const headerY = grid.rowOffset('column-header', 1) + grid.rowSize('column-header', 1) / 2;
+    const headerCell = (column: IColumn, x: number, width: number) => {
+      const th = document.createElement('th');
+      th.textContent = column.id === 'select' ? 'selected' : column.label;
+      th.dataset.column = column.id;
+      th.dataset.group = column.group;
+      th.dataset.x = String(Math.round(x + width / 2));
+      th.dataset.y = String(Math.round(headerY));
+      if (column.sort && column.sort === model.query.sort) {
+        th.setAttribute('aria-sort', model.query.descending ? 'descending' : 'ascending');
+      }
+      headRow.appendChild(th);
+    };
+    PINNED.forEach((column, i) => headerCell(column, grid.columnOffset('row-header', i), grid.columnSize('row-header', i)));
+    const columns: number[] = [];
+    if (vp) {
+      for (let c = vp.firstColumn; c <= vp.lastColumn && c >= 0; c++) {
+        columns.push(c);
+        headerCell(model.columns[c], grid.headerWidth + grid.columnOffset('body', c) - grid.scrollX, grid.columnSize('body', c));
+      }
+    }
+    const body = document.createElement('tbody');
+    if (vp) {
+      for (let r = vp.firstRow; r <= vp.lastRow && r >= 0; r++) {
+        const tr = body.insertRow();
+        const run = model.peek(r);
+        tr.dataset.row = String(r);
+        tr.dataset.y = String(Math.round(grid.headerHeight + grid.rowOffset('body', r) - grid.scrollY + grid.rowSize('body', r) / 2));
+        if (!run) {
+          tr.dataset.loading = 'true';
+          continue;
+        }
+        tr.dataset.run = run.run_id;
+        tr.dataset.selected = String(model.selection.has(run.run_id));
+        PINNED.forEach((column, i) => {
+          tr.insertCell().textContent = i === SELECT ? (model.selection.has(run.run_id) ? 'selected' : '') : column.text(run);
+        });
+        columns.forEach(c => {
+          const td = tr.insertCell();
+          td.textContent = model.columns[c].text(run);
+          td.dataset.column = model.columns[c].id;
+        });
+      }
+    }
+    this.mirror.replaceChildren(head, body);
+    this.mirror.dataset.total = String(model.total);
+    this.mirror.dataset.rows = String(body.querySelectorAll('tr[data-run]').length);
+  }
+
+  dispose(): void {
+    cancelAnimationFrame(this.mirrorFrame);
+    super.dispose();
+  }
+}
+
+/** The mirror element of a table, for tests and screen readers. */
+export function mirrorOf(table: Widget): HTMLTableElement | null {
+  return table.node.querySelector('table.jp-mlops-grid-mirror');
+}

@@ -1,0 +1,350 @@
+/**
+ * Experiment view (main area): the experiment's runs in a full-width, virtualised table with
+ * a filter box, a column chooser saved per experiment, CSV export of what the filter keeps,
+ * compare / notebook-diff of the selected runs, and the charts panel below. Live: when the
+ * store's change cursor moves, the rows in view reload in place (no reset, no scroll jump).
+ */
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message, MessageLoop } from '@lumino/messaging';
+import { Panel, SplitPanel, Widget } from '@lumino/widgets';
+import * as React from 'react';
+
+import { IColumnKeys, requestAPI, requestBlob, saveBlob } from '../api';
+import { Brush } from '../components/parallel';
+import { ChartsPanel, brushFilter } from '../components/chartspanel';
+import { ColumnChooser } from '../components/columnchooser';
+import { FilterBox } from '../components/filterbox';
+import { ATTRIBUTES, IColumn, ITableQuery, PINNED, RunsModel, RunsTable, keyColumn } from '../components/runsgrid';
+import { IServices, ServicesContext } from '../components/services';
+
+/** Hidden until the user shows them (for an experiment with no saved choice). */
+const HIDDEN_BY_DEFAULT = ['id', 'source'];
+/** The settings key of the table of every experiment. */
+const ALL = '*';
+const MAX_COMPARE = 20;
+
+export class ExperimentView extends Panel {
+  readonly model: RunsModel;
+  readonly table: RunsTable;
+  private keys: IColumnKeys = { params: [], metrics: [], tags: [] };
+  private baseFilter = '';
+  private brushes: Brush[] = [];
+  private sort: { sort: string; descending: boolean } | null = null;
+  private error: string | null = null;
+  private dirty = false;
+  /** Columns hidden in this view since it opened (the settings catch up after their save). */
+  private hidden: string[] | null = null;
+  private readonly toolbar: ReactWidget;
+  private readonly charts: ReactWidget;
+  private readonly unsubscribe: () => void;
+  private readonly resize: ResizeObserver;
+
+  constructor(
+    private readonly services: IServices,
+    readonly experiment: string | null
+  ) {
+    super();
+    this.addClass('jp-mlops-experiment-view');
+    this.node.dataset.experiment = experiment ?? '';
+    this.model = new RunsModel(services.settings.current.pageSize);
+    this.table = new RunsTable(this.model, {
+      open: id => services.open.run(id),
+      sort: column => this.sortBy(column)
+    });
+    this.toolbar = new Part(services, () => <Toolbar view={this} />);
+    this.toolbar.addClass('jp-mlops-experiment-toolbar');
+    this.charts = new Part(services, () => <Charts view={this} />);
+    this.charts.addClass('jp-mlops-charts-host');
+    const split = new SplitPanel({ orientation: 'vertical', spacing: 4 });
+    split.addClass('jp-mlops-experiment-split');
+    split.addWidget(this.table);
+    split.addWidget(this.charts);
+    split.setRelativeSizes([3, 2]);
+    this.addWidget(this.toolbar);
+    this.addWidget(split);
+    // The toolbar's height follows its content (a filter error, the brushed ranges): the split
+    // below takes what is left (CSS flex) and is told when that changes.
+    this.resize = new ResizeObserver(() => MessageLoop.sendMessage(split, Widget.ResizeMessage.UnknownSize));
+    this.resize.observe(split.node);
+
+    this.model.selectionChanged.connect(() => this.refreshPanels());
+    this.unsubscribe = services.changes.subscribe((_, moved) => {
+      this.dirty = this.dirty || moved;
+      if (this.dirty && this.isVisible) {
+        void this.live();
+      }
+    });
+    services.theme.changed.connect(() => this.table.applyTheme());
+    void this.start();
+  }
+
+  /** What the command that opened this view was given (restored after a reload). */
+  get args(): { name: string | null } {
+    return { name: this.experiment };
+  }
+
+  get total(): number {
+    return this.model.total;
+  }
+
+  get filterError(): string | null {
+    return this.error;
+  }
+
+  get columnKeys(): IColumnKeys {
+    return this.keys;
+  }
+
+  get filter(): string {
+    return this.baseFilter;
+  }
+
+  get brushed(): Brush[] {
+    return this.brushes;
+  }
+
+  /** Every column the chooser offers, in table order. */
+  allColumns(): IColumn[] {
+    return [
+      ...ATTRIBUTES,
+      ...this.keys.params.map(k => keyColumn('params', k)),
+      ...this.keys.metrics.map(k => keyColumn('metrics', k)),
+      ...this.keys.tags.map(k => keyColumn('tags', k))
+    ];
+  }
+
+  hiddenColumns(): string[] {
+    return this.hidden ?? this.services.settings.current.hiddenColumns[this.experiment ?? ALL] ?? HIDDEN_BY_DEFAULT;
+  }
+
+  /** Hide these columns now, and remember them for this experiment in the user's settings. */
+  async hideColumns(hidden: string[]): Promise<void> {
+    const all = { ...this.services.settings.current.hiddenColumns, [this.experiment ?? ALL]: hidden };
+    this.hidden = hidden;
+    this.applyColumns(hidden);
+    await this.services.settings.save('hiddenColumns', all);
+  }
+
+  query(withBrush = true): ITableQuery {
+    const brush = withBrush ? brushFilter(this.brushes) : '';
+    const filter = this.baseFilter && brush ? `(${this.baseFilter}) AND ${brush}` : this.baseFilter || brush;
+    return {
+      experiment: this.experiment,
+      filter,
+      sort: this.sort?.sort ?? null,
+      descending: this.sort?.descending ?? true
+    };
+  }
+
+  async applyFilter(filter: string): Promise<void> {
+    this.baseFilter = filter.trim();
+    await this.reload();
+  }
+
+  async setBrushes(brushes: Brush[]): Promise<void> {
+    this.brushes = brushes;
+    await this.reload();
+  }
+
+  sortBy(column: IColumn): void {
+    const same = this.sort?.sort === column.sort;
+    this.sort = { sort: column.sort!, descending: same ? !this.sort!.descending : false };
+    void this.reload();
+  }
+
+  selection(): string[] {
+    return Array.from(this.model.selection);
+  }
+
+  compare(): void {
+    const ids = this.selection().slice(0, MAX_COMPARE);
+    if (ids.length >= 2) {
+      this.services.open.compare(ids);
+    }
+  }
+
+  diff(): void {
+    const ids = this.selection();
+    if (ids.length === 2) {
+      this.services.open.diff(ids[0], ids[1]);
+    }
+  }
+
+  /** The filtered table, as the columns shown, as a CSV download. */
+  async exportCSV(): Promise<void> {
+    const hidden = new Set(this.hiddenColumns());
+    const columns = [
+      ...PINNED.filter(c => c.id !== 'select').map(c => c.id),
+      ...this.allColumns()
+        .filter(c => !hidden.has(c.id))
+        .map(c => c.id)
+    ];
+    const q = this.query();
+    const blob = await requestBlob('table/export', {
+      columns: JSON.stringify(columns),
+      experiment: q.experiment ?? undefined,
+      filter: q.filter || undefined,
+      sort: q.sort ?? undefined,
+      order: q.sort ? (q.descending ? 'desc' : 'asc') : undefined
+    });
+    saveBlob(blob, `${this.experiment ?? 'runs'}.csv`);
+  }
+
+  dispose(): void {
+    this.unsubscribe();
+    this.resize.disconnect();
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this.dirty) {
+      void this.live();
+    }
+  }
+
+  private async start(): Promise<void> {
+    await this.loadKeys();
+    await this.reload();
+  }
+
+  private async loadKeys(): Promise<void> {
+    try {
+      this.keys = await requestAPI<IColumnKeys>('table/keys', {}, { experiment: this.experiment ?? undefined });
+    } catch (e: any) {
+      this.error = e.message;
+    }
+    this.applyColumns(this.hiddenColumns());
+  }
+
+  private applyColumns(hidden: string[]): void {
+    const hide = new Set(hidden);
+    this.model.setColumns(this.allColumns().filter(c => !hide.has(c.id)));
+    this.refreshPanels();
+  }
+
+  private async reload(): Promise<void> {
+    this.error = await this.model.setQuery(this.query());
+    this.table.toggleClass('jp-mlops-stale', this.error !== null);
+    this.refreshPanels();
+  }
+
+  /** The store changed: reload the keys and the rows in view, in place. */
+  private async live(): Promise<void> {
+    this.dirty = false;
+    const before = JSON.stringify(this.keys);
+    try {
+      this.keys = await requestAPI<IColumnKeys>('table/keys', {}, { experiment: this.experiment ?? undefined });
+    } catch {
+      return;
+    }
+    if (JSON.stringify(this.keys) !== before) {
+      this.applyColumns(this.hiddenColumns());
+    }
+    if (this.error === null) {
+      const [first, last] = this.table.visibleRows();
+      await this.model.refresh(Math.max(0, first), Math.max(0, last));
+    }
+    this.refreshPanels();
+  }
+
+  private refreshPanels(): void {
+    this.toolbar.update();
+    this.charts.update();
+  }
+}
+
+/** A React part of the view, drawn afresh (from the view's state) on every update. */
+class Part extends ReactWidget {
+  constructor(
+    private readonly services: IServices,
+    private readonly draw: () => JSX.Element
+  ) {
+    super();
+  }
+
+  render(): JSX.Element {
+    return <ServicesContext.Provider value={this.services}>{this.draw()}</ServicesContext.Provider>;
+  }
+}
+
+function Toolbar(props: { view: ExperimentView }): JSX.Element {
+  const view = props.view;
+  const selected = view.selection();
+  const [exporting, setExporting] = React.useState<string | null>(null);
+  return (
+    <div className="jp-mlops-view-header">
+      <div className="jp-mlops-toolbar">
+        <h2 className="jp-mlops-title">{view.experiment ?? 'All experiments'}</h2>
+        <span className="jp-mlops-count" data-total={view.total}>
+          {view.total.toLocaleString()} runs
+        </span>
+        <span className="jp-mlops-live" title="new and changed runs appear without refreshing">
+          ● live
+        </span>
+        <span className="jp-mlops-spacer" />
+        <ColumnChooser columns={view.allColumns()} hidden={view.hiddenColumns()} onChange={hidden => void view.hideColumns(hidden)} />
+        <button
+          className="jp-mlops-button jp-mlops-compare"
+          disabled={selected.length < 2}
+          onClick={() => view.compare()}
+          title={`compare the selected runs (up to ${MAX_COMPARE})`}
+        >
+          Compare ({selected.length})
+        </button>
+        <button className="jp-mlops-button jp-mlops-diff" disabled={selected.length !== 2} onClick={() => view.diff()}>
+          Notebook diff
+        </button>
+        {selected.length > 0 && (
+          <button className="jp-mlops-button jp-mlops-clear" onClick={() => view.model.clearSelection()}>
+            Clear selection
+          </button>
+        )}
+        <button
+          className="jp-mlops-button jp-mlops-export"
+          title="download the filtered table, with the columns shown, as CSV"
+          onClick={() =>
+            view
+              .exportCSV()
+              .then(() => setExporting(null))
+              .catch(e => setExporting(e.message))
+          }
+        >
+          Export CSV
+        </button>
+      </div>
+      <FilterBox value={view.filter} keys={view.columnKeys} error={view.filterError} onApply={f => void view.applyFilter(f)} />
+      {view.brushed.length > 0 && (
+        <div className="jp-mlops-toolbar jp-mlops-brushes">
+          brushed: <code className="jp-mlops-brush-filter">{brushFilter(view.brushed)}</code>
+          <button className="jp-mlops-button jp-mlops-clear-brush" onClick={() => void view.setBrushes([])}>
+            Clear
+          </button>
+        </div>
+      )}
+      {exporting && <div className="jp-mlops-error">{exporting}</div>}
+    </div>
+  );
+}
+
+function Charts(props: { view: ExperimentView }): JSX.Element {
+  const view = props.view;
+  const query = view.query();
+  const base = view.query(false);
+  // Stable objects while the query is the same, so charts do not reload on every render.
+  const key = JSON.stringify(query);
+  const baseKey = JSON.stringify(base);
+  const memoQuery = React.useMemo(() => query, [key]);
+  const memoBase = React.useMemo(() => base, [baseKey]);
+  const selection = view.selection();
+  const memoSelection = React.useMemo(() => selection, [selection.join(',')]);
+  return (
+    <ChartsPanel
+      keys={view.columnKeys}
+      query={memoQuery}
+      baseQuery={memoBase}
+      selection={memoSelection}
+      onBrush={brushes => void view.setBrushes(brushes)}
+    />
+  );
+}
