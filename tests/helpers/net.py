@@ -96,14 +96,16 @@ def _tail(log: Path | None, chars: int = 3000) -> str:
 class ServerProcess:
     """A server command on a free loopback port, ready once ``ready`` (a path) answers 2xx.
 
-    ``{port}`` in ``argv`` is replaced by the port. The output goes to ``log``, opened for appending
+    ``{port}`` in ``argv`` is replaced by the port. The start's ceiling is longer than other waits': on
+    a 2-core machine running four test workers (load average 25), MLflow's server took over 120 s
+    to answer its first request. The output goes to ``log``, opened for appending
     so that a reader may truncate it while the server writes. The process leads its own session, so
     ``stop()`` also ends the workers it forked (uvicorn's, MLflow's). Use as a context manager, or
     call ``start()`` and ``stop()``.
     """
 
     def __init__(self, argv: list[str], ready: str, log: Path, *, cwd: Path | None = None, env: dict | None = None,
-                 port: int | None = None, timeout: float = 120):
+                 port: int | None = None, timeout: float = 180):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.argv = [str(a).replace("{port}", str(self.port)) for a in argv]
