@@ -4,16 +4,43 @@
  * Every view is opened by a command (the palette's "MLOps: Open run…", the navigator, links
  * between views, deep links such as /lab?mlops=run/<id>), tracked, and restored after a reload.
  */
-import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, IThemeManager, InputDialog, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  IThemeManager,
+  InputDialog,
+  MainAreaWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { IExperiment, IModel, IPipelineRun, IRunsPage, filterString, requestAPI, runLabel, short, when } from './api';
+import {
+  IExperiment,
+  IModel,
+  IPipelineRun,
+  IRunsPage,
+  filterString,
+  requestAPI,
+  runLabel,
+  short,
+  when
+} from './api';
 import { CommandIDs, opener, parseDeepLink } from './commands';
-import { ChangeFeed, DEFAULT_SETTINGS, IServices, ISettings, SettingsSource, ThemeWatch } from './components/services';
+import {
+  ChangeFeed,
+  DEFAULT_SETTINGS,
+  IServices,
+  ISettings,
+  SettingsSource,
+  ThemeWatch
+} from './components/services';
 import { NavigatorWidget } from './navigator';
 import { CompareView, MAX_COMPARED } from './views/compare';
 import { ExperimentView } from './views/experiment';
@@ -39,19 +66,25 @@ interface IViewContent extends Widget {
   readonly args: Record<string, unknown>;
 }
 
-type ViewKind = 'experiment' | 'run' | 'pipeline' | 'model' | 'compare' | 'diff' | 'notebook';
+type ViewKind =
+  'experiment' | 'run' | 'pipeline' | 'model' | 'compare' | 'diff' | 'notebook';
 
 function readSettings(loaded: ISettingRegistry.ISettings): ISettings {
   return {
-    refreshInterval: (loaded.get('refreshInterval').composite as number) ?? DEFAULT_SETTINGS.refreshInterval,
-    pageSize: (loaded.get('pageSize').composite as number) ?? DEFAULT_SETTINGS.pageSize,
-    hiddenColumns: (loaded.get('hiddenColumns').composite as Record<string, string[]>) ?? {}
+    refreshInterval:
+      (loaded.get('refreshInterval').composite as number) ??
+      DEFAULT_SETTINGS.refreshInterval,
+    pageSize:
+      (loaded.get('pageSize').composite as number) ?? DEFAULT_SETTINGS.pageSize,
+    hiddenColumns:
+      (loaded.get('hiddenColumns').composite as Record<string, string[]>) ?? {}
   };
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Experiments, runs, pipelines and models of jupyter_mlops in JupyterLab.',
+  description:
+    'Experiments, runs, pipelines and models of jupyter_mlops in JupyterLab.',
   autoStart: true,
   requires: [IRenderMimeRegistry],
   optional: [ISettingRegistry, ILayoutRestorer, ICommandPalette, IThemeManager],
@@ -77,11 +110,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       theme,
       changes: new ChangeFeed(settings)
     };
-    const tracker = new WidgetTracker<MainAreaWidget<IViewContent>>({ namespace: 'jupyter-mlops' });
+    const tracker = new WidgetTracker<MainAreaWidget<IViewContent>>({
+      namespace: 'jupyter-mlops'
+    });
     const kinds = new WeakMap<Widget, ViewKind>();
 
     /** Activate the view ``id`` if it is open, else make it and add it to the main area. */
-    const show = (kind: ViewKind, id: string, label: string, make: (title: (label: string, caption?: string) => void) => IViewContent) => {
+    const show = (
+      kind: ViewKind,
+      id: string,
+      label: string,
+      make: (title: (label: string, caption?: string) => void) => IViewContent
+    ) => {
       const open = tracker.find(w => w.id === id);
       if (open) {
         app.shell.activateById(id);
@@ -110,61 +150,132 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return widget;
     };
 
-    const openers: Record<ViewKind, (args: any) => Promise<unknown> | unknown> = {
-      experiment: ({ name }: { name: string | null }) =>
-        show('experiment', `jp-mlops-experiment-${encodeURIComponent(name ?? '*')}`, name ?? 'All runs', () => new ExperimentView(services, name ?? null)),
-      run: ({ id }: { id: string }) =>
-        show('run', `jp-mlops-run-${id}`, `run ${short(id)}`, title =>
-          new RunView(services, id, run => title(runLabel(run), `Run ${runLabel(run)} (${run.run_id}) in ${run.experiment}`))
-        ),
-      pipeline: ({ id }: { id: string }) =>
-        show('pipeline', `jp-mlops-pipeline-${id}`, `pipeline ${short(id)}`, title =>
-          new PipelineView(services, id, p => title(`${p.name} (pipeline)`, `Pipeline ${p.name}, run ${p.run_id}`))
-        ),
-      model: ({ name, version }: { name: string; version?: number }) =>
-        show('model', `jp-mlops-model-${encodeURIComponent(name)}`, name, () => new ModelView(services, name, version)),
-      compare: ({ ids }: { ids: string[] }) => {
-        const chosen = ids.slice(0, MAX_COMPARED);
-        return show('compare', `jp-mlops-compare-${chosen.join('-')}`, `Compare ${chosen.length} runs`, title =>
-          new CompareView(services, chosen, runs => title(runs.map(runLabel).join(' vs '), `Compare ${runs.length} runs`))
-        );
-      },
-      diff: ({ a, b }: { a: string; b: string }) =>
-        show('diff', `jp-mlops-diff-${a}-${b}`, `Diff ${short(a)} ↔ ${short(b)}`, () => new NotebookDiffView(a, b)),
-      notebook: async ({ id, path }: { id: string; path?: string }) => {
-        // Read-only and untrusted, never a working copy (see views/snapshot.ts).
-        const viewId = `jp-mlops-snapshot-${id}${path ? `-${encodeURIComponent(path)}` : ''}`;
-        if (tracker.find(w => w.id === viewId)) {
-          app.shell.activateById(viewId);
-          return;
+    const openers: Record<ViewKind, (args: any) => Promise<unknown> | unknown> =
+      {
+        experiment: ({ name }: { name: string | null }) =>
+          show(
+            'experiment',
+            `jp-mlops-experiment-${encodeURIComponent(name ?? '*')}`,
+            name ?? 'All runs',
+            () => new ExperimentView(services, name ?? null)
+          ),
+        run: ({ id }: { id: string }) =>
+          show(
+            'run',
+            `jp-mlops-run-${id}`,
+            `run ${short(id)}`,
+            title =>
+              new RunView(services, id, run =>
+                title(
+                  runLabel(run),
+                  `Run ${runLabel(run)} (${run.run_id}) in ${run.experiment}`
+                )
+              )
+          ),
+        pipeline: ({ id }: { id: string }) =>
+          show(
+            'pipeline',
+            `jp-mlops-pipeline-${id}`,
+            `pipeline ${short(id)}`,
+            title =>
+              new PipelineView(services, id, p =>
+                title(
+                  `${p.name} (pipeline)`,
+                  `Pipeline ${p.name}, run ${p.run_id}`
+                )
+              )
+          ),
+        model: ({ name, version }: { name: string; version?: number }) =>
+          show(
+            'model',
+            `jp-mlops-model-${encodeURIComponent(name)}`,
+            name,
+            () => new ModelView(services, name, version)
+          ),
+        compare: ({ ids }: { ids: string[] }) => {
+          const chosen = ids.slice(0, MAX_COMPARED);
+          return show(
+            'compare',
+            `jp-mlops-compare-${chosen.join('-')}`,
+            `Compare ${chosen.length} runs`,
+            title =>
+              new CompareView(services, chosen, runs =>
+                title(
+                  runs.map(runLabel).join(' vs '),
+                  `Compare ${runs.length} runs`
+                )
+              )
+          );
+        },
+        diff: ({ a, b }: { a: string; b: string }) =>
+          show(
+            'diff',
+            `jp-mlops-diff-${a}-${b}`,
+            `Diff ${short(a)} ↔ ${short(b)}`,
+            () => new NotebookDiffView(a, b)
+          ),
+        notebook: async ({ id, path }: { id: string; path?: string }) => {
+          // Read-only and untrusted, never a working copy (see views/snapshot.ts).
+          const viewId = `jp-mlops-snapshot-${id}${path ? `-${encodeURIComponent(path)}` : ''}`;
+          if (tracker.find(w => w.id === viewId)) {
+            app.shell.activateById(viewId);
+            return;
+          }
+          try {
+            const snap = await requestAPI<ISnapshot>(
+              `runs/${id}/notebook`,
+              {},
+              { path }
+            );
+            const name = snap.path.split('/').pop() || 'notebook.ipynb';
+            show(
+              'notebook',
+              viewId,
+              `${name} (run ${short(snap.run_id)}, read-only)`,
+              () => new SnapshotView(snap, services.rendermime)
+            );
+          } catch (e: any) {
+            window.alert(
+              `Cannot open the notebook of run ${short(id)}: ${e.message}`
+            );
+          }
         }
-        try {
-          const snap = await requestAPI<ISnapshot>(`runs/${id}/notebook`, {}, { path });
-          const name = snap.path.split('/').pop() || 'notebook.ipynb';
-          show('notebook', viewId, `${name} (run ${short(snap.run_id)}, read-only)`, () => new SnapshotView(snap, services.rendermime));
-        } catch (e: any) {
-          window.alert(`Cannot open the notebook of run ${short(id)}: ${e.message}`);
-        }
-      }
-    };
+      };
 
-    const pick = async (title: string, items: { label: string; value: string }[]) => {
+    const pick = async (
+      title: string,
+      items: { label: string; value: string }[]
+    ) => {
       if (items.length === 0) {
         window.alert(`${title}: there is nothing to open yet.`);
         return null;
       }
-      const result = await InputDialog.getItem({ title, items: items.map(i => i.label) });
-      return result.button.accept ? items.find(i => i.label === result.value)?.value ?? null : null;
+      const result = await InputDialog.getItem({
+        title,
+        items: items.map(i => i.label)
+      });
+      return result.button.accept
+        ? (items.find(i => i.label === result.value)?.value ?? null)
+        : null;
     };
 
     app.commands.addCommand(CommandIDs.openExperiment, {
-      label: args => (args.name !== undefined ? 'Open experiment' : 'MLOps: Open experiment…'),
+      label: args =>
+        args.name !== undefined ? 'Open experiment' : 'MLOps: Open experiment…',
       execute: async args => {
         if (args.name !== undefined) {
           return openers.experiment({ name: args.name as string | null });
         }
-        const { experiments } = await requestAPI<{ experiments: IExperiment[] }>('experiments');
-        const name = await pick('Open experiment', experiments.map(e => ({ label: `${e.name} (${e.runs} runs)`, value: e.name })));
+        const { experiments } = await requestAPI<{
+          experiments: IExperiment[];
+        }>('experiments');
+        const name = await pick(
+          'Open experiment',
+          experiments.map(e => ({
+            label: `${e.name} (${e.runs} runs)`,
+            value: e.name
+          }))
+        );
         return name !== null ? openers.experiment({ name }) : undefined;
       }
     });
@@ -174,32 +285,49 @@ const plugin: JupyterFrontEndPlugin<void> = {
         if (args.id) {
           return openers.run({ id: args.id as string });
         }
-        const result = await InputDialog.getText({ title: 'Open run', placeholder: 'run name, id or id prefix' });
+        const result = await InputDialog.getText({
+          title: 'Open run',
+          placeholder: 'run name, id or id prefix'
+        });
         const text = result.button.accept ? (result.value ?? '').trim() : '';
         if (!text) {
           return;
         }
-        const found = await requestAPI<IRunsPage>('runs', {}, {
-          filter: `name = ${filterString(text)} OR id LIKE ${filterString(`${text.replace(/[%_]/g, '')}%`)}`,
-          page_size: 1
-        });
+        const found = await requestAPI<IRunsPage>(
+          'runs',
+          {},
+          {
+            filter: `name = ${filterString(text)} OR id LIKE ${filterString(`${text.replace(/[%_]/g, '')}%`)}`,
+            page_size: 1
+          }
+        );
         if (found.runs.length === 0) {
-          window.alert(`No run is named ${text} or has an id starting with it.`);
+          window.alert(
+            `No run is named ${text} or has an id starting with it.`
+          );
           return;
         }
         return openers.run({ id: found.runs[0].run_id });
       }
     });
     app.commands.addCommand(CommandIDs.openPipeline, {
-      label: args => (args.id ? 'Open pipeline run' : 'MLOps: Open pipeline run…'),
+      label: args =>
+        args.id ? 'Open pipeline run' : 'MLOps: Open pipeline run…',
       execute: async args => {
         if (args.id) {
           return openers.pipeline({ id: args.id as string });
         }
-        const { pipelines } = await requestAPI<{ pipelines: IPipelineRun[] }>('pipelines', {}, { limit: 50 });
+        const { pipelines } = await requestAPI<{ pipelines: IPipelineRun[] }>(
+          'pipelines',
+          {},
+          { limit: 50 }
+        );
         const id = await pick(
           'Open pipeline run',
-          pipelines.map(p => ({ label: `${p.name} · ${p.status} · ${when(p.start_time)} · ${short(p.run_id)}`, value: p.run_id }))
+          pipelines.map(p => ({
+            label: `${p.name} · ${p.status} · ${when(p.start_time)} · ${short(p.run_id)}`,
+            value: p.run_id
+          }))
         );
         return id ? openers.pipeline({ id }) : undefined;
       }
@@ -208,10 +336,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: args => (args.name ? 'Open model' : 'MLOps: Open model…'),
       execute: async args => {
         if (args.name) {
-          return openers.model({ name: args.name as string, version: args.version as number | undefined });
+          return openers.model({
+            name: args.name as string,
+            version: args.version as number | undefined
+          });
         }
         const { models } = await requestAPI<{ models: IModel[] }>('models');
-        const name = await pick('Open model', models.map(m => ({ label: m.name, value: m.name })));
+        const name = await pick(
+          'Open model',
+          models.map(m => ({ label: m.name, value: m.name }))
+        );
         return name ? openers.model({ name }) : undefined;
       }
     });
@@ -221,11 +355,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIDs.diff, {
       label: 'MLOps: Notebook diff of two runs',
-      execute: args => openers.diff({ a: args.a as string, b: args.b as string })
+      execute: args =>
+        openers.diff({ a: args.a as string, b: args.b as string })
     });
     app.commands.addCommand(CommandIDs.openNotebook, {
       label: 'MLOps: Open a run notebook (read-only)',
-      execute: args => openers.notebook({ id: args.id as string, path: args.path as string | undefined })
+      execute: args =>
+        openers.notebook({
+          id: args.id as string,
+          path: args.path as string | undefined
+        })
     });
     app.commands.addCommand(RESTORE, {
       label: 'Restore an MLOps view',
@@ -246,7 +385,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     if (palette) {
-      for (const command of [CommandIDs.openExperiment, CommandIDs.openRun, CommandIDs.openPipeline, CommandIDs.openModel, CommandIDs.openSidebar]) {
+      for (const command of [
+        CommandIDs.openExperiment,
+        CommandIDs.openRun,
+        CommandIDs.openPipeline,
+        CommandIDs.openModel,
+        CommandIDs.openSidebar
+      ]) {
         palette.addItem({ command, category: 'MLOps' });
       }
     }
@@ -254,7 +399,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(sidebar, 'jp-mlops-sidebar');
       void restorer.restore(tracker, {
         command: RESTORE,
-        args: widget => ({ kind: kinds.get(widget) ?? 'run', ...widget.content.args }),
+        args: widget => ({
+          kind: kinds.get(widget) ?? 'run',
+          ...widget.content.args
+        }),
         name: widget => widget.id
       });
     }
@@ -268,7 +416,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
           await loaded.set(key, value as any);
         };
       } catch (reason) {
-        console.warn('jupyter-mlops: settings not loaded, using defaults', reason);
+        console.warn(
+          'jupyter-mlops: settings not loaded, using defaults',
+          reason
+        );
       }
     }
 
@@ -285,7 +436,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         void openers.experiment({ name: target });
       } else if (kind === 'model') {
         const [name, version] = target.split('/');
-        void openers.model({ name, version: version ? Number(version) : undefined });
+        void openers.model({
+          name,
+          version: version ? Number(version) : undefined
+        });
       } else {
         console.warn(`jupyter-mlops: unknown deep link mlops=${kind}/…`);
         return;

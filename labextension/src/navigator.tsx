@@ -19,7 +19,12 @@ import {
   short
 } from './api';
 import { AliasChip, ErrorLine, StatusBadge } from './components/common';
-import { IServices, ServicesContext, useLiveTick, useServices } from './components/services';
+import {
+  IServices,
+  ServicesContext,
+  useLiveTick,
+  useServices
+} from './components/services';
 
 interface IPending {
   run_id: string;
@@ -38,15 +43,27 @@ interface INavigation {
 const RECENT_PIPELINES = 10;
 const FOUND_RUNS = 10;
 
-function Section(props: { title: string; count?: number; children: React.ReactNode; empty: string; id: string }): JSX.Element {
+function Section(props: {
+  title: string;
+  count?: number;
+  children: React.ReactNode;
+  empty: string;
+  id: string;
+}): JSX.Element {
   const items = React.Children.count(props.children);
   return (
     <section className="jp-mlops-nav-section" data-section={props.id}>
       <h3>
         {props.title}
-        {props.count !== undefined ? <span className="jp-mlops-muted"> {props.count}</span> : null}
+        {props.count !== undefined ? (
+          <span className="jp-mlops-muted"> {props.count}</span>
+        ) : null}
       </h3>
-      {items === 0 ? <div className="jp-mlops-empty">{props.empty}</div> : <ul className="jp-mlops-nav-list">{props.children}</ul>}
+      {items === 0 ? (
+        <div className="jp-mlops-empty">{props.empty}</div>
+      ) : (
+        <ul className="jp-mlops-nav-list">{props.children}</ul>
+      )}
     </section>
   );
 }
@@ -63,12 +80,21 @@ function Navigator(): JSX.Element {
   React.useEffect(() => {
     Promise.all([
       requestAPI<{ experiments: IExperiment[] }>('experiments'),
-      requestAPI<{ pipelines: IPipelineRun[] }>('pipelines', {}, { limit: RECENT_PIPELINES }),
+      requestAPI<{ pipelines: IPipelineRun[] }>(
+        'pipelines',
+        {},
+        { limit: RECENT_PIPELINES }
+      ),
       requestAPI<{ models: IModel[] }>('models'),
       requestAPI<{ runs: IPending[] }>('approvals/pending', {}, { limit: 20 })
     ])
       .then(([e, p, m, a]) => {
-        setNav({ experiments: e.experiments, pipelines: p.pipelines, models: m.models, pending: a.runs });
+        setNav({
+          experiments: e.experiments,
+          pipelines: p.pipelines,
+          models: m.models,
+          pending: a.runs
+        });
         setError(null);
       })
       .catch(e => setError(e.message));
@@ -91,7 +117,8 @@ function Navigator(): JSX.Element {
     return () => window.clearTimeout(timer);
   }, [search, tick]);
 
-  const matches = (text: string) => text.toLowerCase().includes(search.trim().toLowerCase());
+  const matches = (text: string) =>
+    text.toLowerCase().includes(search.trim().toLowerCase());
   const experiments = (nav?.experiments ?? []).filter(e => matches(e.name));
   const pipelines = (nav?.pipelines ?? []).filter(p => matches(p.name ?? ''));
   const models = (nav?.models ?? []).filter(m => matches(m.name));
@@ -109,17 +136,38 @@ function Navigator(): JSX.Element {
       />
       <ErrorLine error={error} />
       {found && (
-        <Section title="Runs" count={found.total} id="runs" empty="No run matches.">
+        <Section
+          title="Runs"
+          count={found.total}
+          id="runs"
+          empty="No run matches."
+        >
           {found.runs.map(r => (
-            <li key={r.run_id} data-run={r.run_id} onClick={() => open.run(r.run_id)} title={`${r.experiment} · ${r.run_id}`}>
-              <span className="jp-mlops-nav-name">{runLabel(r)}</span> <StatusBadge status={r.status} />
+            <li
+              key={r.run_id}
+              data-run={r.run_id}
+              onClick={() => open.run(r.run_id)}
+              title={`${r.experiment} · ${r.run_id}`}
+            >
+              <span className="jp-mlops-nav-name">{runLabel(r)}</span>{' '}
+              <StatusBadge status={r.status} />
             </li>
           ))}
         </Section>
       )}
-      <Section title="Experiments" count={experiments.length} id="experiments" empty="No experiments yet: log a run.">
+      <Section
+        title="Experiments"
+        count={experiments.length}
+        id="experiments"
+        empty="No experiments yet: log a run."
+      >
         {experiments.map(e => (
-          <li key={e.name} data-experiment={e.name} onClick={() => open.experiment(e.name)} title={`open experiment ${e.name}`}>
+          <li
+            key={e.name}
+            data-experiment={e.name}
+            onClick={() => open.experiment(e.name)}
+            title={`open experiment ${e.name}`}
+          >
             <span className="jp-mlops-nav-name">{e.name}</span>
             <span className="jp-mlops-nav-count" data-runs={e.runs}>
               {e.runs.toLocaleString()} runs
@@ -127,28 +175,59 @@ function Navigator(): JSX.Element {
           </li>
         ))}
       </Section>
-      <Section title="Recent pipeline runs" id="pipelines" empty="No pipeline runs yet: jupyter mlops run pipeline.yaml">
+      <Section
+        title="Recent pipeline runs"
+        id="pipelines"
+        empty="No pipeline runs yet: jupyter mlops run pipeline.yaml"
+      >
         {pipelines.map(p => (
-          <li key={p.run_id} data-run={p.run_id} onClick={() => open.pipeline(p.run_id)} title={p.spec ?? ''}>
-            <span className="jp-mlops-nav-name">{p.name}</span> <StatusBadge status={p.status} />
+          <li
+            key={p.run_id}
+            data-run={p.run_id}
+            onClick={() => open.pipeline(p.run_id)}
+            title={p.spec ?? ''}
+          >
+            <span className="jp-mlops-nav-name">{p.name}</span>{' '}
+            <StatusBadge status={p.status} />
             <span className="jp-mlops-muted">{ago(p.start_time)}</span>
           </li>
         ))}
       </Section>
-      <Section title="Models" count={models.length} id="models" empty="No registered models yet.">
+      <Section
+        title="Models"
+        count={models.length}
+        id="models"
+        empty="No registered models yet."
+      >
         {models.map(m => (
-          <li key={m.name} data-model={m.name} onClick={() => open.model(m.name)}>
-            <span className="jp-mlops-nav-name">{m.name}</span> <span className="jp-mlops-muted">v{m.latest_version}</span>{' '}
+          <li
+            key={m.name}
+            data-model={m.name}
+            onClick={() => open.model(m.name)}
+          >
+            <span className="jp-mlops-nav-name">{m.name}</span>{' '}
+            <span className="jp-mlops-muted">v{m.latest_version}</span>{' '}
             {Object.entries(m.aliases).map(([a, v]) => (
               <AliasChip key={a} alias={a} version={v} />
             ))}
           </li>
         ))}
       </Section>
-      <Section title="Awaiting approval" count={pending.length} id="pending" empty="No runs with a model wait for a decision.">
+      <Section
+        title="Awaiting approval"
+        count={pending.length}
+        id="pending"
+        empty="No runs with a model wait for a decision."
+      >
         {pending.map(p => (
-          <li key={p.run_id} data-run={p.run_id} onClick={() => open.run(p.run_id)}>
-            <span className="jp-mlops-nav-name">{p.name ?? short(p.run_id)}</span>{' '}
+          <li
+            key={p.run_id}
+            data-run={p.run_id}
+            onClick={() => open.run(p.run_id)}
+          >
+            <span className="jp-mlops-nav-name">
+              {p.name ?? short(p.run_id)}
+            </span>{' '}
             <span className="jp-mlops-muted">
               {p.experiment} · {ago(p.start_time)}
             </span>

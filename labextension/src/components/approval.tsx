@@ -7,10 +7,14 @@ import * as React from 'react';
 
 import { ApiError, IApproval, postAPI, when } from '../api';
 
-export function ApprovalBadge(props: { approval: IApproval | null }): JSX.Element {
+export function ApprovalBadge(props: {
+  approval: IApproval | null;
+}): JSX.Element {
   const a = props.approval;
   if (!a) {
-    return <span className="jp-mlops-badge jp-mlops-pending">not reviewed</span>;
+    return (
+      <span className="jp-mlops-badge jp-mlops-pending">not reviewed</span>
+    );
   }
   return (
     <span
@@ -26,16 +30,25 @@ async function confirmRejectLive(message: string): Promise<boolean> {
   const result = await showDialog({
     title: 'Reject a model that is in production?',
     body: message,
-    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Reject anyway' })]
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.warnButton({ label: 'Reject anyway' })
+    ]
   });
   return result.button.accept;
 }
 
 /** Reason box with Approve / Reject buttons for one run. */
-export function Decide(props: { runId: string; onDone: (a: IApproval) => void }): JSX.Element {
+export function Decide(props: {
+  runId: string;
+  onDone: (a: IApproval) => void;
+}): JSX.Element {
   const [reason, setReason] = React.useState('');
   const [error, setError] = React.useState<string | null>(null);
-  const decide = async (decision: 'approve' | 'reject', force = false): Promise<void> => {
+  const decide = async (
+    decision: 'approve' | 'reject',
+    force = false
+  ): Promise<void> => {
     try {
       const record = await postAPI<IApproval>(`runs/${props.runId}/approval`, {
         decision,
@@ -46,7 +59,12 @@ export function Decide(props: { runId: string; onDone: (a: IApproval) => void })
       props.onDone(record);
     } catch (e: any) {
       // The server refuses to reject a run in production unless confirmed: nothing has changed yet.
-      if (e instanceof ApiError && e.status === 409 && e.data.needs === 'force' && !force) {
+      if (
+        e instanceof ApiError &&
+        e.status === 409 &&
+        e.data.needs === 'force' &&
+        !force
+      ) {
         if (await confirmRejectLive(e.message)) {
           await decide(decision, true);
         } else {
@@ -59,11 +77,22 @@ export function Decide(props: { runId: string; onDone: (a: IApproval) => void })
   };
   return (
     <div className="jp-mlops-decide" data-run={props.runId}>
-      <input className="jp-mlops-reason" placeholder="reason" value={reason} onChange={e => setReason(e.target.value)} />
-      <button className="jp-mlops-button jp-mlops-approve" onClick={() => void decide('approve')}>
+      <input
+        className="jp-mlops-reason"
+        placeholder="reason"
+        value={reason}
+        onChange={e => setReason(e.target.value)}
+      />
+      <button
+        className="jp-mlops-button jp-mlops-approve"
+        onClick={() => void decide('approve')}
+      >
         Approve
       </button>
-      <button className="jp-mlops-button jp-mlops-reject" onClick={() => void decide('reject')}>
+      <button
+        className="jp-mlops-button jp-mlops-reject"
+        onClick={() => void decide('reject')}
+      >
         Reject
       </button>
       {error && <div className="jp-mlops-error">{error}</div>}

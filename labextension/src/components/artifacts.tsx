@@ -47,7 +47,11 @@ function ImagePreview(props: { runId: string; path: string }): JSX.Element {
   if (error) {
     return <ErrorLine error={error} />;
   }
-  return src ? <img className="jp-mlops-preview-image" src={src} alt={props.path} /> : <Loading />;
+  return src ? (
+    <img className="jp-mlops-preview-image" src={src} alt={props.path} />
+  ) : (
+    <Loading />
+  );
 }
 
 function TablePreview(props: { preview: IPreview }): JSX.Element {
@@ -56,7 +60,10 @@ function TablePreview(props: { preview: IPreview }): JSX.Element {
   return (
     <div className="jp-mlops-preview-table-wrap">
       <div className="jp-mlops-muted">
-        first {shown} rows{p.total_rows !== null && p.total_rows !== undefined ? ` of ${p.total_rows.toLocaleString()}` : ''}
+        first {shown} rows
+        {p.total_rows !== null && p.total_rows !== undefined
+          ? ` of ${p.total_rows.toLocaleString()}`
+          : ''}
         {p.more_columns ? ` · ${p.more_columns} more columns not shown` : ''}
       </div>
       <table className="jp-mlops-table jp-mlops-preview-table">
@@ -71,7 +78,10 @@ function TablePreview(props: { preview: IPreview }): JSX.Element {
           {(p.rows ?? []).map((row, r) => (
             <tr key={r}>
               {row.map((value, c) => (
-                <td key={c} className={typeof value === 'number' ? 'jp-mlops-num' : ''}>
+                <td
+                  key={c}
+                  className={typeof value === 'number' ? 'jp-mlops-num' : ''}
+                >
                   {value === null ? '' : String(value)}
                 </td>
               ))}
@@ -88,7 +98,11 @@ function NotebookPreview(props: { runId: string; path: string }): JSX.Element {
   const [snapshot, setSnapshot] = React.useState<ISnapshot | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   React.useEffect(() => {
-    requestAPI<ISnapshot>(`runs/${props.runId}/notebook`, {}, { path: props.path })
+    requestAPI<ISnapshot>(
+      `runs/${props.runId}/notebook`,
+      {},
+      { path: props.path }
+    )
       .then(setSnapshot)
       .catch(e => setError(e.message));
   }, [props.runId, props.path]);
@@ -100,7 +114,10 @@ function NotebookPreview(props: { runId: string; path: string }): JSX.Element {
   }
   return (
     <div>
-      <button className="jp-mlops-button" onClick={() => open.notebook(props.runId, props.path)}>
+      <button
+        className="jp-mlops-button"
+        onClick={() => open.notebook(props.runId, props.path)}
+      >
         Open in a tab
       </button>
       <LuminoHost
@@ -112,14 +129,21 @@ function NotebookPreview(props: { runId: string; path: string }): JSX.Element {
   );
 }
 
-export function Preview(props: { runId: string; artifact: IArtifact }): JSX.Element {
+export function Preview(props: {
+  runId: string;
+  artifact: IArtifact;
+}): JSX.Element {
   const { path } = props.artifact;
   const [preview, setPreview] = React.useState<IPreview | null>(null);
   const [error, setError] = React.useState<string | null>(null);
   React.useEffect(() => {
     setPreview(null);
     setError(null);
-    requestAPI<IPreview>(`runs/${props.runId}/preview/${encodePath(path)}`, {}, { rows: PREVIEW_ROWS })
+    requestAPI<IPreview>(
+      `runs/${props.runId}/preview/${encodePath(path)}`,
+      {},
+      { rows: PREVIEW_ROWS }
+    )
       .then(setPreview)
       .catch(e => setError(e.message));
   }, [props.runId, path]);
@@ -140,7 +164,14 @@ export function Preview(props: { runId: string; artifact: IArtifact }): JSX.Elem
         break;
       case 'html':
         // No allow-scripts, no allow-same-origin: the page is drawn and nothing in it runs.
-        body = <iframe className="jp-mlops-preview-html" sandbox="" srcDoc={preview.text ?? ''} title={path} />;
+        body = (
+          <iframe
+            className="jp-mlops-preview-html"
+            sandbox=""
+            srcDoc={preview.text ?? ''}
+            title={path}
+          />
+        );
         break;
       case 'notebook':
         body = <NotebookPreview runId={props.runId} path={path} />;
@@ -155,17 +186,28 @@ export function Preview(props: { runId: string; artifact: IArtifact }): JSX.Elem
         );
         break;
       default:
-        body = <div className="jp-mlops-empty">No preview for this kind of file.</div>;
+        body = (
+          <div className="jp-mlops-empty">
+            No preview for this kind of file.
+          </div>
+        );
     }
   }
   return (
-    <div className="jp-mlops-preview" data-path={path} data-kind={preview?.kind ?? ''}>
+    <div
+      className="jp-mlops-preview"
+      data-path={path}
+      data-kind={preview?.kind ?? ''}
+    >
       <div className="jp-mlops-toolbar">
         <b>{path}</b>
         <span className="jp-mlops-muted">
           {bytes(props.artifact.size)} · {props.artifact.media_type}
         </span>
-        <button className="jp-mlops-button jp-mlops-download" onClick={() => void download()}>
+        <button
+          className="jp-mlops-button jp-mlops-download"
+          onClick={() => void download()}
+        >
           Download
         </button>
       </div>
@@ -175,15 +217,24 @@ export function Preview(props: { runId: string; artifact: IArtifact }): JSX.Elem
   );
 }
 
-export function ArtifactBrowser(props: { runId: string; artifacts: IArtifact[] }): JSX.Element {
-  const [chosen, setChosen] = React.useState<string | null>(props.artifacts[0]?.path ?? null);
+export function ArtifactBrowser(props: {
+  runId: string;
+  artifacts: IArtifact[];
+}): JSX.Element {
+  const [chosen, setChosen] = React.useState<string | null>(
+    props.artifacts[0]?.path ?? null
+  );
   const artifact = props.artifacts.find(a => a.path === chosen);
   if (props.artifacts.length === 0) {
     return <div className="jp-mlops-empty">This run logged no artifacts.</div>;
   }
   return (
     <div className="jp-mlops-artifacts">
-      <ul className="jp-mlops-artifact-list" role="listbox" aria-label="artifacts">
+      <ul
+        className="jp-mlops-artifact-list"
+        role="listbox"
+        aria-label="artifacts"
+      >
         {props.artifacts.map(a => (
           <li
             key={a.path}

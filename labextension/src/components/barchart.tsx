@@ -23,7 +23,13 @@ export function BarChart(props: {
       xAxis: {
         type: 'category',
         data: props.bars.map(b => b.label),
-        axisLabel: { color: text, rotate: 30, interval: 0, width: 90, overflow: 'truncate' },
+        axisLabel: {
+          color: text,
+          rotate: 30,
+          interval: 0,
+          width: 90,
+          overflow: 'truncate'
+        },
         axisLine: { lineStyle: { color: grid } }
       },
       yAxis: {

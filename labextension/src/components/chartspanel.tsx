@@ -6,7 +6,14 @@
  */
 import * as React from 'react';
 
-import { IColumnKeys, IColumnValues, ISeriesReply, filterKey, requestAPI, runLabel } from '../api';
+import {
+  IColumnKeys,
+  IColumnValues,
+  ISeriesReply,
+  filterKey,
+  requestAPI,
+  runLabel
+} from '../api';
 import { BarChart } from './barchart';
 import { ErrorLine } from './common';
 import { ILine, LineChart } from './linechart';
@@ -32,7 +39,11 @@ function linesOf(reply: ISeriesReply, x: XAxis): ILine[] {
     return {
       label: runLabel(run),
       points: run.points.map(([step, value, ts]) => [
-        x === 'step' ? step : x === 'relative' ? (ts - start) / 1000 : ts / 1000,
+        x === 'step'
+          ? step
+          : x === 'relative'
+            ? (ts - start) / 1000
+            : ts / 1000,
         value
       ])
     };
@@ -65,7 +76,10 @@ function MetricChart(props: {
       cancelled = true;
     };
   }, [metric, query, runIds.join(','), limit, tick]);
-  const lines = React.useMemo(() => (reply ? linesOf(reply, props.x) : []), [reply, props.x]);
+  const lines = React.useMemo(
+    () => (reply ? linesOf(reply, props.x) : []),
+    [reply, props.x]
+  );
   if (error) {
     return <ErrorLine error={`${metric}: ${error}`} />;
   }
@@ -79,7 +93,12 @@ function MetricChart(props: {
       .map(r => ({ label: runLabel(r), value: r.points[0]?.[1] ?? null }));
     return <BarChart title={metric} bars={bars} log={props.log} />;
   }
-  const xLabel = props.x === 'step' ? 'step' : props.x === 'relative' ? 'seconds since start' : 'time';
+  const xLabel =
+    props.x === 'step'
+      ? 'step'
+      : props.x === 'relative'
+        ? 'seconds since start'
+        : 'time';
   return (
     <LineChart
       title={metric}
@@ -113,9 +132,13 @@ export function ChartsPanel(props: {
   const [error, setError] = React.useState<string | null>(null);
 
   const metrics = chosen ?? props.keys.metrics.slice(0, 6);
-  const colour = colourBy ?? (props.keys.metrics[0] ? `metrics.${props.keys.metrics[0]}` : '');
+  const colour =
+    colourBy ??
+    (props.keys.metrics[0] ? `metrics.${props.keys.metrics[0]}` : '');
   const axisColumns = React.useMemo(() => {
-    const params = props.keys.params.slice(0, MAX_AXES - 1).map(k => `params.${k}`);
+    const params = props.keys.params
+      .slice(0, MAX_AXES - 1)
+      .map(k => `params.${k}`);
     return colour ? [...params.filter(c => c !== colour), colour] : params;
   }, [props.keys, colour]);
 
@@ -125,10 +148,14 @@ export function ChartsPanel(props: {
       return;
     }
     let cancelled = false;
-    requestAPI<IColumnValues>('table/values', {}, {
-      columns: JSON.stringify(axisColumns),
-      ...tableQuery(props.baseQuery)
-    })
+    requestAPI<IColumnValues>(
+      'table/values',
+      {},
+      {
+        columns: JSON.stringify(axisColumns),
+        ...tableQuery(props.baseQuery)
+      }
+    )
       .then(v => !cancelled && (setValues(v), setError(null)))
       .catch(e => !cancelled && setError(e.message));
     return () => {
@@ -149,16 +176,24 @@ export function ChartsPanel(props: {
   );
 
   const toggleMetric = (key: string) =>
-    setChosen(metrics.includes(key) ? metrics.filter(k => k !== key) : [...metrics, key]);
+    setChosen(
+      metrics.includes(key) ? metrics.filter(k => k !== key) : [...metrics, key]
+    );
 
   return (
     <div ref={ref} className="jp-mlops-charts-panel">
       <div className="jp-mlops-toolbar jp-mlops-chart-controls">
         <span className="jp-mlops-muted">
-          {props.selection.length ? `${props.selection.length} selected runs` : `first ${limit} runs of the table`}
+          {props.selection.length
+            ? `${props.selection.length} selected runs`
+            : `first ${limit} runs of the table`}
         </span>
         {!props.selection.length && (
-          <select aria-label="runs charted" value={limit} onChange={e => setLimit(Number(e.target.value))}>
+          <select
+            aria-label="runs charted"
+            value={limit}
+            onChange={e => setLimit(Number(e.target.value))}
+          >
             {[10, 20, 50, 100, 200].map(n => (
               <option key={n} value={n}>
                 {n} runs
@@ -166,7 +201,12 @@ export function ChartsPanel(props: {
             ))}
           </select>
         )}
-        <select aria-label="x axis" className="jp-mlops-x-axis" value={x} onChange={e => setX(e.target.value as XAxis)}>
+        <select
+          aria-label="x axis"
+          className="jp-mlops-x-axis"
+          value={x}
+          onChange={e => setX(e.target.value as XAxis)}
+        >
           <option value="step">step</option>
           <option value="relative">time since start</option>
           <option value="wall">wall time</option>
@@ -186,14 +226,25 @@ export function ChartsPanel(props: {
           {smoothing.toFixed(2)}
         </label>
         <label className="jp-mlops-check">
-          <input type="checkbox" className="jp-mlops-log" checked={log} onChange={() => setLog(l => !l)} /> log scale
+          <input
+            type="checkbox"
+            className="jp-mlops-log"
+            checked={log}
+            onChange={() => setLog(l => !l)}
+          />{' '}
+          log scale
         </label>
       </div>
       <div className="jp-mlops-toolbar jp-mlops-metric-picker">
         metrics:
         {props.keys.metrics.map(key => (
           <label key={key} className="jp-mlops-check" data-metric={key}>
-            <input type="checkbox" checked={metrics.includes(key)} onChange={() => toggleMetric(key)} /> {key}
+            <input
+              type="checkbox"
+              checked={metrics.includes(key)}
+              onChange={() => toggleMetric(key)}
+            />{' '}
+            {key}
           </label>
         ))}
       </div>
@@ -215,13 +266,20 @@ export function ChartsPanel(props: {
       <h3>
         Parallel coordinates{' '}
         <span className="jp-mlops-muted">
-          {values ? `${values.run_ids.length} runs${values.truncated ? ' (first ones only)' : ''}` : ''} · drag along an axis to
-          filter the table
+          {values
+            ? `${values.run_ids.length} runs${values.truncated ? ' (first ones only)' : ''}`
+            : ''}{' '}
+          · drag along an axis to filter the table
         </span>
       </h3>
       <div className="jp-mlops-toolbar">
         colour by{' '}
-        <select aria-label="colour by" className="jp-mlops-colour-by" value={colour} onChange={e => setColourBy(e.target.value)}>
+        <select
+          aria-label="colour by"
+          className="jp-mlops-colour-by"
+          value={colour}
+          onChange={e => setColourBy(e.target.value)}
+        >
           {props.keys.metrics.map(k => (
             <option key={k} value={`metrics.${k}`}>
               {k}
@@ -231,7 +289,12 @@ export function ChartsPanel(props: {
       </div>
       <ErrorLine error={error} />
       {values && axes.length > 1 && (
-        <ParallelCoordinates axes={axes} names={values.names} colourBy={colour} onBrush={props.onBrush} />
+        <ParallelCoordinates
+          axes={axes}
+          names={values.names}
+          colourBy={colour}
+          onBrush={props.onBrush}
+        />
       )}
     </div>
   );
@@ -242,10 +305,17 @@ export function brushFilter(brushes: Brush[]): string {
   return brushes
     .map(brush => {
       const dot = brush.column.indexOf('.');
-      const key = filterKey(brush.column.slice(0, dot), brush.column.slice(dot + 1));
+      const key = filterKey(
+        brush.column.slice(0, dot),
+        brush.column.slice(dot + 1)
+      );
       if ('values' in brush) {
-        const list = brush.values.map(v => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`).join(', ');
-        return brush.values.length ? `${key} IN (${list})` : `${key} IS NULL AND ${key} IS NOT NULL`;
+        const list = brush.values
+          .map(v => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`)
+          .join(', ');
+        return brush.values.length
+          ? `${key} IN (${list})`
+          : `${key} IS NULL AND ${key} IS NOT NULL`;
       }
       return `${key} >= ${brush.min} AND ${key} <= ${brush.max}`;
     })

@@ -20,7 +20,8 @@ export function ColumnChooser(props: {
     ids.forEach(id => (show ? next.delete(id) : next.add(id)));
     props.onChange(Array.from(next).sort());
   };
-  const shown = props.columns.length - props.columns.filter(c => hidden.has(c.id)).length;
+  const shown =
+    props.columns.length - props.columns.filter(c => hidden.has(c.id)).length;
   return (
     <div className="jp-mlops-columns">
       <button
@@ -32,7 +33,11 @@ export function ColumnChooser(props: {
         Columns ({shown}/{props.columns.length})
       </button>
       {open && (
-        <div className="jp-mlops-columns-popup" role="dialog" aria-label="columns">
+        <div
+          className="jp-mlops-columns-popup"
+          role="dialog"
+          aria-label="columns"
+        >
           <input
             className="jp-mlops-columns-search"
             placeholder="find a column"
@@ -41,25 +46,55 @@ export function ColumnChooser(props: {
           />
           {groups.map(group => {
             const columns = props.columns.filter(
-              c => c.group === group && c.label.toLowerCase().includes(search.toLowerCase())
+              c =>
+                c.group === group &&
+                c.label.toLowerCase().includes(search.toLowerCase())
             );
             if (columns.length === 0) {
               return null;
             }
             return (
-              <fieldset key={group} className="jp-mlops-columns-group" data-group={group}>
+              <fieldset
+                key={group}
+                className="jp-mlops-columns-group"
+                data-group={group}
+              >
                 <legend>
                   {GROUP_TITLES[group]}{' '}
-                  <button className="jp-mlops-link" onClick={() => set(columns.map(c => c.id), true)}>
+                  <button
+                    className="jp-mlops-link"
+                    onClick={() =>
+                      set(
+                        columns.map(c => c.id),
+                        true
+                      )
+                    }
+                  >
                     all
                   </button>{' '}
-                  <button className="jp-mlops-link" onClick={() => set(columns.map(c => c.id), false)}>
+                  <button
+                    className="jp-mlops-link"
+                    onClick={() =>
+                      set(
+                        columns.map(c => c.id),
+                        false
+                      )
+                    }
+                  >
                     none
                   </button>
                 </legend>
                 {columns.map(c => (
-                  <label key={c.id} className="jp-mlops-check" data-column={c.id}>
-                    <input type="checkbox" checked={!hidden.has(c.id)} onChange={e => set([c.id], e.target.checked)} />{' '}
+                  <label
+                    key={c.id}
+                    className="jp-mlops-check"
+                    data-column={c.id}
+                  >
+                    <input
+                      type="checkbox"
+                      checked={!hidden.has(c.id)}
+                      onChange={e => set([c.id], e.target.checked)}
+                    />{' '}
                     {c.label}
                   </label>
                 ))}

@@ -17,7 +17,10 @@ export function StatusBadge(props: { status: string }): JSX.Element {
   );
 }
 
-export function AliasChip(props: { alias: string; version?: number }): JSX.Element {
+export function AliasChip(props: {
+  alias: string;
+  version?: number;
+}): JSX.Element {
   return (
     <span className="jp-mlops-alias" data-alias={props.alias}>
       @{props.alias}

@@ -15,7 +15,13 @@ const SWEEP_HEIGHT = 62;
 interface ILayout {
   width: number;
   height: number;
-  nodes: { name: string; x: number; y: number; width: number; height: number }[];
+  nodes: {
+    name: string;
+    x: number;
+    y: number;
+    width: number;
+    height: number;
+  }[];
   edges: { from: string; to: string; points: { x: number; y: number }[] }[];
 }
 
@@ -23,12 +29,15 @@ type Dagre = typeof import('@dagrejs/dagre');
 let loading: Promise<Dagre> | null = null;
 
 function loadDagre(): Promise<Dagre> {
-  loading = loading ?? import(/* webpackChunkName: "mlops-dagre" */ '@dagrejs/dagre');
+  loading =
+    loading ?? import(/* webpackChunkName: "mlops-dagre" */ '@dagrejs/dagre');
   return loading;
 }
 
 /** ``C=0.1, depth=3``: a sweep point's values, short. */
-export function sweepLabel(point: Record<string, unknown> | null | undefined): string {
+export function sweepLabel(
+  point: Record<string, unknown> | null | undefined
+): string {
   if (!point) {
     return '';
   }
@@ -41,16 +50,30 @@ function clip(text: string, chars: number): string {
   return text.length > chars ? text.slice(0, chars - 1) + '…' : text;
 }
 
-async function layout(dag: Record<string, string[]>, steps: Record<string, IStep>): Promise<ILayout> {
+async function layout(
+  dag: Record<string, string[]>,
+  steps: Record<string, IStep>
+): Promise<ILayout> {
   const dagre = await loadDagre();
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'LR', nodesep: 16, ranksep: 56, marginx: 8, marginy: 8 });
+  g.setGraph({
+    rankdir: 'LR',
+    nodesep: 16,
+    ranksep: 56,
+    marginx: 8,
+    marginy: 8
+  });
   g.setDefaultEdgeLabel(() => ({}));
   const names = Object.keys(dag);
   names.forEach(name =>
-    g.setNode(name, { width: NODE_WIDTH, height: steps[name]?.sweep_point ? SWEEP_HEIGHT : NODE_HEIGHT })
+    g.setNode(name, {
+      width: NODE_WIDTH,
+      height: steps[name]?.sweep_point ? SWEEP_HEIGHT : NODE_HEIGHT
+    })
   );
-  names.forEach(name => (dag[name] ?? []).filter(up => up in dag).forEach(up => g.setEdge(up, name)));
+  names.forEach(name =>
+    (dag[name] ?? []).filter(up => up in dag).forEach(up => g.setEdge(up, name))
+  );
   dagre.layout(g);
   const graph = g.graph();
   return {
@@ -58,9 +81,17 @@ async function layout(dag: Record<string, string[]>, steps: Record<string, IStep
     height: graph.height ?? 0,
     nodes: names.map(name => {
       const n = g.node(name);
-      return { name, x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height };
+      return {
+        name,
+        x: n.x - n.width / 2,
+        y: n.y - n.height / 2,
+        width: n.width,
+        height: n.height
+      };
     }),
-    edges: g.edges().map(e => ({ from: e.v, to: e.w, points: g.edge(e).points ?? [] }))
+    edges: g
+      .edges()
+      .map(e => ({ from: e.v, to: e.w, points: g.edge(e).points ?? [] }))
   };
 }
 
@@ -70,9 +101,15 @@ export function Dag(props: {
   selected: string | null;
   onSelect: (node: string) => void;
 }): JSX.Element {
-  const steps = React.useMemo(() => Object.fromEntries(props.steps.map(s => [s.node, s])), [props.steps]);
+  const steps = React.useMemo(
+    () => Object.fromEntries(props.steps.map(s => [s.node, s])),
+    [props.steps]
+  );
   const [drawn, setDrawn] = React.useState<ILayout | null>(null);
-  const shape = JSON.stringify([props.dag, props.steps.map(s => [s.node, !!s.sweep_point])]);
+  const shape = JSON.stringify([
+    props.dag,
+    props.steps.map(s => [s.node, !!s.sweep_point])
+  ]);
   React.useEffect(() => {
     let cancelled = false;
     void layout(props.dag, steps).then(l => !cancelled && setDrawn(l));
@@ -93,7 +130,14 @@ export function Dag(props: {
       aria-label="pipeline steps"
     >
       <defs>
-        <marker id="jp-mlops-arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">
+        <marker
+          id="jp-mlops-arrow"
+          markerWidth="8"
+          markerHeight="8"
+          refX="7"
+          refY="4"
+          orient="auto"
+        >
           <path d="M0,0 L8,4 L0,8 z" className="jp-mlops-dag-arrowhead" />
         </marker>
       </defs>

@@ -11,7 +11,8 @@ type Core = typeof import('./echartscore');
 let loading: Promise<Core> | null = null;
 
 export function loadECharts(): Promise<Core> {
-  loading = loading ?? import(/* webpackChunkName: "mlops-echarts" */ './echartscore');
+  loading =
+    loading ?? import(/* webpackChunkName: "mlops-echarts" */ './echartscore');
   return loading;
 }
 

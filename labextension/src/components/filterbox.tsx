@@ -8,29 +8,71 @@ import * as React from 'react';
 
 import { IColumnKeys, filterKey } from '../api';
 
-const ATTRIBUTES = ['status', 'name', 'experiment', 'user', 'start_time', 'end_time', 'source', 'id', 'parent', 'git_commit'];
-const OPERATORS = ['=', '!=', '<', '<=', '>', '>=', 'LIKE', 'ILIKE', 'IN', 'NOT IN', 'IS NULL', 'IS NOT NULL'];
+const ATTRIBUTES = [
+  'status',
+  'name',
+  'experiment',
+  'user',
+  'start_time',
+  'end_time',
+  'source',
+  'id',
+  'parent',
+  'git_commit'
+];
+const OPERATORS = [
+  '=',
+  '!=',
+  '<',
+  '<=',
+  '>',
+  '>=',
+  'LIKE',
+  'ILIKE',
+  'IN',
+  'NOT IN',
+  'IS NULL',
+  'IS NOT NULL'
+];
 const JOINERS = ['AND', 'OR'];
-const STATUSES = ["'FINISHED'", "'RUNNING'", "'FAILED'", "'CRASHED'", "'KILLED'"];
+const STATUSES = [
+  "'FINISHED'",
+  "'RUNNING'",
+  "'FAILED'",
+  "'CRASHED'",
+  "'KILLED'"
+];
 const MAX_SUGGESTIONS = 12;
 const APPLY_AFTER_MS = 450;
 
 /** Tokens before the caret, roughly as the server reads them (enough to know what comes next). */
 function tokens(text: string): string[] {
-  const found = text.match(/'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.)*"?|`[^`]*`?|<=|>=|!=|<>|==|[=<>(),]|[^\s=<>!(),'"`]+/g);
+  const found = text.match(
+    /'(?:[^'\\]|\\.|'')*'?|"(?:[^"\\]|\\.)*"?|`[^`]*`?|<=|>=|!=|<>|==|[=<>(),]|[^\s=<>!(),'"`]+/g
+  );
   return found ?? [];
 }
 
 function isIdentifier(token: string): boolean {
-  return /^(metrics|params|tags|attributes|metric|param|tag)\.|^`/.test(token) || ATTRIBUTES.includes(token.toLowerCase());
+  return (
+    /^(metrics|params|tags|attributes|metric|param|tag)\.|^`/.test(token) ||
+    ATTRIBUTES.includes(token.toLowerCase())
+  );
 }
 
 function isOperator(token: string): boolean {
-  return /^(=|==|!=|<>|<|<=|>|>=)$/.test(token) || ['like', 'ilike', 'in'].includes(token.toLowerCase());
+  return (
+    /^(=|==|!=|<>|<|<=|>|>=)$/.test(token) ||
+    ['like', 'ilike', 'in'].includes(token.toLowerCase())
+  );
 }
 
 /** ``{start, suggestions}``: what may replace the text from ``start`` to the caret. */
-export function suggest(text: string, caret: number, keys: IColumnKeys): { start: number; options: string[] } {
+export function suggest(
+  text: string,
+  caret: number,
+  keys: IColumnKeys
+): { start: number; options: string[] } {
   const before = text.slice(0, caret);
   const partial = /[\w.`"\-:/]*$/.exec(before)?.[0] ?? '';
   const start = caret - partial.length;
@@ -38,8 +80,13 @@ export function suggest(text: string, caret: number, keys: IColumnKeys): { start
   const last = previous[previous.length - 1] ?? '';
   const lower = partial.toLowerCase();
   const match = (options: string[]) =>
-    options.filter(o => o.toLowerCase().startsWith(lower) && o !== partial).slice(0, MAX_SUGGESTIONS);
-  if (previous.length === 0 || ['and', 'or', 'not', '('].includes(last.toLowerCase())) {
+    options
+      .filter(o => o.toLowerCase().startsWith(lower) && o !== partial)
+      .slice(0, MAX_SUGGESTIONS);
+  if (
+    previous.length === 0 ||
+    ['and', 'or', 'not', '('].includes(last.toLowerCase())
+  ) {
     const identifiers = [
       ...keys.metrics.map(k => filterKey('metrics', k)),
       ...keys.params.map(k => filterKey('params', k)),
@@ -49,16 +96,26 @@ export function suggest(text: string, caret: number, keys: IColumnKeys): { start
     const prefixed = match(identifiers);
     // "auc" also finds metrics.auc: the key itself is what one remembers.
     const byKey = lower
-      ? identifiers.filter(o => !prefixed.includes(o) && o.toLowerCase().split('.').pop()!.startsWith(lower))
+      ? identifiers.filter(
+          o =>
+            !prefixed.includes(o) &&
+            o.toLowerCase().split('.').pop()!.startsWith(lower)
+        )
       : [];
-    return { start, options: [...prefixed, ...byKey].slice(0, MAX_SUGGESTIONS) };
+    return {
+      start,
+      options: [...prefixed, ...byKey].slice(0, MAX_SUGGESTIONS)
+    };
   }
   if (isIdentifier(last) && !isOperator(partial)) {
     return { start, options: match(OPERATORS) };
   }
   if (isOperator(last)) {
     const ident = previous[previous.length - 2] ?? '';
-    return { start, options: ident.toLowerCase() === 'status' ? match(STATUSES) : [] };
+    return {
+      start,
+      options: ident.toLowerCase() === 'status' ? match(STATUSES) : []
+    };
   }
   if (last === ')' || /^['"\d.-]/.test(last) || last.toLowerCase() === 'null') {
     return { start, options: match(JOINERS) };
@@ -82,14 +139,20 @@ export function FilterBox(props: {
   React.useEffect(() => setDraft(props.value), [props.value]);
   React.useEffect(() => () => window.clearTimeout(timer.current), []);
 
-  const { start, options } = React.useMemo(() => suggest(draft, caret, props.keys), [draft, caret, props.keys]);
+  const { start, options } = React.useMemo(
+    () => suggest(draft, caret, props.keys),
+    [draft, caret, props.keys]
+  );
 
   const apply = (text: string, now = false) => {
     window.clearTimeout(timer.current);
     if (now) {
       props.onApply(text);
     } else {
-      timer.current = window.setTimeout(() => props.onApply(text), APPLY_AFTER_MS);
+      timer.current = window.setTimeout(
+        () => props.onApply(text),
+        APPLY_AFTER_MS
+      );
     }
   };
 
@@ -102,7 +165,11 @@ export function FilterBox(props: {
   };
 
   const accept = (option: string) => {
-    const text = draft.slice(0, start) + option + ' ' + draft.slice(caret).replace(/^\S*/, '');
+    const text =
+      draft.slice(0, start) +
+      option +
+      ' ' +
+      draft.slice(caret).replace(/^\S*/, '');
     const position = start + option.length + 1;
     change(text, position);
     requestAnimationFrame(() => {
@@ -141,11 +208,22 @@ export function FilterBox(props: {
         aria-invalid={!!props.error}
         spellCheck={false}
         value={draft}
-        onChange={e => change(e.target.value, e.target.selectionStart ?? e.target.value.length)}
+        onChange={e =>
+          change(
+            e.target.value,
+            e.target.selectionStart ?? e.target.value.length
+          )
+        }
         onKeyDown={onKeyDown}
-        onKeyUp={e => setCaret((e.target as HTMLInputElement).selectionStart ?? draft.length)}
+        onKeyUp={e =>
+          setCaret(
+            (e.target as HTMLInputElement).selectionStart ?? draft.length
+          )
+        }
         onClick={e => {
-          setCaret((e.target as HTMLInputElement).selectionStart ?? draft.length);
+          setCaret(
+            (e.target as HTMLInputElement).selectionStart ?? draft.length
+          );
           setOpen(true);
         }}
         onFocus={() => setOpen(true)}

@@ -17,7 +17,10 @@ export interface ILine {
 const MAX_X = 2000;
 
 /** TensorBoard's debiased exponential moving average; ``weight`` 0 leaves values as they are. */
-export function smooth(values: (number | null)[], weight: number): (number | null)[] {
+export function smooth(
+  values: (number | null)[],
+  weight: number
+): (number | null)[] {
   if (weight <= 0) {
     return values;
   }
@@ -95,7 +98,9 @@ export function LineChart(props: {
     const text = cssVar('--jp-ui-font-color1', '#000');
     const grid = cssVar('--jp-border-color2', '#ddd');
     // A canvas font needs an absolute size: the theme's sizes may be relative (em).
-    const px = Math.round((parseFloat(getComputedStyle(node).fontSize) || 13) * 0.85);
+    const px = Math.round(
+      (parseFloat(getComputedStyle(node).fontSize) || 13) * 0.85
+    );
     const font = `${px}px ${cssVar('--jp-ui-font-family', 'sans-serif')}`;
     const axis = (label: string): uPlot.Axis => ({
       label,

@@ -61,7 +61,12 @@ export function ParallelCoordinates(props: {
     const line = cssVar('--jp-border-color1', '#999');
     const colours = palette();
     const colourIndex = props.axes.findIndex(a => a.column === props.colourBy);
-    const colourValues = colourIndex >= 0 ? props.axes[colourIndex].values.map(asNumber).filter((v): v is number => v !== null) : [];
+    const colourValues =
+      colourIndex >= 0
+        ? props.axes[colourIndex].values
+            .map(asNumber)
+            .filter((v): v is number => v !== null)
+        : [];
     const rows = props.names.map((_, r) =>
       props.axes.map((axis, a) => {
         const value = axis.values[r];
@@ -141,7 +146,9 @@ export function ParallelCoordinates(props: {
       const { axes, categories } = axesRef.current;
       const brushes: Brush[] = [];
       axes.forEach((axis, i) => {
-        const model = (chart as any).getModel?.()?.getComponent('parallelAxis', i);
+        const model = (chart as any)
+          .getModel?.()
+          ?.getComponent('parallelAxis', i);
         const intervals: [number, number][] = model?.activeIntervals ?? [];
         if (intervals.length === 0) {
           return;
@@ -151,9 +158,16 @@ export function ParallelCoordinates(props: {
         if (cats) {
           const from = Math.ceil(Math.min(lo, hi));
           const to = Math.floor(Math.max(lo, hi));
-          brushes.push({ column: axis.column, values: cats.slice(Math.max(0, from), to + 1) });
+          brushes.push({
+            column: axis.column,
+            values: cats.slice(Math.max(0, from), to + 1)
+          });
         } else {
-          brushes.push({ column: axis.column, min: Math.min(lo, hi), max: Math.max(lo, hi) });
+          brushes.push({
+            column: axis.column,
+            min: Math.min(lo, hi),
+            max: Math.max(lo, hi)
+          });
         }
       });
       onBrush.current(brushes);

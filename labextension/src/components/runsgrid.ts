@@ -17,7 +17,7 @@ import {
   TextRenderer
 } from '@lumino/datagrid';
 import { ISignal, Signal } from '@lumino/signaling';
-import { Panel, Widget } from '@lumino/widgets';
+import { Panel } from '@lumino/widgets';
 
 import {
   IRunRow,
@@ -64,7 +64,14 @@ const NAME = 1;
 
 /** The pinned columns: the selection box, the name (opens the run), the status. */
 export const PINNED: IColumn[] = [
-  { id: 'select', group: 'run', label: '', sort: null, numeric: false, text: () => '' },
+  {
+    id: 'select',
+    group: 'run',
+    label: '',
+    sort: null,
+    numeric: false,
+    text: () => ''
+  },
   {
     id: 'name',
     group: 'run',
@@ -101,7 +108,14 @@ export const ATTRIBUTES: IColumn[] = [
     numeric: true,
     text: run => duration(runDuration(run))
   },
-  { id: 'user', group: 'run', label: 'user', sort: 'user', numeric: false, text: run => run.user ?? '' },
+  {
+    id: 'user',
+    group: 'run',
+    label: 'user',
+    sort: 'user',
+    numeric: false,
+    text: run => run.user ?? ''
+  },
   {
     id: 'source',
     group: 'run',
@@ -110,10 +124,20 @@ export const ATTRIBUTES: IColumn[] = [
     numeric: false,
     text: run => (run.source ?? '').split('/').pop() ?? ''
   },
-  { id: 'id', group: 'run', label: 'id', sort: 'id', numeric: false, text: run => short(run.run_id) }
+  {
+    id: 'id',
+    group: 'run',
+    label: 'id',
+    sort: 'id',
+    numeric: false,
+    text: run => short(run.run_id)
+  }
 ];
 
-export function keyColumn(kind: 'params' | 'metrics' | 'tags', key: string): IColumn {
+export function keyColumn(
+  kind: 'params' | 'metrics' | 'tags',
+  key: string
+): IColumn {
   return {
     id: `${kind}.${key}`,
     group: kind,
@@ -131,7 +155,12 @@ export function keyColumn(kind: 'params' | 'metrics' | 'tags', key: string): ICo
 export class RunsModel extends DataModel {
   columns: IColumn[] = [];
   total = 0;
-  query: ITableQuery = { experiment: null, filter: '', sort: null, descending: true };
+  query: ITableQuery = {
+    experiment: null,
+    filter: '',
+    sort: null,
+    descending: true
+  };
   readonly selection = new Set<string>();
   private pages = new Map<number, IRunRow[]>();
   private pending = new Set<number>();
@@ -168,7 +197,11 @@ export class RunsModel extends DataModel {
           ? GROUP_TITLES[this.columns[column].group]
           : this.headerLabel(this.columns[column]);
       case 'corner-header':
-        return row === 0 ? (column === NAME ? 'run' : '') : this.headerLabel(PINNED[column]);
+        return row === 0
+          ? column === NAME
+            ? 'run'
+            : ''
+          : this.headerLabel(PINNED[column]);
       case 'row-header': {
         const run = this.run(row);
         if (!run) {
@@ -186,8 +219,15 @@ export class RunsModel extends DataModel {
     }
   }
 
-  metadata(region: DataModel.CellRegion, row: number, column: number): DataModel.Metadata {
-    const col = region === 'body' || region === 'column-header' ? this.columns[column] : PINNED[column];
+  metadata(
+    region: DataModel.CellRegion,
+    row: number,
+    column: number
+  ): DataModel.Metadata {
+    const col =
+      region === 'body' || region === 'column-header'
+        ? this.columns[column]
+        : PINNED[column];
     return { numeric: col?.numeric ?? false, id: col?.id ?? '' };
   }
 
@@ -196,7 +236,7 @@ export class RunsModel extends DataModel {
   }
 
   group(region: DataModel.CellRegion, index: number): CellGroup | null {
-    return region === 'column-header' ? this.groups[index] ?? null : null;
+    return region === 'column-header' ? (this.groups[index] ?? null) : null;
   }
 
   headerLabel(column: IColumn): string {
@@ -209,7 +249,7 @@ export class RunsModel extends DataModel {
   /** The run of ``row`` if its page is loaded (no request). */
   peek(row: number): IRunRow | null {
     const page = this.pages.get(Math.floor(row / this.pageSize));
-    return page ? page[row % this.pageSize] ?? null : null;
+    return page ? (page[row % this.pageSize] ?? null) : null;
   }
 
   /** The run of ``row``, asking for its page when it is not loaded yet. */
@@ -260,11 +300,17 @@ export class RunsModel extends DataModel {
   async refresh(first: number, last: number): Promise<void> {
     const generation = this.generation;
     const wanted = new Set<number>([0]);
-    for (let p = Math.floor(first / this.pageSize); p <= Math.floor(last / this.pageSize); p++) {
+    for (
+      let p = Math.floor(first / this.pageSize);
+      p <= Math.floor(last / this.pageSize);
+      p++
+    ) {
       wanted.add(p);
     }
     const pages = await Promise.all(
-      Array.from(wanted).map(async p => [p, await this.fetch(this.query, p)] as const)
+      Array.from(wanted).map(
+        async p => [p, await this.fetch(this.query, p)] as const
+      )
     ).catch(() => null);
     if (!pages || generation !== this.generation) {
       return;
@@ -286,7 +332,10 @@ export class RunsModel extends DataModel {
       return;
     }
     const on = !this.selection.has(run.run_id);
-    const [from, to] = extend && this.anchor !== null ? [Math.min(this.anchor, row), Math.max(this.anchor, row)] : [row, row];
+    const [from, to] =
+      extend && this.anchor !== null
+        ? [Math.min(this.anchor, row), Math.max(this.anchor, row)]
+        : [row, row];
     for (let r = from; r <= to; r++) {
       const id = this.peek(r)?.run_id;
       if (id) {
@@ -314,21 +363,39 @@ export class RunsModel extends DataModel {
     if (span === 0) {
       return;
     }
-    this.emitChanged({ type: 'cells-changed', region: 'row-header', row: from, column: 0, rowSpan: span, columnSpan: PINNED.length });
+    this.emitChanged({
+      type: 'cells-changed',
+      region: 'row-header',
+      row: from,
+      column: 0,
+      rowSpan: span,
+      columnSpan: PINNED.length
+    });
     if (this.columns.length > 0) {
-      this.emitChanged({ type: 'cells-changed', region: 'body', row: from, column: 0, rowSpan: span, columnSpan: this.columns.length });
+      this.emitChanged({
+        type: 'cells-changed',
+        region: 'body',
+        row: from,
+        column: 0,
+        rowSpan: span,
+        columnSpan: this.columns.length
+      });
     }
   }
 
   private fetch(query: ITableQuery, page: number): Promise<IRunsPage> {
-    return requestAPI<IRunsPage>('runs', {}, {
-      experiment: query.experiment ?? undefined,
-      filter: query.filter || undefined,
-      sort: query.sort ?? undefined,
-      order: query.sort ? (query.descending ? 'desc' : 'asc') : undefined,
-      page,
-      page_size: this.pageSize
-    });
+    return requestAPI<IRunsPage>(
+      'runs',
+      {},
+      {
+        experiment: query.experiment ?? undefined,
+        filter: query.filter || undefined,
+        sort: query.sort ?? undefined,
+        order: query.sort ? (query.descending ? 'desc' : 'asc') : undefined,
+        page,
+        page_size: this.pageSize
+      }
+    );
   }
 
   private request(page: number): void {
@@ -373,7 +440,10 @@ class RunsMouseHandler extends BasicMouseHandler {
       return;
     }
     const hit = grid.hitTest(event.clientX, event.clientY);
-    if ((hit.region === 'column-header' || hit.region === 'corner-header') && hit.row === 1) {
+    if (
+      (hit.region === 'column-header' || hit.region === 'corner-header') &&
+      hit.row === 1
+    ) {
       this.table.sortByHeader(hit.region, hit.column);
     } else if (hit.region === 'row-header' && hit.column === NAME) {
       this.table.openRow(hit.row);
@@ -394,7 +464,10 @@ class RunsMouseHandler extends BasicMouseHandler {
     const hit = grid.hitTest(event.clientX, event.clientY);
     const clickable =
       (hit.region === 'row-header' && hit.row >= 0) ||
-      ((hit.region === 'column-header' || hit.region === 'corner-header') && hit.row === 1 && hit.x > 5 && hit.width - hit.x > 6);
+      ((hit.region === 'column-header' || hit.region === 'corner-header') &&
+        hit.row === 1 &&
+        hit.x > 5 &&
+        hit.width - hit.x > 6);
     if (clickable) {
       grid.viewport.node.style.cursor = 'pointer';
     }
@@ -424,7 +497,12 @@ export class RunsTable extends Panel {
     super();
     this.addClass('jp-mlops-runs-table');
     this.grid = new RunsDataGrid({
-      defaultSizes: { rowHeight: 24, columnWidth: 110, rowHeaderWidth: 110, columnHeaderHeight: 24 },
+      defaultSizes: {
+        rowHeight: 24,
+        columnWidth: 110,
+        rowHeaderWidth: 110,
+        columnHeaderHeight: 24
+      },
       headerVisibility: 'all'
     });
     this.grid.addClass('jp-mlops-runs-grid');
@@ -487,18 +565,26 @@ export class RunsTable extends Panel {
       font: ({ metadata }) => `${size} ${metadata.numeric ? code : family}`,
       textColor: text,
       backgroundColor: ({ row }) => (isSelected(row) ? selected : ''),
-      horizontalAlignment: ({ metadata }) => (metadata.numeric ? 'right' : 'left'),
+      horizontalAlignment: ({ metadata }) =>
+        metadata.numeric ? 'right' : 'left',
       elideDirection: 'right'
     });
     const rowHeader = new TextRenderer({
-      font: ({ column }) => (column === NAME ? `bold ${size} ${family}` : `${size} ${family}`),
+      font: ({ column }) =>
+        column === NAME ? `bold ${size} ${family}` : `${size} ${family}`,
       textColor: ({ column, value }: CellRenderer.CellConfig) =>
-        column === 2 ? status[String(value)] ?? muted : column === NAME ? cssVar('--jp-content-link-color', text) : text,
+        column === 2
+          ? (status[String(value)] ?? muted)
+          : column === NAME
+            ? cssVar('--jp-content-link-color', text)
+            : text,
       backgroundColor: ({ row }) => (isSelected(row) ? selected : header),
-      horizontalAlignment: ({ column }) => (column === SELECT ? 'center' : 'left')
+      horizontalAlignment: ({ column }) =>
+        column === SELECT ? 'center' : 'left'
     });
     const headerRenderer = new TextRenderer({
-      font: ({ row }) => (row === 0 ? `${size} ${family}` : `bold ${size} ${family}`),
+      font: ({ row }) =>
+        row === 0 ? `${size} ${family}` : `bold ${size} ${family}`,
       textColor: ({ row }) => (row === 0 ? muted : text),
       backgroundColor: header,
       horizontalAlignment: ({ row }) => (row === 0 ? 'center' : 'left')
@@ -511,8 +597,12 @@ export class RunsTable extends Panel {
     });
   }
 
-  sortByHeader(region: 'column-header' | 'corner-header', column: number): void {
-    const col = region === 'column-header' ? this.model.columns[column] : PINNED[column];
+  sortByHeader(
+    region: 'column-header' | 'corner-header',
+    column: number
+  ): void {
+    const col =
+      region === 'column-header' ? this.model.columns[column] : PINNED[column];
     if (col?.sort) {
       this.events.sort(col);
     }
@@ -532,7 +622,9 @@ export class RunsTable extends Panel {
   }
 
   private sizePinned(): void {
-    [28, 200, 90].forEach((width, i) => this.grid.resizeColumn('row-header', i, width));
+    [28, 200, 90].forEach((width, i) =>
+      this.grid.resizeColumn('row-header', i, width)
+    );
   }
 
   private scheduleMirror(): void {
@@ -551,7 +643,8 @@ export class RunsTable extends Panel {
     const vp = grid.currentViewport;
     const head = document.createElement('thead');
     const headRow = head.insertRow();
-    const headerY = grid.rowOffset('column-header', 1) + grid.rowSize('column-header', 1) / 2;
+    const headerY =
+      grid.rowOffset('column-header', 1) + grid.rowSize('column-header', 1) / 2;
     const headerCell = (column: IColumn, x: number, width: number) => {
       const th = document.createElement('th');
       th.textContent = column.id === 'select' ? 'selected' : column.label;
@@ -560,16 +653,29 @@ export class RunsTable extends Panel {
       th.dataset.x = String(Math.round(x + width / 2));
       th.dataset.y = String(Math.round(headerY));
       if (column.sort && column.sort === model.query.sort) {
-        th.setAttribute('aria-sort', model.query.descending ? 'descending' : 'ascending');
+        th.setAttribute(
+          'aria-sort',
+          model.query.descending ? 'descending' : 'ascending'
+        );
       }
       headRow.appendChild(th);
     };
-    PINNED.forEach((column, i) => headerCell(column, grid.columnOffset('row-header', i), grid.columnSize('row-header', i)));
+    PINNED.forEach((column, i) =>
+      headerCell(
+        column,
+        grid.columnOffset('row-header', i),
+        grid.columnSize('row-header', i)
+      )
+    );
     const columns: number[] = [];
     if (vp) {
       for (let c = vp.firstColumn; c <= vp.lastColumn && c >= 0; c++) {
         columns.push(c);
-        headerCell(model.columns[c], grid.headerWidth + grid.columnOffset('body', c) - grid.scrollX, grid.columnSize('body', c));
+        headerCell(
+          model.columns[c],
+          grid.headerWidth + grid.columnOffset('body', c) - grid.scrollX,
+          grid.columnSize('body', c)
+        );
       }
     }
     const body = document.createElement('tbody');
@@ -578,7 +684,14 @@ export class RunsTable extends Panel {
         const tr = body.insertRow();
         const run = model.peek(r);
         tr.dataset.row = String(r);
-        tr.dataset.y = String(Math.round(grid.headerHeight + grid.rowOffset('body', r) - grid.scrollY + grid.rowSize('body', r) / 2));
+        tr.dataset.y = String(
+          Math.round(
+            grid.headerHeight +
+              grid.rowOffset('body', r) -
+              grid.scrollY +
+              grid.rowSize('body', r) / 2
+          )
+        );
         if (!run) {
           tr.dataset.loading = 'true';
           continue;
@@ -586,7 +699,12 @@ export class RunsTable extends Panel {
         tr.dataset.run = run.run_id;
         tr.dataset.selected = String(model.selection.has(run.run_id));
         PINNED.forEach((column, i) => {
-          tr.insertCell().textContent = i === SELECT ? (model.selection.has(run.run_id) ? 'selected' : '') : column.text(run);
+          tr.insertCell().textContent =
+            i === SELECT
+              ? model.selection.has(run.run_id)
+                ? 'selected'
+                : ''
+              : column.text(run);
         });
         columns.forEach(c => {
           const td = tr.insertCell();
@@ -597,16 +715,13 @@ export class RunsTable extends Panel {
     }
     this.mirror.replaceChildren(head, body);
     this.mirror.dataset.total = String(model.total);
-    this.mirror.dataset.rows = String(body.querySelectorAll('tr[data-run]').length);
+    this.mirror.dataset.rows = String(
+      body.querySelectorAll('tr[data-run]').length
+    );
   }
 
   dispose(): void {
     cancelAnimationFrame(this.mirrorFrame);
     super.dispose();
   }
-}
-
-/** The mirror element of a table, for tests and screen readers. */
-export function mirrorOf(table: Widget): HTMLTableElement | null {
-  return table.node.querySelector('table.jp-mlops-grid-mirror');
 }

@@ -5,10 +5,23 @@
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { IRunDetail, ISeriesReply, fmt, requestAPI, runLabel, short } from '../api';
+import {
+  IRunDetail,
+  ISeriesReply,
+  fmt,
+  requestAPI,
+  runLabel,
+  short
+} from '../api';
 import { ErrorLine, Link, Loading, StatusBadge } from '../components/common';
 import { LineChart } from '../components/linechart';
-import { IServices, ServicesContext, palette, useServices, useTheme } from '../components/services';
+import {
+  IServices,
+  ServicesContext,
+  palette,
+  useServices,
+  useTheme
+} from '../components/services';
 import { NotebookDiff } from './nbdiff';
 
 export const MAX_COMPARED = 20;
@@ -25,7 +38,9 @@ function DiffTable(props: {
   value: (run: IRunDetail, key: string) => unknown;
   onlyDiffs: boolean;
 }): JSX.Element {
-  const shown = props.onlyDiffs ? props.keys.filter(k => differs(props.runs.map(r => props.value(r, k)))) : props.keys;
+  const shown = props.onlyDiffs
+    ? props.keys.filter(k => differs(props.runs.map(r => props.value(r, k))))
+    : props.keys;
   return (
     <table className={`jp-mlops-table jp-mlops-${props.kind}-diff`}>
       <thead>
@@ -40,10 +55,17 @@ function DiffTable(props: {
         {shown.map(k => {
           const values = props.runs.map(r => props.value(r, k));
           return (
-            <tr key={k} data-key={k} className={differs(values) ? 'jp-mlops-differs' : ''}>
+            <tr
+              key={k}
+              data-key={k}
+              className={differs(values) ? 'jp-mlops-differs' : ''}
+            >
               <td>{k}</td>
               {values.map((v, i) => (
-                <td key={props.runs[i].run_id} className={typeof v === 'number' ? 'jp-mlops-num' : ''}>
+                <td
+                  key={props.runs[i].run_id}
+                  className={typeof v === 'number' ? 'jp-mlops-num' : ''}
+                >
                   {fmt(v)}
                 </td>
               ))}
@@ -58,7 +80,15 @@ function DiffTable(props: {
 function Overlaid(props: { runs: IRunDetail[]; metric: string }): JSX.Element {
   const [reply, setReply] = React.useState<ISeriesReply | null>(null);
   React.useEffect(() => {
-    requestAPI<ISeriesReply>('series', {}, { key: props.metric, run_ids: props.runs.map(r => r.run_id).join(','), max_points: 500 })
+    requestAPI<ISeriesReply>(
+      'series',
+      {},
+      {
+        key: props.metric,
+        run_ids: props.runs.map(r => r.run_id).join(','),
+        max_points: 500
+      }
+    )
       .then(setReply)
       .catch(() => undefined);
   }, [props.metric, props.runs]);
@@ -66,11 +96,19 @@ function Overlaid(props: { runs: IRunDetail[]; metric: string }): JSX.Element {
     return <div className="jp-mlops-chart-placeholder">{props.metric}…</div>;
   }
   // Every compared run keeps its colour, with or without points for this metric.
-  const lines = reply.runs.map(r => ({ label: runLabel(r), points: r.points.map(p => [p[0], p[1]] as [number, number | null]) }));
-  return <LineChart title={props.metric} lines={lines} xLabel="step" height={200} />;
+  const lines = reply.runs.map(r => ({
+    label: runLabel(r),
+    points: r.points.map(p => [p[0], p[1]] as [number, number | null])
+  }));
+  return (
+    <LineChart title={props.metric} lines={lines} xLabel="step" height={200} />
+  );
 }
 
-function ComparePage(props: { runIds: string[]; onTitle: (runs: IRunDetail[]) => void }): JSX.Element {
+function ComparePage(props: {
+  runIds: string[];
+  onTitle: (runs: IRunDetail[]) => void;
+}): JSX.Element {
   const { open } = useServices();
   useTheme();
   const [runs, setRuns] = React.useState<IRunDetail[] | null>(null);
@@ -78,7 +116,11 @@ function ComparePage(props: { runIds: string[]; onTitle: (runs: IRunDetail[]) =>
   const [onlyDiffs, setOnlyDiffs] = React.useState(false);
   const [chosenPair, setPair] = React.useState<[string, string] | null>(null);
   React.useEffect(() => {
-    Promise.all(props.runIds.slice(0, MAX_COMPARED).map(id => requestAPI<IRunDetail>(`runs/${id}`)))
+    Promise.all(
+      props.runIds
+        .slice(0, MAX_COMPARED)
+        .map(id => requestAPI<IRunDetail>(`runs/${id}`))
+    )
       .then(details => {
         setRuns(details);
         props.onTitle(details);
@@ -92,30 +134,66 @@ function ComparePage(props: { runIds: string[]; onTitle: (runs: IRunDetail[]) =>
     return <Loading />;
   }
   const colours = palette();
-  const paramKeys = Array.from(new Set(runs.flatMap(r => Object.keys(r.params)))).sort();
-  const metricKeys = Array.from(new Set(runs.flatMap(r => Object.keys(r.metric_summary)))).sort();
+  const paramKeys = Array.from(
+    new Set(runs.flatMap(r => Object.keys(r.params)))
+  ).sort();
+  const metricKeys = Array.from(
+    new Set(runs.flatMap(r => Object.keys(r.metric_summary)))
+  ).sort();
   // Older first: the diff reads as what changed since.
-  const withNotebook = runs.filter(r => r.notebook).sort((a, b) => a.start_time - b.start_time);
-  const pair: [string, string] = chosenPair ?? [withNotebook[0]?.run_id ?? '', withNotebook[1]?.run_id ?? ''];
+  const withNotebook = runs
+    .filter(r => r.notebook)
+    .sort((a, b) => a.start_time - b.start_time);
+  const pair: [string, string] = chosenPair ?? [
+    withNotebook[0]?.run_id ?? '',
+    withNotebook[1]?.run_id ?? ''
+  ];
   return (
     <div className="jp-mlops-view jp-mlops-compare-view">
       <h2 className="jp-mlops-title">Compare {runs.length} runs</h2>
       <div className="jp-mlops-legend">
         {runs.map((r, i) => (
-          <span key={r.run_id} className="jp-mlops-legend-item" data-run={r.run_id}>
-            <span className="jp-mlops-swatch" style={{ background: colours[i % colours.length] }} />
-            <Link onClick={() => open.run(r.run_id)}>{runLabel(r)}</Link> <StatusBadge status={r.status} />
+          <span
+            key={r.run_id}
+            className="jp-mlops-legend-item"
+            data-run={r.run_id}
+          >
+            <span
+              className="jp-mlops-swatch"
+              style={{ background: colours[i % colours.length] }}
+            />
+            <Link onClick={() => open.run(r.run_id)}>{runLabel(r)}</Link>{' '}
+            <StatusBadge status={r.status} />
           </span>
         ))}
       </div>
       <label className="jp-mlops-check">
-        <input type="checkbox" className="jp-mlops-only-diffs" checked={onlyDiffs} onChange={() => setOnlyDiffs(x => !x)} /> only
-        differences
+        <input
+          type="checkbox"
+          className="jp-mlops-only-diffs"
+          checked={onlyDiffs}
+          onChange={() => setOnlyDiffs(x => !x)}
+        />{' '}
+        only differences
       </label>
       <h3>Parameters</h3>
-      <DiffTable title="param" kind="param" runs={runs} keys={paramKeys} value={(r, k) => r.params[k]} onlyDiffs={onlyDiffs} />
+      <DiffTable
+        title="param"
+        kind="param"
+        runs={runs}
+        keys={paramKeys}
+        value={(r, k) => r.params[k]}
+        onlyDiffs={onlyDiffs}
+      />
       <h3>Metrics (latest)</h3>
-      <DiffTable title="metric" kind="metric" runs={runs} keys={metricKeys} value={(r, k) => r.metrics[k]} onlyDiffs={onlyDiffs} />
+      <DiffTable
+        title="metric"
+        kind="metric"
+        runs={runs}
+        keys={metricKeys}
+        value={(r, k) => r.metrics[k]}
+        onlyDiffs={onlyDiffs}
+      />
       <h3>Charts</h3>
       <div className="jp-mlops-charts">
         {metricKeys.map(k => (
@@ -124,7 +202,9 @@ function ComparePage(props: { runIds: string[]; onTitle: (runs: IRunDetail[]) =>
       </div>
       <h3>Notebook diff</h3>
       {withNotebook.length < 2 ? (
-        <div className="jp-mlops-empty">Fewer than two of these runs have a notebook snapshot.</div>
+        <div className="jp-mlops-empty">
+          Fewer than two of these runs have a notebook snapshot.
+        </div>
       ) : (
         <>
           <div className="jp-mlops-toolbar">
@@ -133,7 +213,13 @@ function ComparePage(props: { runIds: string[]; onTitle: (runs: IRunDetail[]) =>
                 key={side}
                 aria-label={side === 0 ? 'diff from' : 'diff to'}
                 value={pair[side]}
-                onChange={e => setPair(side === 0 ? [e.target.value, pair[1]] : [pair[0], e.target.value])}
+                onChange={e =>
+                  setPair(
+                    side === 0
+                      ? [e.target.value, pair[1]]
+                      : [pair[0], e.target.value]
+                  )
+                }
               >
                 {withNotebook.map(r => (
                   <option key={r.run_id} value={r.run_id}>
@@ -143,7 +229,9 @@ function ComparePage(props: { runIds: string[]; onTitle: (runs: IRunDetail[]) =>
               </select>
             ))}
           </div>
-          {pair[0] && pair[1] && pair[0] !== pair[1] && <NotebookDiff a={pair[0]} b={pair[1]} />}
+          {pair[0] && pair[1] && pair[0] !== pair[1] && (
+            <NotebookDiff a={pair[0]} b={pair[1]} />
+          )}
         </>
       )}
     </div>

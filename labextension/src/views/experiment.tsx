@@ -14,7 +14,15 @@ import { Brush } from '../components/parallel';
 import { ChartsPanel, brushFilter } from '../components/chartspanel';
 import { ColumnChooser } from '../components/columnchooser';
 import { FilterBox } from '../components/filterbox';
-import { ATTRIBUTES, IColumn, ITableQuery, PINNED, RunsModel, RunsTable, keyColumn } from '../components/runsgrid';
+import {
+  ATTRIBUTES,
+  IColumn,
+  ITableQuery,
+  PINNED,
+  RunsModel,
+  RunsTable,
+  keyColumn
+} from '../components/runsgrid';
 import { IServices, ServicesContext } from '../components/services';
 
 /** Hidden until the user shows them (for an experiment with no saved choice). */
@@ -64,7 +72,9 @@ export class ExperimentView extends Panel {
     this.addWidget(split);
     // The toolbar's height follows its content (a filter error, the brushed ranges): the split
     // below takes what is left (CSS flex) and is told when that changes.
-    this.resize = new ResizeObserver(() => MessageLoop.sendMessage(split, Widget.ResizeMessage.UnknownSize));
+    this.resize = new ResizeObserver(() =>
+      MessageLoop.sendMessage(split, Widget.ResizeMessage.UnknownSize)
+    );
     this.resize.observe(split.node);
 
     this.model.selectionChanged.connect(() => this.refreshPanels());
@@ -114,12 +124,19 @@ export class ExperimentView extends Panel {
   }
 
   hiddenColumns(): string[] {
-    return this.hidden ?? this.services.settings.current.hiddenColumns[this.experiment ?? ALL] ?? HIDDEN_BY_DEFAULT;
+    return (
+      this.hidden ??
+      this.services.settings.current.hiddenColumns[this.experiment ?? ALL] ??
+      HIDDEN_BY_DEFAULT
+    );
   }
 
   /** Hide these columns now, and remember them for this experiment in the user's settings. */
   async hideColumns(hidden: string[]): Promise<void> {
-    const all = { ...this.services.settings.current.hiddenColumns, [this.experiment ?? ALL]: hidden };
+    const all = {
+      ...this.services.settings.current.hiddenColumns,
+      [this.experiment ?? ALL]: hidden
+    };
     this.hidden = hidden;
     this.applyColumns(hidden);
     await this.services.settings.save('hiddenColumns', all);
@@ -127,7 +144,10 @@ export class ExperimentView extends Panel {
 
   query(withBrush = true): ITableQuery {
     const brush = withBrush ? brushFilter(this.brushes) : '';
-    const filter = this.baseFilter && brush ? `(${this.baseFilter}) AND ${brush}` : this.baseFilter || brush;
+    const filter =
+      this.baseFilter && brush
+        ? `(${this.baseFilter}) AND ${brush}`
+        : this.baseFilter || brush;
     return {
       experiment: this.experiment,
       filter,
@@ -148,7 +168,10 @@ export class ExperimentView extends Panel {
 
   sortBy(column: IColumn): void {
     const same = this.sort?.sort === column.sort;
-    this.sort = { sort: column.sort!, descending: same ? !this.sort!.descending : false };
+    this.sort = {
+      sort: column.sort!,
+      descending: same ? !this.sort!.descending : false
+    };
     void this.reload();
   }
 
@@ -210,7 +233,11 @@ export class ExperimentView extends Panel {
 
   private async loadKeys(): Promise<void> {
     try {
-      this.keys = await requestAPI<IColumnKeys>('table/keys', {}, { experiment: this.experiment ?? undefined });
+      this.keys = await requestAPI<IColumnKeys>(
+        'table/keys',
+        {},
+        { experiment: this.experiment ?? undefined }
+      );
     } catch (e: any) {
       this.error = e.message;
     }
@@ -234,7 +261,11 @@ export class ExperimentView extends Panel {
     this.dirty = false;
     const before = JSON.stringify(this.keys);
     try {
-      this.keys = await requestAPI<IColumnKeys>('table/keys', {}, { experiment: this.experiment ?? undefined });
+      this.keys = await requestAPI<IColumnKeys>(
+        'table/keys',
+        {},
+        { experiment: this.experiment ?? undefined }
+      );
     } catch {
       return;
     }
@@ -264,7 +295,11 @@ class Part extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <ServicesContext.Provider value={this.services}>{this.draw()}</ServicesContext.Provider>;
+    return (
+      <ServicesContext.Provider value={this.services}>
+        {this.draw()}
+      </ServicesContext.Provider>
+    );
   }
 }
 
@@ -275,15 +310,24 @@ function Toolbar(props: { view: ExperimentView }): JSX.Element {
   return (
     <div className="jp-mlops-view-header">
       <div className="jp-mlops-toolbar">
-        <h2 className="jp-mlops-title">{view.experiment ?? 'All experiments'}</h2>
+        <h2 className="jp-mlops-title">
+          {view.experiment ?? 'All experiments'}
+        </h2>
         <span className="jp-mlops-count" data-total={view.total}>
           {view.total.toLocaleString()} runs
         </span>
-        <span className="jp-mlops-live" title="new and changed runs appear without refreshing">
+        <span
+          className="jp-mlops-live"
+          title="new and changed runs appear without refreshing"
+        >
           ● live
         </span>
         <span className="jp-mlops-spacer" />
-        <ColumnChooser columns={view.allColumns()} hidden={view.hiddenColumns()} onChange={hidden => void view.hideColumns(hidden)} />
+        <ColumnChooser
+          columns={view.allColumns()}
+          hidden={view.hiddenColumns()}
+          onChange={hidden => void view.hideColumns(hidden)}
+        />
         <button
           className="jp-mlops-button jp-mlops-compare"
           disabled={selected.length < 2}
@@ -292,11 +336,18 @@ function Toolbar(props: { view: ExperimentView }): JSX.Element {
         >
           Compare ({selected.length})
         </button>
-        <button className="jp-mlops-button jp-mlops-diff" disabled={selected.length !== 2} onClick={() => view.diff()}>
+        <button
+          className="jp-mlops-button jp-mlops-diff"
+          disabled={selected.length !== 2}
+          onClick={() => view.diff()}
+        >
           Notebook diff
         </button>
         {selected.length > 0 && (
-          <button className="jp-mlops-button jp-mlops-clear" onClick={() => view.model.clearSelection()}>
+          <button
+            className="jp-mlops-button jp-mlops-clear"
+            onClick={() => view.model.clearSelection()}
+          >
             Clear selection
           </button>
         )}
@@ -313,11 +364,22 @@ function Toolbar(props: { view: ExperimentView }): JSX.Element {
           Export CSV
         </button>
       </div>
-      <FilterBox value={view.filter} keys={view.columnKeys} error={view.filterError} onApply={f => void view.applyFilter(f)} />
+      <FilterBox
+        value={view.filter}
+        keys={view.columnKeys}
+        error={view.filterError}
+        onApply={f => void view.applyFilter(f)}
+      />
       {view.brushed.length > 0 && (
         <div className="jp-mlops-toolbar jp-mlops-brushes">
-          brushed: <code className="jp-mlops-brush-filter">{brushFilter(view.brushed)}</code>
-          <button className="jp-mlops-button jp-mlops-clear-brush" onClick={() => void view.setBrushes([])}>
+          brushed:{' '}
+          <code className="jp-mlops-brush-filter">
+            {brushFilter(view.brushed)}
+          </code>
+          <button
+            className="jp-mlops-button jp-mlops-clear-brush"
+            onClick={() => void view.setBrushes([])}
+          >
             Clear
           </button>
         </div>

@@ -20,9 +20,20 @@ import {
   when
 } from '../api';
 import { ApprovalBadge, Decide } from '../components/approval';
-import { AliasChip, ErrorLine, KeyValues, Link, Loading } from '../components/common';
+import {
+  AliasChip,
+  ErrorLine,
+  KeyValues,
+  Link,
+  Loading
+} from '../components/common';
 import { Markdown } from '../components/markdown';
-import { IServices, ServicesContext, useLiveTick, useServices } from '../components/services';
+import {
+  IServices,
+  ServicesContext,
+  useLiveTick,
+  useServices
+} from '../components/services';
 
 export const GUARDED_ALIAS = 'production';
 
@@ -31,14 +42,22 @@ function onnxStatus(version: IModelVersion): string {
 }
 
 /** Ask before pointing ``production`` at another version. */
-async function confirmMove(name: string, alias: string, from: number | undefined, to: number): Promise<boolean> {
+async function confirmMove(
+  name: string,
+  alias: string,
+  from: number | undefined,
+  to: number
+): Promise<boolean> {
   const result = await showDialog({
     title: `Move ${name}@${alias}?`,
     body:
       from !== undefined
         ? `${name}@${alias} serves version ${from}. Point it at version ${to} instead?`
         : `Point ${name}@${alias} at version ${to}? Whatever loads ${name}@${alias} will use it.`,
-    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: `Move ${alias}` })]
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.warnButton({ label: `Move ${alias}` })
+    ]
   });
   return result.button.accept;
 }
@@ -69,7 +88,9 @@ function VersionDetail(props: {
   const runVerify = () =>
     requestAPI<IVerifyResult>(`${base}/verify`)
       .then(setVerify)
-      .catch(e => setVerify({ ok: false, problems: [e.message], digest: null }));
+      .catch(e =>
+        setVerify({ ok: false, problems: [e.message], digest: null })
+      );
 
   const setAliasClick = async () => {
     const wanted = alias.trim();
@@ -81,7 +102,10 @@ function VersionDetail(props: {
       }
     }
     try {
-      await postAPI(`models/${encodeURIComponent(props.name)}/aliases`, { alias: wanted, version: v.version });
+      await postAPI(`models/${encodeURIComponent(props.name)}/aliases`, {
+        alias: wanted,
+        version: v.version
+      });
       setMessage(`${props.name}@${wanted} → version ${v.version}`);
       setAlias('');
       props.onChanged();
@@ -101,7 +125,12 @@ function VersionDetail(props: {
       </h3>
       <KeyValues
         rows={[
-          ['run', <Link key="r" onClick={() => open.run(d.run_id)}>{short(d.run_id)}</Link>],
+          [
+            'run',
+            <Link key="r" onClick={() => open.run(d.run_id)}>
+              {short(d.run_id)}
+            </Link>
+          ],
           ['exported by', `${d.created_by} on ${when(d.created_at)}`],
           ['format', d.model_format ?? '–'],
           ['ONNX', onnxStatus(d)],
@@ -113,7 +142,8 @@ function VersionDetail(props: {
               {d.approval && (
                 <span className="jp-mlops-approval-record">
                   {' '}
-                  by {d.approval.actor} on {when(d.approval.created_at)}: “{d.approval.reason}”
+                  by {d.approval.actor} on {when(d.approval.created_at)}: “
+                  {d.approval.reason}”
                 </span>
               )}
             </span>
@@ -128,13 +158,24 @@ function VersionDetail(props: {
           value={alias}
           onChange={e => setAlias(e.target.value)}
         />
-        <button className="jp-mlops-button jp-mlops-set-alias" disabled={!alias.trim()} onClick={() => void setAliasClick()}>
+        <button
+          className="jp-mlops-button jp-mlops-set-alias"
+          disabled={!alias.trim()}
+          onClick={() => void setAliasClick()}
+        >
           Set alias
         </button>
-        <button className="jp-mlops-button jp-mlops-verify" onClick={() => void runVerify()}>
+        <button
+          className="jp-mlops-button jp-mlops-verify"
+          onClick={() => void runVerify()}
+        >
           Verify
         </button>
-        <select aria-label="compare with version" value={other} onChange={e => setOther(e.target.value)}>
+        <select
+          aria-label="compare with version"
+          value={other}
+          onChange={e => setOther(e.target.value)}
+        >
           <option value="">compare with…</option>
           {props.versions
             .filter(x => x.version !== v.version)
@@ -144,23 +185,36 @@ function VersionDetail(props: {
               </option>
             ))}
         </select>
-        <button className="jp-mlops-button" disabled={!other} onClick={() => open.compare([d.run_id, other])}>
+        <button
+          className="jp-mlops-button"
+          disabled={!other}
+          onClick={() => open.compare([d.run_id, other])}
+        >
           Compare runs
         </button>
       </div>
       {verify && (
-        <div className={verify.ok ? 'jp-mlops-ok' : 'jp-mlops-error'} data-verify={verify.ok ? 'ok' : 'failed'}>
-          {verify.ok ? `verified: digest ${verify.digest?.slice(0, 12)}` : `verification failed: ${verify.problems.join('; ')}`}
+        <div
+          className={verify.ok ? 'jp-mlops-ok' : 'jp-mlops-error'}
+          data-verify={verify.ok ? 'ok' : 'failed'}
+        >
+          {verify.ok
+            ? `verified: digest ${verify.digest?.slice(0, 12)}`
+            : `verification failed: ${verify.problems.join('; ')}`}
         </div>
       )}
       {message && <div className="jp-mlops-message">{message}</div>}
       <h4>Metrics at export</h4>
-      <KeyValues rows={Object.entries(d.metrics ?? {}).map(([k, val]) => [k, fmt(val)])} />
+      <KeyValues
+        rows={Object.entries(d.metrics ?? {}).map(([k, val]) => [k, fmt(val)])}
+      />
       <h4>Model card</h4>
       {detail?.card ? (
         <Markdown source={detail.card} className="jp-mlops-card" />
       ) : (
-        <div className="jp-mlops-empty">{detail ? 'This version has no model card.' : 'loading…'}</div>
+        <div className="jp-mlops-empty">
+          {detail ? 'This version has no model card.' : 'loading…'}
+        </div>
       )}
     </div>
   );
@@ -186,7 +240,11 @@ function AuditLog(props: { entries: IAuditEntry[] }): JSX.Element {
             <td>{e.action}</td>
             <td>{e.subject}</td>
             <td>
-              <code>{typeof e.details === 'string' ? e.details : JSON.stringify(e.details)}</code>
+              <code>
+                {typeof e.details === 'string'
+                  ? e.details
+                  : JSON.stringify(e.details)}
+              </code>
             </td>
           </tr>
         ))}
@@ -201,7 +259,9 @@ function ModelPage(props: { name: string; version?: number }): JSX.Element {
   const [versions, setVersions] = React.useState<IModelVersion[] | null>(null);
   const [aliases, setAliases] = React.useState<Record<string, number>>({});
   const [audit, setAudit] = React.useState<IAuditEntry[]>([]);
-  const [chosen, setChosen] = React.useState<number | null>(props.version ?? null);
+  const [chosen, setChosen] = React.useState<number | null>(
+    props.version ?? null
+  );
   const [error, setError] = React.useState<string | null>(null);
   const [reloads, setReloads] = React.useState(0);
   const reload = () => setReloads(r => r + 1);
@@ -210,20 +270,32 @@ function ModelPage(props: { name: string; version?: number }): JSX.Element {
     Promise.all([
       requestAPI<{ versions: IModelVersion[] }>(`models/${name}`),
       requestAPI<{ models: IModel[] }>('models'),
-      requestAPI<{ entries: IAuditEntry[] }>('audit', {}, { subject: props.name, limit: 200 })
+      requestAPI<{ entries: IAuditEntry[] }>(
+        'audit',
+        {},
+        { subject: props.name, limit: 200 }
+      )
     ])
       .then(([v, m, a]) => {
         setVersions(v.versions);
         setAliases(m.models.find(x => x.name === props.name)?.aliases ?? {});
         setAudit(a.entries);
         setError(null);
-        setChosen(c => (c !== null && v.versions.some(x => x.version === c) ? c : v.versions[v.versions.length - 1]?.version ?? null));
+        setChosen(c =>
+          c !== null && v.versions.some(x => x.version === c)
+            ? c
+            : (v.versions[v.versions.length - 1]?.version ?? null)
+        );
       })
       .catch(e => setError(e.message));
   }, [props.name, reloads, tick]);
   const current = versions?.find(v => v.version === chosen);
   return (
-    <div ref={ref} className="jp-mlops-view jp-mlops-model-view" data-model={props.name}>
+    <div
+      ref={ref}
+      className="jp-mlops-view jp-mlops-model-view"
+      data-model={props.name}
+    >
       <div className="jp-mlops-toolbar jp-mlops-view-header">
         <h2 className="jp-mlops-title">{props.name}</h2>
         {Object.entries(aliases).map(([a, v]) => (
@@ -263,7 +335,11 @@ function ModelPage(props: { name: string; version?: number }): JSX.Element {
                 <td>
                   <ApprovalBadge approval={v.approval} />
                 </td>
-                <td>{v.approval ? `${v.approval.actor}, ${when(v.approval.created_at)}: ${v.approval.reason}` : '–'}</td>
+                <td>
+                  {v.approval
+                    ? `${v.approval.actor}, ${when(v.approval.created_at)}: ${v.approval.reason}`
+                    : '–'}
+                </td>
                 <td>
                   {Object.entries(v.metrics ?? {})
                     .map(([k, x]) => `${k}=${fmt(x)}`)
@@ -280,7 +356,13 @@ function ModelPage(props: { name: string; version?: number }): JSX.Element {
         </table>
       )}
       {versions && current && (
-        <VersionDetail name={props.name} version={current} versions={versions} aliases={aliases} onChanged={reload} />
+        <VersionDetail
+          name={props.name}
+          version={current}
+          versions={versions}
+          aliases={aliases}
+          onChanged={reload}
+        />
       )}
       <h3>Audit log</h3>
       <AuditLog entries={audit} />

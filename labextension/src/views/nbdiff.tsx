@@ -31,36 +31,67 @@ export function NotebookDiff(props: { a: string; b: string }): JSX.Element {
   return (
     <div className="jp-mlops-nbdiff">
       <h3>
-        {diff.a.path} ({short(diff.a.run_id)}) → {diff.b.path} ({short(diff.b.run_id)})
+        {diff.a.path} ({short(diff.a.run_id)}) → {diff.b.path} (
+        {short(diff.b.run_id)})
       </h3>
       <p>
-        {s.changed} changed, {s.added} added, {s.removed} removed, {s.equal} unchanged; outputs differ in {s.outputs_changed}{' '}
-        cells.{' '}
+        {s.changed} changed, {s.added} added, {s.removed} removed, {s.equal}{' '}
+        unchanged; outputs differ in {s.outputs_changed} cells.{' '}
         <label>
-          <input type="checkbox" checked={showEqual} onChange={() => setShowEqual(x => !x)} /> show unchanged cells
+          <input
+            type="checkbox"
+            checked={showEqual}
+            onChange={() => setShowEqual(x => !x)}
+          />{' '}
+          show unchanged cells
         </label>
       </p>
       {diff.cells
         .filter(c => showEqual || c.op !== 'equal' || c.outputs_changed)
         .map((c, i) => (
-          <div key={i} className={`jp-mlops-cell jp-mlops-cell-${c.op}`} data-op={c.op}>
+          <div
+            key={i}
+            className={`jp-mlops-cell jp-mlops-cell-${c.op}`}
+            data-op={c.op}
+          >
             <div className="jp-mlops-cell-head">
-              {c.op} {c.cell_type} cell {c.a_index !== null ? `a[${c.a_index}]` : ''} {c.b_index !== null ? `b[${c.b_index}]` : ''}
+              {c.op} {c.cell_type} cell{' '}
+              {c.a_index !== null ? `a[${c.a_index}]` : ''}{' '}
+              {c.b_index !== null ? `b[${c.b_index}]` : ''}
               {c.outputs_changed ? ' · outputs changed' : ''}
             </div>
             {c.op === 'changed' ? (
               <pre className="jp-mlops-udiff">
                 {(c.source_diff ?? '')
                   .split('\n')
-                  .filter(line => !line.startsWith('--- ') && !line.startsWith('+++ '))
+                  .filter(
+                    line => !line.startsWith('--- ') && !line.startsWith('+++ ')
+                  )
                   .map((line, j) => (
-                    <div key={j} className={line.startsWith('+') ? 'jp-mlops-add' : line.startsWith('-') ? 'jp-mlops-del' : ''}>
+                    <div
+                      key={j}
+                      className={
+                        line.startsWith('+')
+                          ? 'jp-mlops-add'
+                          : line.startsWith('-')
+                            ? 'jp-mlops-del'
+                            : ''
+                      }
+                    >
                       {line}
                     </div>
                   ))}
               </pre>
             ) : (
-              <pre className={c.op === 'added' ? 'jp-mlops-add' : c.op === 'removed' ? 'jp-mlops-del' : ''}>
+              <pre
+                className={
+                  c.op === 'added'
+                    ? 'jp-mlops-add'
+                    : c.op === 'removed'
+                      ? 'jp-mlops-del'
+                      : ''
+                }
+              >
                 {c.source_b ?? c.source_a}
               </pre>
             )}

@@ -20,9 +20,20 @@ import {
   short,
   when
 } from '../api';
-import { ErrorLine, KeyValues, Link, Loading, StatusBadge } from '../components/common';
+import {
+  ErrorLine,
+  KeyValues,
+  Link,
+  Loading,
+  StatusBadge
+} from '../components/common';
 import { Dag, sweepLabel } from '../components/dag';
-import { IServices, ServicesContext, useLiveTick, useServices } from '../components/services';
+import {
+  IServices,
+  ServicesContext,
+  useLiveTick,
+  useServices
+} from '../components/services';
 
 const RERUN_WAIT_MS = 120_000;
 
@@ -33,8 +44,12 @@ function CacheStatus(props: { step: IStep }): JSX.Element {
     return (
       <div className="jp-mlops-cache" data-cache="hit">
         <b>cached</b>: reused the outputs of run{' '}
-        <Link onClick={() => open.run(step.cached_from!)}>{short(step.cached_from)}</Link>
-        {step.note ? ` — ${step.note}` : ' (same notebook, parameters, inputs and imported code)'}
+        <Link onClick={() => open.run(step.cached_from!)}>
+          {short(step.cached_from)}
+        </Link>
+        {step.note
+          ? ` — ${step.note}`
+          : ' (same notebook, parameters, inputs and imported code)'}
       </div>
     );
   }
@@ -68,11 +83,17 @@ function StepDetail(props: { step: IStep; tick: number }): JSX.Element {
       <div className="jp-mlops-toolbar">
         <h3 className="jp-mlops-title">{step.node}</h3>
         <StatusBadge status={step.status} />
-        <Link className="jp-mlops-open-step-run" onClick={() => open.run(step.run_id)}>
+        <Link
+          className="jp-mlops-open-step-run"
+          onClick={() => open.run(step.run_id)}
+        >
           open run {short(step.run_id)}
         </Link>
         {step.notebook && (
-          <button className="jp-mlops-button jp-mlops-open-notebook" onClick={() => open.notebook(step.run_id)}>
+          <button
+            className="jp-mlops-button jp-mlops-open-notebook"
+            onClick={() => open.notebook(step.run_id)}
+          >
             Open executed notebook
           </button>
         )}
@@ -82,13 +103,20 @@ function StepDetail(props: { step: IStep; tick: number }): JSX.Element {
         rows={[
           ['step', step.step],
           ['attempt', String(step.attempt)],
-          ['started', step.start_time ? `${when(step.start_time)} (${ago(step.start_time)})` : '–'],
+          [
+            'started',
+            step.start_time
+              ? `${when(step.start_time)} (${ago(step.start_time)})`
+              : '–'
+          ],
           ['duration', duration(runDuration(step))],
           ['sweep values', sweepLabel(step.sweep_point) || '–'],
           ['upstream', step.upstream.join(', ') || '–']
         ]}
       />
-      {step.error && <div className="jp-mlops-error jp-mlops-step-error">{step.error}</div>}
+      {step.error && (
+        <div className="jp-mlops-error jp-mlops-step-error">{step.error}</div>
+      )}
       {step.failed_cell_source && (
         <>
           <div>failing cell {step.failed_cell}:</div>
@@ -105,11 +133,15 @@ function StepDetail(props: { step: IStep; tick: number }): JSX.Element {
         <div className="jp-mlops-step-values">
           <div>
             <h4>Parameters</h4>
-            <KeyValues rows={Object.entries(run.params).map(([k, v]) => [k, v])} />
+            <KeyValues
+              rows={Object.entries(run.params).map(([k, v]) => [k, v])}
+            />
           </div>
           <div>
             <h4>Metrics</h4>
-            <KeyValues rows={Object.entries(run.metrics).map(([k, v]) => [k, fmt(v)])} />
+            <KeyValues
+              rows={Object.entries(run.metrics).map(([k, v]) => [k, fmt(v)])}
+            />
           </div>
           <div>
             <h4>Outputs</h4>
@@ -125,7 +157,10 @@ function StepDetail(props: { step: IStep; tick: number }): JSX.Element {
   );
 }
 
-function PipelinePage(props: { runId: string; onTitle: (p: IPipelineRun) => void }): JSX.Element {
+function PipelinePage(props: {
+  runId: string;
+  onTitle: (p: IPipelineRun) => void;
+}): JSX.Element {
   const { open } = useServices();
   const ref = React.useRef<HTMLDivElement>(null);
   const tick = useLiveTick(ref);
@@ -140,7 +175,7 @@ function PipelinePage(props: { runId: string; onTitle: (p: IPipelineRun) => void
         setError(null);
         props.onTitle(p);
         const failed = p.steps.find(s => s.status === 'FAILED');
-        setNode(n => (n && p.dag[n] ? n : failed?.node ?? null));
+        setNode(n => (n && p.dag[n] ? n : (failed?.node ?? null)));
       })
       .catch(e => setError(e.message));
   }, [props.runId, tick]);
@@ -150,13 +185,26 @@ function PipelinePage(props: { runId: string; onTitle: (p: IPipelineRun) => void
       return;
     }
     try {
-      const started = await postAPI<{ pid: number; log: string; started_at: number }>(`pipelines/${pipeline.run_id}/rerun`, {});
-      setMessage(`started (pid ${started.pid}); opening the new run when it appears… log: ${started.log}`);
+      const started = await postAPI<{
+        pid: number;
+        log: string;
+        started_at: number;
+      }>(`pipelines/${pipeline.run_id}/rerun`, {});
+      setMessage(
+        `started (pid ${started.pid}); opening the new run when it appears… log: ${started.log}`
+      );
       const deadline = Date.now() + RERUN_WAIT_MS;
       const look = async (): Promise<void> => {
-        const { pipelines } = await requestAPI<{ pipelines: IPipelineRun[] }>('pipelines', {}, { limit: 10 });
+        const { pipelines } = await requestAPI<{ pipelines: IPipelineRun[] }>(
+          'pipelines',
+          {},
+          { limit: 10 }
+        );
         const fresh = pipelines.find(
-          p => p.run_id !== pipeline.run_id && p.spec === pipeline.spec && p.start_time >= started.started_at - 1000
+          p =>
+            p.run_id !== pipeline.run_id &&
+            p.spec === pipeline.spec &&
+            p.start_time >= started.started_at - 1000
         );
         if (fresh) {
           setMessage(null);
@@ -164,7 +212,9 @@ function PipelinePage(props: { runId: string; onTitle: (p: IPipelineRun) => void
         } else if (Date.now() < deadline) {
           window.setTimeout(() => void look(), 1000);
         } else {
-          setMessage(`the re-run has not recorded a pipeline run yet; see its log: ${started.log}`);
+          setMessage(
+            `the re-run has not recorded a pipeline run yet; see its log: ${started.log}`
+          );
         }
       };
       await look();
@@ -175,7 +225,11 @@ function PipelinePage(props: { runId: string; onTitle: (p: IPipelineRun) => void
 
   const step = pipeline?.steps.find(s => s.node === node);
   return (
-    <div ref={ref} className="jp-mlops-view jp-mlops-pipeline-view" data-run={props.runId}>
+    <div
+      ref={ref}
+      className="jp-mlops-view jp-mlops-pipeline-view"
+      data-run={props.runId}
+    >
       <ErrorLine error={error} />
       {!pipeline && !error && <Loading />}
       {pipeline && (
@@ -184,20 +238,36 @@ function PipelinePage(props: { runId: string; onTitle: (p: IPipelineRun) => void
             <h2 className="jp-mlops-title">{pipeline.name}</h2>
             <StatusBadge status={pipeline.status} />
             <span className="jp-mlops-muted">
-              {when(pipeline.start_time)} · {duration(runDuration(pipeline))} · {pipeline.steps.length} steps
+              {when(pipeline.start_time)} · {duration(runDuration(pipeline))} ·{' '}
+              {pipeline.steps.length} steps
             </span>
-            <Link onClick={() => open.run(pipeline.run_id)}>run {short(pipeline.run_id)}</Link>
+            <Link onClick={() => open.run(pipeline.run_id)}>
+              run {short(pipeline.run_id)}
+            </Link>
             <span className="jp-mlops-spacer" />
-            <button className="jp-mlops-button jp-mlops-rerun" onClick={() => void rerun()} title={pipeline.spec ?? ''}>
+            <button
+              className="jp-mlops-button jp-mlops-rerun"
+              onClick={() => void rerun()}
+              title={pipeline.spec ?? ''}
+            >
               Re-run
             </button>
           </div>
           {message && <div className="jp-mlops-message">{message}</div>}
           <div className="jp-mlops-muted">spec: {pipeline.spec ?? '–'}</div>
           <div className="jp-mlops-dag-wrap">
-            <Dag dag={pipeline.dag} steps={pipeline.steps} selected={node} onSelect={setNode} />
+            <Dag
+              dag={pipeline.dag}
+              steps={pipeline.steps}
+              selected={node}
+              onSelect={setNode}
+            />
           </div>
-          {step ? <StepDetail step={step} tick={tick} /> : <div className="jp-mlops-empty">Click a step for its detail.</div>}
+          {step ? (
+            <StepDetail step={step} tick={tick} />
+          ) : (
+            <div className="jp-mlops-empty">Click a step for its detail.</div>
+          )}
         </>
       )}
     </div>

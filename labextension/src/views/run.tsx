@@ -24,10 +24,22 @@ import {
 } from '../api';
 import { ApprovalBadge, Decide } from '../components/approval';
 import { ArtifactBrowser, Preview } from '../components/artifacts';
-import { ErrorLine, KeyValues, Link, Loading, StatusBadge, Tabs } from '../components/common';
+import {
+  ErrorLine,
+  KeyValues,
+  Link,
+  Loading,
+  StatusBadge,
+  Tabs
+} from '../components/common';
 import { LineChart } from '../components/linechart';
 import { Markdown } from '../components/markdown';
-import { IServices, ServicesContext, useLiveTick, useServices } from '../components/services';
+import {
+  IServices,
+  ServicesContext,
+  useLiveTick,
+  useServices
+} from '../components/services';
 
 /** The Markdown note: rendered (sanitized), editable in place, saved through the server. */
 function Note(props: { run: IRunDetail; onSaved: () => void }): JSX.Element {
@@ -70,10 +82,16 @@ function Note(props: { run: IRunDetail; onSaved: () => void }): JSX.Element {
             onChange={e => setDraft(e.target.value)}
           />
           <div className="jp-mlops-toolbar">
-            <button className="jp-mlops-button jp-mlops-save-note" onClick={() => void save()}>
+            <button
+              className="jp-mlops-button jp-mlops-save-note"
+              onClick={() => void save()}
+            >
               Save
             </button>
-            <button className="jp-mlops-button" onClick={() => setEditing(false)}>
+            <button
+              className="jp-mlops-button"
+              onClick={() => setEditing(false)}
+            >
               Cancel
             </button>
           </div>
@@ -81,7 +99,9 @@ function Note(props: { run: IRunDetail; onSaved: () => void }): JSX.Element {
       ) : props.run.note ? (
         <Markdown source={props.run.note} className="jp-mlops-note" />
       ) : (
-        <div className="jp-mlops-empty">No note yet. Edit to say what this run was for (Markdown).</div>
+        <div className="jp-mlops-empty">
+          No note yet. Edit to say what this run was for (Markdown).
+        </div>
       )}
       <ErrorLine error={error} />
     </section>
@@ -96,9 +116,13 @@ function Failure(props: { run: IRunDetail }): JSX.Element | null {
   return (
     <section className="jp-mlops-failure">
       <h3>Why it failed</h3>
-      {run.error && <div className="jp-mlops-error jp-mlops-run-error">{run.error}</div>}
+      {run.error && (
+        <div className="jp-mlops-error jp-mlops-run-error">{run.error}</div>
+      )}
       {run.failed_cell !== null && <div>failing cell: {run.failed_cell}</div>}
-      {run.traceback && <pre className="jp-mlops-traceback">{run.traceback}</pre>}
+      {run.traceback && (
+        <pre className="jp-mlops-traceback">{run.traceback}</pre>
+      )}
     </section>
   );
 }
@@ -111,7 +135,12 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
   const env = run.environment;
   const rows: [string, React.ReactNode][] = [
     ['status', <StatusBadge key="s" status={run.status} />],
-    ['experiment', <Link key="e" onClick={() => open.experiment(run.experiment)}>{run.experiment}</Link>],
+    [
+      'experiment',
+      <Link key="e" onClick={() => open.experiment(run.experiment)}>
+        {run.experiment}
+      </Link>
+    ],
     ['started', `${when(run.start_time)} (${ago(run.start_time)})`],
     ['ended', when(run.end_time)],
     ['duration', duration(runDuration(run))],
@@ -124,7 +153,10 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
           <code>{git.commit.slice(0, 12)}</code>
           {git.dirty ? ' with uncommitted changes ' : ' (clean)'}
           {run.git_diff && (
-            <button className="jp-mlops-link jp-mlops-show-diff" onClick={() => setShowDiff(s => !s)}>
+            <button
+              className="jp-mlops-link jp-mlops-show-diff"
+              onClick={() => setShowDiff(s => !s)}
+            >
               {showDiff ? 'hide the diff' : 'show the diff'}
             </button>
           )}
@@ -138,7 +170,8 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
       env ? (
         <details key="env">
           <summary>
-            Python {env.python_version} on {env.platform} · {Object.keys(env.packages).length} packages
+            Python {env.python_version} on {env.platform} ·{' '}
+            {Object.keys(env.packages).length} packages
           </summary>
           <table className="jp-mlops-table jp-mlops-packages">
             <tbody>
@@ -159,14 +192,22 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
   ];
   if (run.lineage.parent) {
     const parent = run.lineage.parent;
-    rows.push(['parent', <Link key="p" onClick={() => open.run(parent.run_id)}>{parent.name || short(parent.run_id)}</Link>]);
+    rows.push([
+      'parent',
+      <Link key="p" onClick={() => open.run(parent.run_id)}>
+        {parent.name || short(parent.run_id)}
+      </Link>
+    ]);
   }
   if (run.pipeline && run.pipeline.run_id !== run.run_id) {
     const pipeline = run.pipeline;
     rows.push([
       'pipeline',
       <span key="pl">
-        <Link className="jp-mlops-pipeline-link" onClick={() => open.pipeline(pipeline.run_id)}>
+        <Link
+          className="jp-mlops-pipeline-link"
+          onClick={() => open.pipeline(pipeline.run_id)}
+        >
           {pipeline.name}
         </Link>
         {pipeline.step ? ` · step ${pipeline.step}` : ''}
@@ -178,7 +219,11 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
       'model versions',
       <span key="mv">
         {run.model_versions.map(v => (
-          <Link key={`${v.name}/${v.version}`} className="jp-mlops-version-link" onClick={() => open.model(v.name, v.version)}>
+          <Link
+            key={`${v.name}/${v.version}`}
+            className="jp-mlops-version-link"
+            onClick={() => open.model(v.name, v.version)}
+          >
             {v.name} v{v.version}
           </Link>
         ))}
@@ -203,7 +248,10 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
       <Failure run={run} />
       <KeyValues rows={rows} className="jp-mlops-run-facts" />
       {showDiff && run.git_diff && (
-        <Preview runId={run.run_id} artifact={run.artifacts.find(a => a.path === run.git_diff)!} />
+        <Preview
+          runId={run.run_id}
+          artifact={run.artifacts.find(a => a.path === run.git_diff)!}
+        />
       )}
       <Note run={run} onSaved={props.reload} />
       <section>
@@ -211,14 +259,20 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
         <ApprovalBadge approval={run.approval} />{' '}
         {run.approval && (
           <span className="jp-mlops-approval-record">
-            by {run.approval.actor} on {when(run.approval.created_at)}: “{run.approval.reason}”
+            by {run.approval.actor} on {when(run.approval.created_at)}: “
+            {run.approval.reason}”
           </span>
         )}
-        {run.artifacts.some(a => a.path.startsWith('model/')) && <Decide runId={run.run_id} onDone={props.reload} />}
+        {run.artifacts.some(a => a.path.startsWith('model/')) && (
+          <Decide runId={run.run_id} onDone={props.reload} />
+        )}
       </section>
       <section>
         <h3>Parameters</h3>
-        <KeyValues rows={Object.entries(run.params).map(([k, v]) => [k, v])} className="jp-mlops-params" />
+        <KeyValues
+          rows={Object.entries(run.params).map(([k, v]) => [k, v])}
+          className="jp-mlops-params"
+        />
       </section>
       <section>
         <h3>Metrics</h3>
@@ -249,7 +303,10 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
       </section>
       <section>
         <h3>Tags</h3>
-        <KeyValues rows={Object.entries(run.user_tags).map(([k, v]) => [k, v])} className="jp-mlops-tags" />
+        <KeyValues
+          rows={Object.entries(run.user_tags).map(([k, v]) => [k, v])}
+          className="jp-mlops-tags"
+        />
       </section>
       {(run.datasets ?? []).length > 0 && (
         <section>
@@ -289,7 +346,11 @@ function MetricCharts(props: { run: IRunDetail; tick: number }): JSX.Element {
   React.useEffect(() => {
     let cancelled = false;
     keys.forEach(key =>
-      requestAPI<ISeriesReply>('series', {}, { key, run_ids: props.run.run_id, max_points: 1000 })
+      requestAPI<ISeriesReply>(
+        'series',
+        {},
+        { key, run_ids: props.run.run_id, max_points: 1000 }
+      )
         .then(reply => !cancelled && setSeries(s => ({ ...s, [key]: reply })))
         .catch(() => undefined)
     );
@@ -315,7 +376,15 @@ function MetricCharts(props: { run: IRunDetail; tick: number }): JSX.Element {
           label: runLabel(r),
           points: r.points.map(p => [p[0], p[1]] as [number, number | null])
         }));
-        return <LineChart key={key} title={key} lines={lines} xLabel="step" height={200} />;
+        return (
+          <LineChart
+            key={key}
+            title={key}
+            lines={lines}
+            xLabel="step"
+            height={200}
+          />
+        );
       })}
     </div>
   );
@@ -327,20 +396,31 @@ function NotebookTab(props: { run: IRunDetail }): JSX.Element {
   const [others, setOthers] = React.useState<IRunsPage | null>(null);
   const [other, setOther] = React.useState('');
   React.useEffect(() => {
-    requestAPI<IRunsPage>('runs', {}, { experiment: run.experiment, page_size: 100 })
+    requestAPI<IRunsPage>(
+      'runs',
+      {},
+      { experiment: run.experiment, page_size: 100 }
+    )
       .then(setOthers)
       .catch(() => undefined);
   }, [run.experiment]);
   const notebook = run.notebook;
   if (!notebook) {
-    return <div className="jp-mlops-empty">This run has no notebook snapshot.</div>;
+    return (
+      <div className="jp-mlops-empty">This run has no notebook snapshot.</div>
+    );
   }
   const artifact = run.artifacts.find(a => a.path === notebook)!;
   return (
     <div>
       <div className="jp-mlops-toolbar">
         diff against{' '}
-        <select aria-label="diff against" className="jp-mlops-diff-against" value={other} onChange={e => setOther(e.target.value)}>
+        <select
+          aria-label="diff against"
+          className="jp-mlops-diff-against"
+          value={other}
+          onChange={e => setOther(e.target.value)}
+        >
           <option value="">another run…</option>
           {(others?.runs ?? [])
             .filter(r => r.run_id !== run.run_id)
@@ -350,7 +430,11 @@ function NotebookTab(props: { run: IRunDetail }): JSX.Element {
               </option>
             ))}
         </select>
-        <button className="jp-mlops-button jp-mlops-open-diff" disabled={!other} onClick={() => open.diff(other, run.run_id)}>
+        <button
+          className="jp-mlops-button jp-mlops-open-diff"
+          disabled={!other}
+          onClick={() => open.diff(other, run.run_id)}
+        >
           Notebook diff
         </button>
       </div>
@@ -359,7 +443,10 @@ function NotebookTab(props: { run: IRunDetail }): JSX.Element {
   );
 }
 
-function RunPage(props: { runId: string; onTitle: (run: IRunDetail) => void }): JSX.Element {
+function RunPage(props: {
+  runId: string;
+  onTitle: (run: IRunDetail) => void;
+}): JSX.Element {
   const { open } = useServices();
   const ref = React.useRef<HTMLDivElement>(null);
   const tick = useLiveTick(ref);
@@ -377,7 +464,11 @@ function RunPage(props: { runId: string; onTitle: (run: IRunDetail) => void }): 
       .catch(e => setError(e.message));
   }, [props.runId, reloads, tick]);
   return (
-    <div ref={ref} className="jp-mlops-view jp-mlops-run-view" data-run={run?.run_id ?? props.runId}>
+    <div
+      ref={ref}
+      className="jp-mlops-view jp-mlops-run-view"
+      data-run={run?.run_id ?? props.runId}
+    >
       <ErrorLine error={error} />
       {!run && !error && <Loading />}
       {run && (
@@ -386,19 +477,40 @@ function RunPage(props: { runId: string; onTitle: (run: IRunDetail) => void }): 
             <h2 className="jp-mlops-title">{runLabel(run)}</h2>
             <StatusBadge status={run.status} />
             <span className="jp-mlops-muted">
-              in <Link onClick={() => open.experiment(run.experiment)}>{run.experiment}</Link> · {short(run.run_id)}
+              in{' '}
+              <Link onClick={() => open.experiment(run.experiment)}>
+                {run.experiment}
+              </Link>{' '}
+              · {short(run.run_id)}
             </span>
           </div>
           <Tabs
             tabs={[
-              { id: 'overview', label: 'Overview', render: () => <Overview run={run} reload={reload} /> },
-              { id: 'charts', label: `Metrics (${Object.keys(run.metric_summary).length})`, render: () => <MetricCharts run={run} tick={tick} /> },
+              {
+                id: 'overview',
+                label: 'Overview',
+                render: () => <Overview run={run} reload={reload} />
+              },
+              {
+                id: 'charts',
+                label: `Metrics (${Object.keys(run.metric_summary).length})`,
+                render: () => <MetricCharts run={run} tick={tick} />
+              },
               {
                 id: 'artifacts',
                 label: `Artifacts (${run.artifacts.length})`,
-                render: () => <ArtifactBrowser runId={run.run_id} artifacts={run.artifacts} />
+                render: () => (
+                  <ArtifactBrowser
+                    runId={run.run_id}
+                    artifacts={run.artifacts}
+                  />
+                )
               },
-              { id: 'notebook', label: 'Notebook', render: () => <NotebookTab run={run} /> }
+              {
+                id: 'notebook',
+                label: 'Notebook',
+                render: () => <NotebookTab run={run} />
+              }
             ]}
           />
         </>

@@ -35,9 +35,13 @@ export interface ISnapshot {
  * registered are not asked to draw a stranger's notebook. The app's sanitizer, markdown parser
  * and LaTeX typesetter are reused.
  */
-export function untrustedRenderMime(app: IRenderMimeRegistry): IRenderMimeRegistry {
+export function untrustedRenderMime(
+  app: IRenderMimeRegistry
+): IRenderMimeRegistry {
   return new RenderMimeRegistry({
-    initialFactories: standardRendererFactories.filter(f => f !== javaScriptRendererFactory),
+    initialFactories: standardRendererFactories.filter(
+      f => f !== javaScriptRendererFactory
+    ),
     sanitizer: app.sanitizer,
     markdownParser: app.markdownParser ?? undefined,
     latexTypesetter: app.latexTypesetter ?? undefined
@@ -45,10 +49,14 @@ export function untrustedRenderMime(app: IRenderMimeRegistry): IRenderMimeRegist
 }
 
 function text(value: nbformat.MultilineString | undefined): string {
-  return Array.isArray(value) ? value.join('') : value ?? '';
+  return Array.isArray(value) ? value.join('') : (value ?? '');
 }
 
-function element(tag: string, className: string, content?: string): HTMLElement {
+function element(
+  tag: string,
+  className: string,
+  content?: string
+): HTMLElement {
   const node = document.createElement(tag);
   node.className = className;
   if (content !== undefined) {
@@ -71,7 +79,9 @@ export class SnapshotView extends Panel {
     this.addClass('jp-mlops-snapshot');
     this.node.dataset.run = snapshot.run_id;
     this.addWidget(this.banner());
-    const cells = Array.isArray(snapshot.notebook.cells) ? snapshot.notebook.cells : [];
+    const cells = Array.isArray(snapshot.notebook.cells)
+      ? snapshot.notebook.cells
+      : [];
     cells.forEach((cell, index) => this.addWidget(this.cell(cell, index)));
   }
 
@@ -85,8 +95,13 @@ export class SnapshotView extends Panel {
           '(its HTML is sanitized, its scripts are not run, no kernel is attached).'
       )
     );
-    const download = element('button', 'jp-mlops-button jp-mlops-snapshot-download', 'Download .ipynb');
-    download.title = 'save a copy (without trust markers) to open as your own notebook';
+    const download = element(
+      'button',
+      'jp-mlops-button jp-mlops-snapshot-download',
+      'Download .ipynb'
+    );
+    download.title =
+      'save a copy (without trust markers) to open as your own notebook';
     download.onclick = () => this.download();
     node.appendChild(download);
     return new Widget({ node });
@@ -99,11 +114,16 @@ export class SnapshotView extends Panel {
     panel.node.dataset.index = String(index);
     const source = text(cell.source);
     if (cell.cell_type === 'markdown') {
-      this.render(panel, new MimeModel({ data: { 'text/markdown': source }, trusted: false }), 'text/markdown');
+      this.render(
+        panel,
+        new MimeModel({ data: { 'text/markdown': source }, trusted: false }),
+        'text/markdown'
+      );
       return panel;
     }
     const code = cell as nbformat.ICodeCell;
-    const prompt = cell.cell_type === 'code' ? `[${code.execution_count ?? ' '}]:` : '';
+    const prompt =
+      cell.cell_type === 'code' ? `[${code.execution_count ?? ' '}]:` : '';
     const input = element('div', 'jp-mlops-snapshot-input');
     input.appendChild(element('div', 'jp-mlops-snapshot-prompt', prompt));
     input.appendChild(element('pre', 'jp-mlops-snapshot-source', source));
@@ -121,21 +141,40 @@ export class SnapshotView extends Panel {
     try {
       model = new OutputModel({ value: output, trusted: false });
     } catch (error) {
-      panel.addWidget(new Widget({ node: element('div', 'jp-mlops-snapshot-skipped', `unreadable output: ${error}`) }));
+      panel.addWidget(
+        new Widget({
+          node: element(
+            'div',
+            'jp-mlops-snapshot-skipped',
+            `unreadable output: ${error}`
+          )
+        })
+      );
       return;
     }
     const mimeType = this.rendermime.preferredMimeType(model.data, 'ensure');
     if (!mimeType) {
-      const types = Object.keys(model.data).join(', ') || String(output.output_type);
+      const types =
+        Object.keys(model.data).join(', ') || String(output.output_type);
       panel.addWidget(
-        new Widget({ node: element('div', 'jp-mlops-snapshot-skipped', `(${types} output not shown: untrusted)`) })
+        new Widget({
+          node: element(
+            'div',
+            'jp-mlops-snapshot-skipped',
+            `(${types} output not shown: untrusted)`
+          )
+        })
       );
       return;
     }
     this.render(panel, model, mimeType);
   }
 
-  private render(panel: Panel, model: IRenderMime.IMimeModel, mimeType: string): void {
+  private render(
+    panel: Panel,
+    model: IRenderMime.IMimeModel,
+    mimeType: string
+  ): void {
     const renderer = this.rendermime.createRenderer(mimeType);
     renderer.addClass('jp-mlops-snapshot-output');
     panel.addWidget(renderer);
@@ -148,11 +187,17 @@ export class SnapshotView extends Panel {
           a.setAttribute('rel', 'noopener noreferrer');
         });
       })
-      .catch(error => renderer.node.replaceChildren(element('pre', 'jp-mlops-error', `cannot render: ${error}`)));
+      .catch(error =>
+        renderer.node.replaceChildren(
+          element('pre', 'jp-mlops-error', `cannot render: ${error}`)
+        )
+      );
   }
 
   private download(): void {
-    const blob = new Blob([JSON.stringify(this.snapshot.notebook, null, 1)], { type: 'application/x-ipynb+json' });
+    const blob = new Blob([JSON.stringify(this.snapshot.notebook, null, 1)], {
+      type: 'application/x-ipynb+json'
+    });
     const url = URL.createObjectURL(blob);
     const link = document.createElement('a');
     link.href = url;
