@@ -505,7 +505,7 @@ def test_filter_box_suggests_keys_and_greys_the_old_rows_while_invalid(page, lab
     expect(box).to_have_value("metrics.auc ")
     expect(suggestions.filter(has_text=">=")).to_have_count(1)  # then the operators
     box.type("> 0.9")
-    rows = wait_rows(page, table, lambda rows: [r["name"] for r in rows] == ["c12"], "metrics.auc > 0.9")
+    wait_rows(page, table, lambda rows: [r["name"] for r in rows] == ["c12"], "metrics.auc > 0.9")
 
     box.fill("metrics.auc >> 0.9")
     expect(table.locator(".jp-mlops-filter-error")).to_contain_text("position")
@@ -551,7 +551,7 @@ def test_charts_panel_draws_lines_and_the_parallel_brush_narrows_the_table(page,
     shoot(page, "experiment-charts")
     # Brush the colour axis (the last: auc) from 0.93 down to 0.90: c12 (0.92) only, not c8 (0.88).
     box = parallel.bounding_box()
-    left, right = float(parallel.get_attribute("data-left")), float(parallel.get_attribute("data-right"))
+    right = float(parallel.get_attribute("data-right"))
     top, bottom = float(parallel.get_attribute("data-top")), float(parallel.get_attribute("data-bottom"))
     low, high = json.loads(parallel.get_attribute("data-extents"))[-1]
     x = box["x"] + box["width"] - right
@@ -708,7 +708,7 @@ def test_rerun_opens_the_new_pipeline_run_with_cached_steps(page, lab, demo_pipe
 def test_model_view_renders_the_card_and_asks_before_moving_production(page, lab, model_runs):
     from jupyter_mlops.registry import versions
 
-    store, runs = model_runs
+    store, _ = model_runs
     page.goto(f"{lab.url}/lab?mlops=model/iris&token={lab.token}")
     model = view(page, '.jp-mlops-model-view[data-model="iris"]')
     detail = model.locator('.jp-mlops-version-detail[data-version="1"]')

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from ..exceptions import InvalidInputError
 from ..tracking import schema as s
 from ..tracking.search import ATTRIBUTE_COLUMNS, raw_rows
-from .jsonable import json_safe
 from . import queries
+from .jsonable import json_safe
 from .queries import DEFAULT_MAX_POINTS, downsample
 from .table import INTERNAL_TAG_PREFIX, ordered_runs
 
