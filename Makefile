@@ -53,8 +53,11 @@ $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.stamp-runtime
 	$(BIN)/jupyter-mlops demo
 
-lint: $(VENV)/.stamp-test
+# ruff on the Python; eslint, prettier and stylelint on the lab extension (its node_modules come
+# with the extension's build).
+lint: $(VENV)/.stamp-test jupyter_mlops/labextension/package.json
 	$(BIN)/ruff check .
+	cd labextension && PATH=$(abspath $(BIN)):$$PATH jlpm lint:check
 
 test: $(VENV)/.stamp-test jupyter_mlops/labextension/package.json postgresql chromium
 	$(BIN)/python -m pytest -n auto --dist loadfile
