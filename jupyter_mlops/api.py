@@ -281,7 +281,7 @@ def verify(ref_or_path):
 
 
 def _run_id(run) -> str:
-    return run if isinstance(run, str) else getattr(run, "id", None) or getattr(run, "run_id")
+    return run if isinstance(run, str) else getattr(run, "id", None) or run.run_id
 
 
 def validate(data, against, **options):

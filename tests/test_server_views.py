@@ -139,11 +139,10 @@ async def test_one_metric_of_many_runs_in_one_request(sweep, api):
 
 
 async def test_run_overview_with_error_summary_pipeline_and_versions(project, api):
-    with pytest.raises(ZeroDivisionError):
-        with mlops.start_run("broken", experiment="runs", params={"C": 1}) as failed:
-            for step in range(10):
-                mlops.log_metric("loss", 10 - step, step=step)
-            1 / 0
+    with pytest.raises(ZeroDivisionError), mlops.start_run("broken", experiment="runs", params={"C": 1}) as failed:
+        for step in range(10):
+            mlops.log_metric("loss", 10 - step, step=step)
+        _ = 1 / 0
     status, run = await api(f"runs/{failed.id}")
     assert status == 200 and run["status"] == "FAILED"
     assert run["error"] == "ZeroDivisionError: division by zero"

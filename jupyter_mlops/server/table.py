@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 
 from sqlalchemy import Float, case, cast, func, literal, select
@@ -23,7 +24,7 @@ from ..tracking.store import now_ms
 from .jsonable import json_safe
 
 # ``params.C``, ``tags.`odd key``` (backticks or double quotes, as in the filter language).
-_KEYED = re.compile(r"(?P<kind>params|tags|metrics)\.(?:`(?P<tick>[^`]*)`|\"(?P<quote>[^\"]*)\"|(?P<bare>.+))", re.S)
+_KEYED = re.compile(r"(?P<kind>params|tags|metrics)\.(?:`(?P<tick>[^`]*)`|\"(?P<quote>[^\"]*)\"|(?P<bare>.+))", re.DOTALL)
 # Tags the runner and the tracker write for themselves: long (DAGs, tracebacks) and not for the table.
 INTERNAL_TAG_PREFIX = "mlops."
 # Columns the view computes rather than reads: how long a run took (RUNNING: until now).
@@ -182,7 +183,7 @@ def _csv_value(column: str, value) -> str:
         return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc).isoformat(timespec="milliseconds")
     if name == DURATION:
         return f"{value / 1000:.3f}"
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return ""
     text = str(value)
     # A spreadsheet runs a cell starting with = + - @ as a formula: a run name is not one.
