@@ -256,13 +256,23 @@ def load_model(ref, runtime: str | None = None, unsafe_pickle: bool = False):
 
 
 def predict(model, data, output=None, chunk_size: int | None = None, runtime: str | None = None,
-            probabilities: bool = False, keep_input: bool = False):
+            probabilities: bool = False, keep_input: bool = False, executor: str = "local",
+            scheduler: str | None = None, client=None):
     """Score ``data`` (DataFrame, .csv or .parquet path) with ``model`` ("name@alias" or a loaded model).
 
     Returns a DataFrame with a ``prediction`` column (``proba_<class>`` with ``probabilities``), or,
-    with ``output`` (.parquet / .csv), writes that file chunk by chunk and returns a summary."""
+    with ``output`` (.parquet / .csv), writes that file chunk by chunk and returns a summary.
+    A Dask DataFrame, or ``executor="dask"`` (a folder or glob of Parquet/CSV, ``output`` a folder),
+    is scored on a Dask cluster (``scheduler`` address or ``client``; see serving/dask_batch.py)."""
+    from .monitoring.dask_sources import is_dask_frame
     from .serving import DEFAULT_CHUNK_ROWS
     from .serving.batch import predict as score
+
+    if executor == "dask" or is_dask_frame(data):
+        from .serving.dask_batch import predict as score_on_dask
+
+        return score_on_dask(model, data, output=output, scheduler=scheduler, client=client, runtime=runtime,
+                             probabilities=probabilities, keep_input=keep_input)
 
     return score(model, data, output=output, chunk_size=chunk_size or DEFAULT_CHUNK_ROWS, runtime=runtime,
                  probabilities=probabilities, keep_input=keep_input)

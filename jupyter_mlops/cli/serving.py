@@ -28,8 +28,12 @@ def register(sub) -> None:
 
     p = sub.add_parser("predict", help="score a CSV or Parquet file, chunk by chunk")
     p.add_argument("ref", help=REF_HELP)
-    p.add_argument("input", type=Path, help=".csv or .parquet")
-    p.add_argument("-o", "--output", type=Path, required=True, help=".parquet or .csv")
+    p.add_argument("input", type=Path, help=".csv or .parquet (with --executor dask: a folder or glob of them)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help=".parquet or .csv (with --executor dask: a folder of Parquet parts)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="dask: score partitions in parallel on a Dask cluster")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a LocalCluster)")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_ROWS, help="rows per chunk (bounds memory)")
     p.add_argument("--runtime", choices=("sklearn", "onnx"))
     p.add_argument("--probabilities", action="store_true", help="add a proba_<class> column per class")
@@ -84,6 +88,15 @@ def cmd_serve(args) -> int:
 def cmd_predict(args) -> int:
     from ..serving.batch import predict
 
+    if args.executor == "dask":
+        from ..serving.dask_batch import predict as predict_on_dask
+
+        summary = predict_on_dask(args.ref, str(args.input), output=args.output, scheduler=args.scheduler,
+                                  runtime=args.runtime, probabilities=args.probabilities, keep_input=args.keep_input,
+                                  passthrough=tuple(dict.fromkeys(args.passthrough)))
+        print(f"{summary['rows']} rows scored by {summary['model']} ({summary['runtime']}) in {summary['seconds']} s "
+              f"on {summary['workers']} Dask workers -> {summary['output']} ({summary['partitions']} parts)")
+        return 0
     summary = predict(args.ref, args.input, output=args.output, chunk_size=args.chunk_size, runtime=args.runtime,
                       probabilities=args.probabilities, keep_input=args.keep_input, progress=True,
                       passthrough=tuple(dict.fromkeys(args.passthrough)))

@@ -152,11 +152,22 @@ def monitor(reference, current, *, target: str | None = None, predictions=None, 
     if target is not None and predictions is None and scoring_model is None:
         raise InvalidInputError("performance needs predictions with the target: pass predictions=COLUMN or an "
                                 "array, or monitor a registered model, which then predicts")
-    collector = _Collector(iter_chunks(current, chunk_rows), target, prediction_column, scoring_model)
     if columns is None:
         skip = {ref.profile.get("target"), target, prediction_column}
         columns = [name for name in ref.profile["columns"] if name not in skip]
-    result = detect_drift(ref.profile, collector, columns=columns, thresholds=thresholds, chunk_rows=chunk_rows)
+    from .dask_sources import is_dask_frame
+
+    if is_dask_frame(current):  # partitions folded on the cluster (see partitioned.py)
+        if target is not None:
+            raise InvalidInputError("performance on a Dask DataFrame is not supported; monitor its drift, or "
+                                    "pass the labelled rows as a pandas DataFrame or a file")
+        from .partitioned import detect_drift_partitioned
+
+        collector = None
+        result = detect_drift_partitioned(ref.profile, current, columns=columns, thresholds=thresholds)
+    else:
+        collector = _Collector(iter_chunks(current, chunk_rows), target, prediction_column, scoring_model)
+        result = detect_drift(ref.profile, collector, columns=columns, thresholds=thresholds, chunk_rows=chunk_rows)
     if target is not None and not collector.unscorable:
         if scoring_model is not None:
             predicted = collector.column(PREDICTED)
