@@ -595,6 +595,61 @@ def test_compare_view_highlights_differences_overlays_charts_and_diffs_notebooks
     shoot(page, "compare")
 
 
+BULK_RUNS = """\
+import json
+import jupyter_mlops as mlops
+ids = {}
+for name in ("keep", "old-1", "old-2"):
+    with mlops.start_run(name, experiment="bulk") as run:
+        mlops.log_metric("auc", 0.5)
+    ids[name] = run.id
+print(json.dumps(ids))
+"""
+
+
+def select_rows(page, table, names: set[str]) -> None:
+    """Make exactly the rows named ``names`` selected, by clicking their selection boxes."""
+    for row in mirror_rows(table):
+        if (row["name"] in names) != row["selected"]:
+            click_cell(page, table, "select", row["y"])
+    wait_rows(page, table, lambda rows: {r["name"] for r in rows if r["selected"]} == names, f"{names} selected")
+
+
+def test_bulk_archive_restore_tag_and_delete_the_selected_runs(page, lab, lab_env):
+    from jupyter_mlops.registry import audit
+    from jupyter_mlops.tracking.store import open_store
+
+    ids = run_python(lab_env, BULK_RUNS)
+    page.goto(f"{lab.url}/lab?mlops=experiment/bulk&token={lab.token}")
+    table = experiment_view(page, "bulk")
+    wait_rows(page, table, lambda rows: len(rows) == 3, "three runs")
+    select_rows(page, table, {"old-1", "old-2"})
+    table.locator(".jp-mlops-archive").click()
+    wait_rows(page, table, lambda rows: [r["name"] for r in rows] == ["keep"], "the archived runs gone")
+    table.locator(".jp-mlops-lifecycle").select_option("archived")
+    wait_rows(page, table, lambda rows: {r["name"] for r in rows} == {"old-1", "old-2"}, "the archived runs")
+    select_rows(page, table, {"old-1"})
+    table.locator(".jp-mlops-restore").click()
+    wait_rows(page, table, lambda rows: [r["name"] for r in rows] == ["old-2"], "old-1 restored")
+    table.locator(".jp-mlops-lifecycle").select_option("active")
+    wait_rows(page, table, lambda rows: {r["name"] for r in rows} == {"keep", "old-1"}, "the active runs")
+
+    select_rows(page, table, {"keep", "old-1"})
+    table.locator(".jp-mlops-tag").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("input").fill("stage=prod")
+    dialog.get_by_role("button", name="Ok").click()
+    wait_rows(page, table, lambda rows: [r.get("tags.stage") for r in rows] == ["prod", "prod"], "the new tag column")
+
+    select_rows(page, table, {"old-1"})
+    table.locator(".jp-mlops-delete").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
+    wait_rows(page, table, lambda rows: [r["name"] for r in rows] == ["keep"], "the deleted run gone")
+    store = open_store(lab_env[1]["MLOPS_TRACKING_URI"])
+    actions = [e["action"] for e in reversed(audit.audit_log(subject=ids["old-1"], store=store))]
+    assert actions == ["archive", "restore", "tag", "delete"]
+
+
 # --- run view ----------------------------------------------------------------------------------
 
 def test_run_view_previews_an_image_and_a_csv_and_runs_no_script_of_an_html_page(page, lab, artifact_run):

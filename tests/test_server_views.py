@@ -248,3 +248,58 @@ async def test_any_notebook_artifact_opens_untrusted(project, api):
 def test_unknown_sort_columns_name_the_problem(project):
     with pytest.raises(Exception, match="unknown column"):
         table.parse_columns(json.dumps(["attributes.nothing"]), [])
+
+
+async def test_bulk_archive_restore_delete_and_tag_as_the_caller(project, api):
+    from jupyter_mlops.registry import approval, package
+
+    from .test_server_models import train
+
+    ids = {}
+    for name in ("a", "b", "c"):
+        with mlops.start_run(name, experiment="bulk") as run:
+            mlops.log_metric("auc", 0.5)
+        ids[name] = run.id
+    _, before = await api("changes")
+    status, body = await api("bulk/lifecycle", "POST", {"action": "archive", "run_ids": [ids["a"], ids["b"][:8]]},
+                             user="bob")
+    assert status == 200 and sorted(body["changed"]) == sorted([ids["a"], ids["b"]])
+    _, after = await api("changes")
+    assert after["cursor"] != before["cursor"]  # open views reload
+    _, page = await api("runs", params={"experiment": "bulk"})
+    assert names(page) == ["c"]
+    _, archived = await api("runs", params={"experiment": "bulk", "filter": "lifecycle = 'archived'"})
+    assert sorted(names(archived)) == ["a", "b"]
+    status, body = await api("bulk/lifecycle", "POST", {"action": "restore", "run_ids": [ids["a"]]})
+    assert status == 200 and body["changed"] == [ids["a"]]
+    status, body = await api("bulk/lifecycle", "POST", {"action": "delete", "run_ids": [ids["c"]]})
+    assert status == 200
+    _, page = await api("runs", params={"experiment": "bulk"})
+    assert names(page) == ["a"]
+    entries = audit.audit_log(subject=ids["b"], store=open_store())
+    assert [(e["actor"], e["action"]) for e in entries] == [("bob", "archive")]
+
+    status, body = await api("bulk/tags", "POST", {"run_ids": [ids["a"], ids["b"]], "key": "stage", "value": "prod"})
+    assert status == 200 and sorted(body["tagged"]) == sorted([ids["a"], ids["b"]])
+    assert open_store().tags_of(ids["b"])["stage"] == "prod"
+    assert audit.audit_log(subject=ids["a"], store=open_store())[0]["action"] == "tag"
+
+    registered = train("registered", 1.0)
+    approval.approve(registered, reason="keep")
+    package.export(registered, "kept")
+    status, body = await api("bulk/lifecycle", "POST", {"action": "delete", "run_ids": [registered]})
+    assert status == 409 and "model kept version 1" in body["message"]
+    for request, message in [
+        ({"action": "burn", "run_ids": [ids["a"]]}, "action must be one of archive, delete, restore"),
+        ({"action": "archive", "run_ids": []}, "run_ids must be a non-empty list"),
+        ({"action": "archive", "run_ids": "a"}, "run_ids must be a non-empty list"),
+        ({"action": "archive", "run_ids": [3]}, "run_ids must hold run ids"),
+    ]:
+        status, body = await api("bulk/lifecycle", "POST", request)
+        assert status == 400 and message in body["message"], request
+    status, body = await api("bulk/lifecycle", "POST", {"action": "archive", "run_ids": ["ffffffffffff"]})
+    assert status == 404
+    status, body = await api("bulk/tags", "POST", {"run_ids": [ids["a"]], "key": "mlops.note", "value": "x"})
+    assert status == 400 and "belong to jupyter_mlops" in body["message"]
+    status, body = await api("bulk/tags", "POST", {"run_ids": [ids["a"], "ffffffffffff"], "key": "k", "value": "x"})
+    assert status == 404 and "stage" in open_store().tags_of(ids["a"]) and "k" not in open_store().tags_of(ids["a"])

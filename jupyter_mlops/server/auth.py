@@ -44,6 +44,8 @@ _SCHEME = re.compile(r"(token|bearer)\s+(\S+)\s*\Z", re.IGNORECASE)
 # handlers this server adds itself declare theirs as ``mlops_actions``.
 LAB_ACTIONS = {
     lab.NoteHandler: {"POST": "log"},
+    lab.RunLifecycleHandler: {"POST": "log"},
+    lab.RunTagsHandler: {"POST": "log"},
     lab.PipelineRerunHandler: {"POST": "run"},
     lab.ApprovalHandler: {"POST": "approve"},
     lab.AliasHandler: {"POST": "alias"},

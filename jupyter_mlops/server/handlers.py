@@ -24,6 +24,7 @@ from .. import exceptions as errors
 from ..tracking.store import now_ms, open_store
 from . import (
     artifact_files,
+    bulk,
     nbdiff,
     notebook_trust,
     notes,
@@ -313,6 +314,31 @@ class NoteHandler(MlopsHandler):
         self.reply(await self.call(notes.set_note, self.store, run_id, text, actor))
 
 
+class RunLifecycleHandler(MlopsHandler):
+    """POST ``{"action": "archive"|"delete"|"restore", "run_ids": [...]}``: the runs and their
+    steps, as the authenticated user (audited). Deleting a run a model version was made from is 409."""
+
+    @tornado.web.authenticated
+    async def post(self):
+        body = self.json_body("action", "run_ids")
+        action = text_field(body, "action")
+        ids = bulk.run_ids(body["run_ids"])
+        actor = self.actor() or registry_views.default_actor()
+        self.reply({"action": action, "changed": await self.call(bulk.change_lifecycle, self.store, action, ids, actor)})
+
+
+class RunTagsHandler(MlopsHandler):
+    """POST ``{"run_ids": [...], "key": ..., "value": ...}`` sets one tag on each run (audited)."""
+
+    @tornado.web.authenticated
+    async def post(self):
+        body = self.json_body("run_ids", "key")
+        key, value = text_field(body, "key"), text_field(body, "value") or ""
+        ids = bulk.run_ids(body["run_ids"])
+        actor = self.actor() or registry_views.default_actor()
+        self.reply({"key": key, "tagged": await self.call(bulk.tag_runs, self.store, ids, key, value, actor)})
+
+
 class PreviewHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self, run_id, path):
@@ -504,6 +530,8 @@ def routes() -> list[tuple[str, type]]:
         (r"table/values", TableValuesHandler),
         (r"table/export", TableExportHandler),
         (r"series", SeriesHandler),
+        (r"bulk/lifecycle", RunLifecycleHandler),
+        (r"bulk/tags", RunTagsHandler),
         (rf"runs/{RUN}", RunHandler),
         (rf"runs/{RUN}/note", NoteHandler),
         (rf"runs/{RUN}/preview/(?P<path>.*)", PreviewHandler),

@@ -29,6 +29,7 @@ CLIENT_ERRORS: tuple[tuple[type[BaseException], int, str], ...] = (
     (UnreadableNotebookError, 422, ""),
     (UnpreviewableArtifactError, 422, ""),
     (errors.InvalidInputError, 400, ""),  # FilterSyntaxError and InvalidNameError too
+    (errors.RegistryError, 409, ""),  # the registry refuses what the store's state forbids (deleting a registered run)
     (OverflowError, 400, "a number in the request is out of range"),
     (RecursionError, 400, "the request is nested too deeply"),
     (UnicodeError, 400, "the request holds text that cannot be encoded"),

@@ -90,9 +90,10 @@ def column_keys(store, experiment: str | None = None) -> dict:
 
 
 def change_cursor(store) -> str:
-    """A short string that changes whenever a run starts, ends, beats, logs a metric point or
-    gains a param or tag. Views poll it at their refresh interval and reload only what they
-    show when it moves. Each part is an aggregate the database answers from an index or a
+    """A short string that changes whenever a run starts, ends, beats, logs a metric point, gains
+    a param or tag, or anything audited happens (a note, a tag set on many runs, an archive or
+    delete, an approval, an alias). Views poll it at their refresh interval and reload only what
+    they show when it moves. Each part is an aggregate the database answers from an index or a
     table count, a few milliseconds over 10k runs."""
     r, lm = s.runs, s.latest_metrics
     with store.engine.connect() as conn:
@@ -101,7 +102,8 @@ def change_cursor(store) -> str:
         metric = conn.execute(select(func.max(lm.c.timestamp), func.count())).one()
         params = conn.execute(select(func.count()).select_from(s.params)).scalar_one()
         tags = conn.execute(select(func.count()).select_from(s.tags)).scalar_one()
-    return "-".join(str(x or 0) for x in (*runs, *metric, params, tags))
+        audited = conn.execute(select(func.max(s.audit_log.c.id))).scalar_one()
+    return "-".join(str(x or 0) for x in (*runs, *metric, params, tags, audited))
 
 
 def parse_columns(raw: str | None, default: list[str]) -> list[str]:

@@ -4,12 +4,19 @@
  * compare / notebook-diff of the selected runs, and the charts panel below. Live: when the
  * store's change cursor moves, the rows in view reload in place (no reset, no scroll jump).
  */
+import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Message, MessageLoop } from '@lumino/messaging';
 import { Panel, SplitPanel, Widget } from '@lumino/widgets';
 import * as React from 'react';
 
-import { IColumnKeys, requestAPI, requestBlob, saveBlob } from '../api';
+import {
+  IColumnKeys,
+  postAPI,
+  requestAPI,
+  requestBlob,
+  saveBlob
+} from '../api';
 import { Brush } from '../components/parallel';
 import { ChartsPanel, brushFilter } from '../components/chartspanel';
 import { ColumnChooser } from '../components/columnchooser';
@@ -31,6 +38,8 @@ const HIDDEN_BY_DEFAULT = ['id', 'source'];
 const ALL = '*';
 const MAX_COMPARE = 20;
 
+type Lifecycle = 'active' | 'archived' | 'deleted';
+
 export class ExperimentView extends Panel {
   readonly model: RunsModel;
   readonly table: RunsTable;
@@ -40,6 +49,8 @@ export class ExperimentView extends Panel {
   private sort: { sort: string; descending: boolean } | null = null;
   private error: string | null = null;
   private dirty = false;
+  /** Which runs the table lists: the active ones, or the archived or deleted ones (to restore). */
+  private shown: Lifecycle = 'active';
   /** Columns hidden in this view since it opened (the settings catch up after their save). */
   private hidden: string[] | null = null;
   private readonly toolbar: ReactWidget;
@@ -144,10 +155,15 @@ export class ExperimentView extends Panel {
 
   query(withBrush = true): ITableQuery {
     const brush = withBrush ? brushFilter(this.brushes) : '';
+    const clauses = [
+      this.baseFilter ? `(${this.baseFilter})` : '',
+      brush,
+      this.shown === 'active' ? '' : `lifecycle = '${this.shown}'`
+    ].filter(Boolean);
     const filter =
-      this.baseFilter && brush
-        ? `(${this.baseFilter}) AND ${brush}`
-        : this.baseFilter || brush;
+      clauses.length === 1 && clauses[0] === `(${this.baseFilter})`
+        ? this.baseFilter
+        : clauses.join(' AND ');
     return {
       experiment: this.experiment,
       filter,
@@ -173,6 +189,61 @@ export class ExperimentView extends Panel {
       descending: same ? !this.sort!.descending : false
     };
     void this.reload();
+  }
+
+  get lifecycle(): Lifecycle {
+    return this.shown;
+  }
+
+  async showLifecycle(lifecycle: Lifecycle): Promise<void> {
+    this.shown = lifecycle;
+    this.model.clearSelection();
+    await this.reload();
+  }
+
+  /** Archive, delete or restore the selected runs (deleting asks first); the table follows. */
+  async changeLifecycle(
+    action: 'archive' | 'delete' | 'restore'
+  ): Promise<void> {
+    const ids = this.selection();
+    if (ids.length === 0) {
+      return;
+    }
+    if (action === 'delete') {
+      const answer = await showDialog({
+        title: `Delete ${ids.length} run${ids.length > 1 ? 's' : ''}?`,
+        body:
+          'Deleted runs (and their pipeline steps) leave every listing; they can be restored until ' +
+          '`jupyter mlops gc` collects them. A run a model version was made from is never deleted.',
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+      });
+      if (!answer.button.accept) {
+        return;
+      }
+    }
+    await postAPI('bulk/lifecycle', { action, run_ids: ids });
+    this.model.clearSelection();
+    await this.reload();
+  }
+
+  /** Set one tag on the selected runs (asks for ``key=value``). */
+  async tagSelected(): Promise<void> {
+    const ids = this.selection();
+    const answer = await InputDialog.getText({
+      title: `Tag ${ids.length} run${ids.length > 1 ? 's' : ''}`,
+      placeholder: 'key=value'
+    });
+    const text = answer.button.accept ? (answer.value ?? '').trim() : '';
+    const eq = text.indexOf('=');
+    if (eq < 1) {
+      return;
+    }
+    await postAPI('bulk/tags', {
+      run_ids: ids,
+      key: text.slice(0, eq).trim(),
+      value: text.slice(eq + 1).trim()
+    });
+    await this.live();
   }
 
   selection(): string[] {
@@ -257,7 +328,7 @@ export class ExperimentView extends Panel {
   }
 
   /** The store changed: reload the keys and the rows in view, in place. */
-  private async live(): Promise<void> {
+  async live(): Promise<void> {
     this.dirty = false;
     const before = JSON.stringify(this.keys);
     try {
@@ -306,7 +377,19 @@ class Part extends ReactWidget {
 function Toolbar(props: { view: ExperimentView }): JSX.Element {
   const view = props.view;
   const selected = view.selection();
-  const [exporting, setExporting] = React.useState<string | null>(null);
+  const [failure, setFailure] = React.useState<string | null>(null);
+  const attempt = (action: Promise<void>) =>
+    action.then(() => setFailure(null)).catch(e => setFailure(e.message));
+  const bulk = (action: 'archive' | 'delete' | 'restore', label: string) => (
+    <button
+      key={action}
+      className={`jp-mlops-button jp-mlops-${action}`}
+      onClick={() => attempt(view.changeLifecycle(action))}
+      title={`${label} the selected runs (and their pipeline steps)`}
+    >
+      {label}
+    </button>
+  );
   return (
     <div className="jp-mlops-view-header">
       <div className="jp-mlops-toolbar">
@@ -322,7 +405,30 @@ function Toolbar(props: { view: ExperimentView }): JSX.Element {
         >
           ● live
         </span>
+        <select
+          aria-label="which runs"
+          className="jp-mlops-lifecycle"
+          value={view.lifecycle}
+          onChange={e => void view.showLifecycle(e.target.value as Lifecycle)}
+        >
+          <option value="active">active runs</option>
+          <option value="archived">archived runs</option>
+          <option value="deleted">deleted runs</option>
+        </select>
         <span className="jp-mlops-spacer" />
+        {selected.length > 0 &&
+          (view.lifecycle === 'active'
+            ? [bulk('archive', 'Archive'), bulk('delete', 'Delete')]
+            : [bulk('restore', 'Restore')])}
+        {selected.length > 0 && (
+          <button
+            className="jp-mlops-button jp-mlops-tag"
+            onClick={() => attempt(view.tagSelected())}
+            title="set a tag on the selected runs"
+          >
+            Tag…
+          </button>
+        )}
         <ColumnChooser
           columns={view.allColumns()}
           hidden={view.hiddenColumns()}
@@ -354,12 +460,7 @@ function Toolbar(props: { view: ExperimentView }): JSX.Element {
         <button
           className="jp-mlops-button jp-mlops-export"
           title="download the filtered table, with the columns shown, as CSV"
-          onClick={() =>
-            view
-              .exportCSV()
-              .then(() => setExporting(null))
-              .catch(e => setExporting(e.message))
-          }
+          onClick={() => attempt(view.exportCSV())}
         >
           Export CSV
         </button>
@@ -384,7 +485,7 @@ function Toolbar(props: { view: ExperimentView }): JSX.Element {
           </button>
         </div>
       )}
-      {exporting && <div className="jp-mlops-error">{exporting}</div>}
+      {failure && <div className="jp-mlops-error">{failure}</div>}
     </div>
   );
 }
