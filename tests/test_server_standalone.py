@@ -3,6 +3,7 @@ separation of duties, users over REST and the CLI."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import requests
@@ -11,6 +12,8 @@ from sklearn.linear_model import LogisticRegression
 
 import jupyter_mlops as mlops
 from jupyter_mlops.registry.audit import audit_log
+from jupyter_mlops.tracking import lifecycle
+from jupyter_mlops.tracking import store as stores
 from jupyter_mlops.tracking.store import open_store
 
 from .conftest import PYTHON, python_env
@@ -33,13 +36,24 @@ def post(server, path, body, user, **headers):
     return requests.post(server.url + path, json=body, headers=server.headers(user, **headers), timeout=30)
 
 
-def trained_run(name: str, started_by: str) -> str:
-    """A finished run with a model, recorded as started by ``started_by`` (the server's user column)."""
+def trained_run(server, name: str, started_by: str, monkeypatch) -> str:
+    """A finished run with a model, logged through the server with ``started_by``'s token (the remote
+    store), so the server records who started it."""
     X, y = load_iris(return_X_y=True, as_frame=True)
-    with mlops.start_run(name, experiment="iris") as run:
-        mlops.log_model(LogisticRegression(max_iter=300).fit(X, y), training_data=X)
-    open_store().update_run(run.id, user=started_by)
+    with monkeypatch.context() as env:
+        env.setenv("MLOPS_TRACKING_URI", server.url)
+        env.setenv("MLOPS_TOKEN", server.tokens[started_by])
+        env.setenv("XDG_CACHE_HOME", str(Path(server.store).parent / "client-cache"))
+        forget_stores()
+        with mlops.start_run(name, experiment="iris") as run:
+            mlops.log_model(LogisticRegression(max_iter=300).fit(X, y), training_data=X)
+        forget_stores()
     return run.id
+
+
+def forget_stores() -> None:
+    lifecycle.shutdown()
+    stores.forget_open_stores()
 
 
 def test_health_metrics_and_only_the_mlops_services(server):
@@ -96,8 +110,9 @@ def test_allowed_host_and_origin_are_exact_names(project, tmp_path):
             assert get(srv, "/mlops/api/experiments", "vic", Origin=origin).status_code == 403, origin
 
 
-def test_roles_viewer_reads_editor_logs_approver_approves_not_their_own_run(server):
-    ann_run = trained_run("ann-trains", started_by="ann")
+def test_roles_viewer_reads_editor_logs_approver_approves_not_their_own_run(server, monkeypatch):
+    ann_run = trained_run(server, "ann-trains", "ann", monkeypatch)
+    assert open_store().get_run(ann_run).user == "ann"
     note = {"note": "looks good"}
     viewer = post(server, f"/mlops/api/runs/{ann_run}/note", note, "vic")
     assert viewer.status_code == 403
@@ -117,11 +132,11 @@ def test_roles_viewer_reads_editor_logs_approver_approves_not_their_own_run(serv
     assert [e["actor"] for e in audit_log(ann_run, action="note")] == ["eve"]
 
 
-def test_separate_duties_can_be_turned_off_per_project(project, tmp_path):
+def test_separate_duties_can_be_turned_off_per_project(project, tmp_path, monkeypatch):
     (project / "pyproject.toml").write_text("[tool.jupyter_mlops.approval]\nseparate_duties = false\n")
-    run_id = trained_run("ann-trains", started_by="ann")
     with TrackingServer(str(project / ".mlops" / "mlops.db"), tmp_path / "server.log", roles={"ann": "approver"},
                         cwd=project) as srv:
+        run_id = trained_run(srv, "ann-trains", "ann", monkeypatch)
         own = post(srv, f"/mlops/api/runs/{run_id}/approval", {"decision": "approve", "reason": "ok"}, "ann")
         assert own.status_code == 200 and own.json()["actor"] == "ann"
 

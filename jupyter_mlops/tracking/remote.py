@@ -191,9 +191,13 @@ class RemoteStore:
         return self._get(f"{API}/resolve/{_q(str(run_id).strip())}")["run_id"]
 
     def get_run(self, run_id: str):
+        from dataclasses import fields
+
         from .store import RunRecord
 
-        return RunRecord(**self._get(f"{API}/runs/{_q(str(run_id).strip())}"))
+        found = self._get(f"{API}/runs/{_q(str(run_id).strip())}")
+        # Fields this version knows: a newer server may send more.
+        return RunRecord(**{f.name: found[f.name] for f in fields(RunRecord) if f.name in found})
 
     def latest_run_with_tag(self, key: str, value: str, statuses=("FINISHED",)) -> str | None:
         return self._get(f"{API}/tagged-run", key=key, value=value, status=list(statuses))["run_id"]
