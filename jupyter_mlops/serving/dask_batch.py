@@ -138,8 +138,10 @@ def _meta(model, frame, probabilities, keep_input, passthrough):
     engine = model.engine
     try:
         return _score(model, engine, InputReader(model), sample, 0, probabilities, keep_input, None, passthrough)
-    except (InputSchemaError, ValueError):
-        head = frame.head(20, npartitions=-1) if len(frame.columns) else sample
+    except (InputSchemaError, ValueError):  # a model that refuses zero rows: a few real ones from the first part
+        head = frame.head(20, npartitions=1)
+        if head.empty:
+            head = frame.head(20, npartitions=-1)
         return _score(model, engine, InputReader(model), head, 0, probabilities, keep_input, None,
                       passthrough).iloc[:0]
 
