@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from .helpers.tracking_server import TrackingServer, server_env
 from .helpers.waiting import wait_until
 
 HELPERS = Path(__file__).parent / "helpers"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -270,3 +272,21 @@ def test_while_the_server_is_away_the_buffer_stays_bounded_and_lost_points_are_r
     assert steps[100:] == list(range(5100 - len(steps) + 100, 5100))  # the newest were kept
     assert record.tags["mlops.lost_points"] == str(lost) and "MLOPS_MAX_BUFFERED=1000" in record.tags["mlops.warning"]
     assert record.status == "FINISHED"
+
+
+def test_the_demo_pipeline_with_two_jobs_logs_every_step_to_the_server(server, local, tmp_path):
+    project = tmp_path / "client"  # no .mlops and no pyproject: only the environment names the store
+    shutil.copytree(ROOT / "notebooks", project / "notebooks", ignore=shutil.ignore_patterns("build"))
+    env = server_env(MLOPS_TRACKING_URI=server.url, MLOPS_TOKEN=server.tokens["eve"], XDG_CACHE_HOME=tmp_path / "c")
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "run", "notebooks/pipeline.yaml", "-j", "2"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=1200, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "next: jupyter mlops approve" in done.stdout
+    pipelines = search_runs(local, "demo", filter="tags.mlops.kind = 'pipeline'")
+    assert list(pipelines["status"]) == ["FINISHED"] and list(pipelines["user"]) == ["eve"]
+    steps = search_runs(local, "demo", filter=f"parent = '{pipelines['run_id'][0]}'")
+    assert sorted(steps["name"]) == ["evaluate", "prepare", "train[0]", "train[1]", "train[2]", "train[3]"]
+    assert set(steps["status"]) == {"FINISHED"} and set(steps["user"]) == {"eve"}
+    trains = steps[steps["name"].str.startswith("train")]
+    assert trains["metrics.cv_auc"].notna().all()  # logged from inside each step's kernel, through the server
+    assert not list(project.rglob(".mlops")) and not list(project.rglob("*.db"))

@@ -27,6 +27,7 @@ from sqlalchemy import delete, insert, select
 from ..exceptions import RunNotFoundError
 from ..tracking import datasets, search
 from ..tracking import schema as s
+from ..tracking.model_runs import model_run_of
 from ..tracking.run import MAX_KEY_LENGTH
 from ..tracking.store import STEP_STATUSES, now_ms
 from .handlers import CHUNK, MlopsHandler, _pool, bounded_int, text_field
@@ -293,6 +294,15 @@ class MetricHistoryHandler(StoreCall):
         self.reply({"points": await self.call(self.store.metric_history, run_id, key)})
 
 
+class ModelRunHandler(StoreCall):
+    """The run holding the model for a run (itself, or a pipeline's best step), and why."""
+
+    @tornado.web.authenticated
+    async def get(self, run_id):
+        found, note = await self.call(model_run_of, self.store, await self.run_of(run_id))
+        self.reply({"run_id": found, "note": note})
+
+
 class LatestMetricHandler(StoreCall):
     @tornado.web.authenticated
     async def get(self, run_id, key):
@@ -528,6 +538,7 @@ def routes() -> list[tuple[str, type]]:
         (rf"tracking/runs/{RUN}/(?P<kind>datasets|dataset-versions)", DatasetHandler),
         (rf"tracking/runs/{RUN}/metrics/(?P<key>.+)", MetricHistoryHandler),
         (rf"tracking/runs/{RUN}/latest/(?P<key>.+)", LatestMetricHandler),
+        (rf"tracking/runs/{RUN}/model-run", ModelRunHandler),
         (r"tracking/tagged-run", TaggedRunHandler),
         (r"tracking/heartbeat", HeartbeatHandler),
         (r"tracking/metrics", MetricsHandler),

@@ -43,6 +43,8 @@ def model_run_of(store, run_id: str) -> tuple[str, str | None]:
     A run with a model is itself. A pipeline run resolves to its sweep's ``best`` step, else to
     its single step with a model. Anything else is refused, naming the runs that have one.
     """
+    if getattr(store, "is_remote", False):  # a tracking server (tracking/remote.py) answers with this function
+        return store.model_run_of(run_id)
     if has_model(store, run_id):
         return run_id, None
     tags = store.tags_of(run_id)

@@ -215,6 +215,11 @@ class RemoteStore:
         points = self._get(f"{API}/runs/{_q(str(run_id).strip())}/metrics/{_q(key)}")["points"]
         return [(step, float("nan") if value is None else value, ts) for step, value, ts in points]
 
+    def model_run_of(self, run_id: str) -> tuple[str, str | None]:
+        """The run holding the model for ``run_id`` (tracking/model_runs.py), as the server resolves it."""
+        found = self._get(f"{API}/runs/{_q(run_id)}/model-run")
+        return found["run_id"], found["note"]
+
     def environment(self, env_hash: str) -> dict | None:
         try:
             return self._get(f"{API}/environments/{_q(env_hash)}")
