@@ -13,6 +13,10 @@ pytest_plugins = ("pytest_jupyter.jupyter_server",)
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
+# CI sets COLUMNS (80): the CLI would then fit its tables to that width. Tests of the terminal width
+# set it themselves; every other test reads the whole table, as a pipe does.
+os.environ.pop("COLUMNS", None)
+
 
 def _is_server_test(request) -> bool:
     return request.module.__name__.rsplit(".", 1)[-1].startswith("test_server_")

@@ -455,15 +455,16 @@ def test_sorting_by_a_numeric_parameter_orders_12_after_8(page, lab, notebook_ru
     page.goto(f"{lab.url}/lab?mlops=experiment/browser&token={lab.token}")
     table = experiment_view(page, "browser")
     wait_rows(page, table, lambda rows: {"c8", "c12"} <= {r["name"] for r in rows}, "the runs")
+
+    def sorted_by_c(direction: str, names: list[str]):
+        """The header says ``direction`` and c8/c12 are painted in the order ``names``."""
+        header = table.locator(f'th[data-column="params.C"][aria-sort="{direction}"]')
+        return lambda rows: header.count() == 1 and [r["name"] for r in rows if r["name"] in names] == names
+
     click_cell(page, table, "params.C")
-    rows = wait_rows(page, table, lambda rows: table.locator('th[data-column="params.C"][aria-sort="ascending"]').count()
-                     == 1 and len(rows) >= 2, "ascending by C")
-    names = [r["name"] for r in rows if r["name"] in ("c8", "c12")]
-    assert names == ["c8", "c12"]  # as text, "12" < "8"
+    wait_rows(page, table, sorted_by_c("ascending", ["c8", "c12"]), "ascending by C (8 before 12: as numbers)")
     click_cell(page, table, "params.C")
-    rows = wait_rows(page, table, lambda rows: table.locator('th[data-column="params.C"][aria-sort="descending"]').count()
-                     == 1, "descending by C")
-    assert [r["name"] for r in rows if r["name"] in ("c8", "c12")] == ["c12", "c8"]
+    wait_rows(page, table, sorted_by_c("descending", ["c12", "c8"]), "descending by C")
 
 
 def test_column_chooser_hides_a_column_and_it_stays_hidden_after_a_reload(page, lab, lab_env, notebook_runs):
@@ -798,18 +799,21 @@ def luminance(css_colour: str) -> float:
 
 
 def run_command(page, label: str) -> None:
-    """Run a command by its label from JupyterLab's command palette (View > Activate Command Palette)."""
+    """Run a command by its label from JupyterLab's command palette (View > Activate Command Palette).
+
+    The modal palette closes when it loses the focus (a menu opened while the page still settles can
+    close again at once): open, type and pick are tried again together until the pick is made."""
     palette = page.locator("#command-palette")
-    for _ in range(5):  # a menu opened while the page still settles can close again at once
-        page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
-        page.locator(".lm-Menu-itemLabel", has_text="Activate Command Palette").click()
+    for _ in range(5):
         try:
-            palette.locator("input").wait_for(state="visible", timeout=5_000)
-            break
+            page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
+            page.locator(".lm-Menu-itemLabel", has_text="Activate Command Palette").click(timeout=5_000)
+            palette.locator("input").fill(label, timeout=5_000)
+            palette.locator(".lm-CommandPalette-item", has_text=label).first.click(timeout=5_000)
+            return
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
-    palette.locator("input").fill(label)
-    palette.locator(".lm-CommandPalette-item", has_text=label).first.click()
+    raise AssertionError(f"the command palette did not stay open to run {label!r}")
 
 
 def test_every_view_in_the_dark_theme_has_no_light_background(browser, lab, notebook_runs, model_runs):

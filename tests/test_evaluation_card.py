@@ -67,6 +67,9 @@ def test_an_unevaluated_card_says_so(project):
     analyses = card.split("## Quantitative analyses")[1].split("## Ethical considerations")[0]
     assert "Not evaluated yet: run `mlops.evaluate(" in analyses
     assert "set the run tag `mlops.limitations`" in card
+    details = card.split("## Model details")[1].split("## Intended use")[0]
+    assert re.search(r"\| started \| \d{4}-\d\d-\d\d \d\d:\d\d UTC \|", details)  # a date, not epoch ms
+    assert "| pipeline run | not recorded |" in details and "None" not in details
 
 
 @pytest.mark.parametrize("value", ["a|b", "x\ny"])

@@ -53,6 +53,8 @@ def test_an_mlflow_script_runs_unchanged_and_its_run_is_one_of_ours(server, proj
     assert ours["status"] == "FINISHED" and ours["run_name"] == "from-mlflow"
     assert ours["downloaded"] == "accuracy went up\n" and ours["listed"] == ["report.txt", "reports"]
     assert not re.search(r"\] 5\d\d ", server.read_log())  # nothing was retried past a server error
+    metrics = requests.get(f"{server.url}/metrics", headers=server.headers("vic"), timeout=30).text
+    assert 'mlops_server_metric_points_total{api="mlflow"} 307.0' in metrics  # 5 + 300 + 2 points
 
     # The same script against MLflow's own server reads back the same things.
     mlflow_db = tmp_path / "mlflow.db"

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -109,6 +110,9 @@ def test_a_notebook_executed_by_papermill_logs_to_the_server_without_database_cr
     assert notes and notes[0]["sha256"] == hashlib.sha256(b"made in a notebook").hexdigest()
     assert local.artifacts.local_path(notes[0]["sha256"]).read_bytes() == b"made in a notebook"
     assert not list(folder.glob(".mlops")) and not (folder / "mlops.db").exists()
+    metrics = requests.get(f"{server.url}/metrics", headers=server.headers("vic"), timeout=30).text
+    written = re.search(r'mlops_server_metric_points_total\{api="mlops"\} ([0-9.e+]+)', metrics)
+    assert written and float(written.group(1)) >= 3000
 
 
 def test_reads_through_the_server_equal_reads_of_its_store(server, remote, local):

@@ -63,8 +63,11 @@ def test_runs_browser_searches_and_compares(project):
 
 
 def test_approval_form_records_and_shows_refusals(project):
+    from sklearn.dummy import DummyClassifier
+
     with mlops.start_run("candidate") as run:
         mlops.log_metric("accuracy", 0.8)
+        mlops.log_model(DummyClassifier().fit([[0], [1]], [0, 1]))  # only a run with a model is approvable
     (project / "pyproject.toml").write_text('[tool.jupyter_mlops.approval]\nrequire = ["metrics.accuracy >= 0.9"]\n')
     form = mlops.widgets.approve(run.id)
     form.by.value, form.reason.value = "ana", "looks fine"

@@ -5,6 +5,9 @@ per slice (``.ci_low`` / ``.ci_high`` for the interval, ``.count`` for its rows)
 ``fairness.<gap>``, ``importance.<feature>`` (top columns); the tag ``mlops.evaluation`` (what
 was evaluated, on which data, with which settings) and the artifacts ``evaluation/evaluation.json``
 and ``evaluation/report.html``. The approval gates and the model card read these back.
+
+It runs past 400 lines on purpose: it is the one place that wires an evaluation together (data,
+task, slices, fairness, explanations, recording); the measuring itself lives in its siblings.
 """
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ before its kernel starts and ended here from papermill's outcome. The notebook a
 step run through ``MLOPS_RUN_ID``, so its ``log_*`` calls land there. Kernels, papermill and
 Dask are only touched when a step must actually execute: re-running an unchanged pipeline
 checks its cache keys and exits without starting a kernel.
+
+It runs past 400 lines on purpose: the scheduling loop and its failure paths (retries, kills,
+timeouts, interrupts) share the loop's state; recording is in records.py, the plan in plan.py.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from ..tracking.slice_keys import NAMESPACES, grouped, slice_table
 
@@ -27,6 +28,22 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     caption: str = ""
+
+
+def _utc(ms) -> str | None:
+    """Epoch milliseconds as a reader reads a date: ``2026-12-02 01:45 UTC``."""
+    if not isinstance(ms, (int, float)):
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _recorded(value) -> object:
+    """What a details row shows: "not recorded" for a missing value, yes/no for a flag."""
+    if value is None or value == "":
+        return "not recorded"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
 
 
 def _fmt(value) -> str:
@@ -61,11 +78,12 @@ def sections(lineage: dict, signature: dict) -> list[tuple[str, object]]:
 
     approval = lineage.get("approval") or {}
     details = [("run", lineage["run_id"]), ("run name", lineage.get("run_name")), ("experiment", lineage.get("experiment")),
-               ("trained by", lineage.get("user")), ("started (ms)", lineage.get("start_time")),
+               ("trained by", lineage.get("user")), ("started", _utc(lineage.get("start_time"))),
                ("notebook", lineage.get("source_path")), ("git commit", lineage.get("git_commit")),
-               ("git dirty", lineage.get("git_dirty")), ("pipeline run", lineage.get("pipeline_run_id")),
+               ("uncommitted changes", lineage.get("git_dirty")), ("pipeline run", lineage.get("pipeline_run_id")),
                ("approved by", approval.get("actor")), ("approval reason", approval.get("reason")),
-               ("approved at (ms)", approval.get("created_at"))]
+               ("approved at", _utc(approval.get("created_at")))]
+    details = [(key, _recorded(value)) for key, value in details]
     details += [(f"param {k}", v) for k, v in sorted(lineage.get("params", {}).items())]
     inputs = [(i["name"], i["dtype"]) for i in signature.get("inputs", [])]
     own_metrics = [(k, _fmt(v)) for k, v in sorted(metrics.items()) if not k.startswith(NAMESPACES)]

@@ -12,7 +12,8 @@ def _jupyter_server_extension_points():
 
 
 def _load_jupyter_server_extension(server_app):
-    from .handlers import API, setup_handlers
+    from .handlers import API
+    from .routes import setup_handlers
 
     setup_handlers(server_app.web_app)
     server_app.log.info("jupyter_mlops: REST API at %s", API)

@@ -21,8 +21,8 @@ from jupyter_server.auth.identity import IdentityProvider, User
 from traitlets import Unicode
 
 from ..tracking.store import open_store
-from . import handlers as lab
-from . import users
+from . import model_handlers, routes, run_handlers, users
+from .handlers import _pool
 from .refusals import Refusal
 
 ROLE_ACTIONS = {
@@ -43,12 +43,12 @@ _SCHEME = re.compile(r"(token|bearer)\s+(\S+)\s*\Z", re.IGNORECASE)
 # The lab handlers' methods and the action each needs (GET, when not named, is "read"). The
 # handlers this server adds itself declare theirs as ``mlops_actions``.
 LAB_ACTIONS = {
-    lab.NoteHandler: {"POST": "log"},
-    lab.RunLifecycleHandler: {"POST": "log"},
-    lab.RunTagsHandler: {"POST": "log"},
-    lab.PipelineRerunHandler: {"POST": "run"},
-    lab.ApprovalHandler: {"POST": "approve"},
-    lab.AliasHandler: {"POST": "alias"},
+    run_handlers.NoteHandler: {"POST": "log"},
+    run_handlers.RunLifecycleHandler: {"POST": "log"},
+    run_handlers.RunTagsHandler: {"POST": "log"},
+    run_handlers.PipelineRerunHandler: {"POST": "run"},
+    model_handlers.ApprovalHandler: {"POST": "approve"},
+    model_handlers.AliasHandler: {"POST": "alias"},
 }
 
 
@@ -83,7 +83,7 @@ class StoreIdentityProvider(IdentityProvider):
         if match is None:
             return None
         loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(lab._pool, users.user_for_token, open_store(self.store_uri), match.group(2))
+        found = await loop.run_in_executor(_pool, users.user_for_token, open_store(self.store_uri), match.group(2))
         if found is None:
             return None
         handler._token_authenticated = True  # a header, never a cookie: no XSRF to check
@@ -160,4 +160,4 @@ def authorized(handler: type, actions: dict[str, str] | None = None) -> type:
 
 def authorized_lab_routes() -> list[tuple[str, type]]:
     """The JupyterLab extension's routes, the same handlers, each behind the role check."""
-    return [(pattern, authorized(handler, LAB_ACTIONS.get(handler, {}))) for pattern, handler in lab.routes()]
+    return [(pattern, authorized(handler, LAB_ACTIONS.get(handler, {}))) for pattern, handler in routes.routes()]

@@ -23,6 +23,7 @@ from ..tracking import schema as s
 from . import artifact_files, mlflow_api
 from .handlers import CHUNK, MlopsHandler
 from .refusals import Refusal, refusal_for
+from .store_api import POINTS
 from .uploads import MAX_UPLOAD_BYTES, BlobUpload
 
 # What a refusal's status means in MLflow's error codes (databricks.proto).
@@ -73,6 +74,10 @@ class EndpointHandler(MlflowHandler):
     async def answer(self, request: dict) -> None:
         call, _ = self.calls[self.request.method]
         self.reply(await self.call(call, self.store, self.current_user.username, request))
+        if call is mlflow_api.log_metric:
+            POINTS.labels("mlflow").inc()
+        elif call is mlflow_api.log_batch:
+            POINTS.labels("mlflow").inc(len(request.get("metrics") or ()))
 
     @tornado.web.authenticated
     async def get(self):

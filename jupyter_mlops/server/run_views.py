@@ -5,6 +5,8 @@ for the charts panel.
 """
 from __future__ import annotations
 
+from math import isfinite
+
 from sqlalchemy import func, select
 
 from ..exceptions import InvalidInputError
@@ -20,6 +22,7 @@ from .table import INTERNAL_TAG_PREFIX, ordered_runs
 NOTE_TAG = "mlops.description"
 GIT_DIFF_ARTIFACT = "git/diff.patch"  # what tracking/lifecycle.py logs for a dirty working tree
 MAX_SERIES_RUNS = 200
+NAN = float("nan")
 
 
 def run_overview(store, run_id: str) -> dict:
@@ -124,11 +127,12 @@ def series(store, key: str, run_ids: list[str] | None = None, experiment=None, f
                 .order_by(m.c.run_uuid, m.c.step, m.c.timestamp))
         with store.engine.connect() as conn:
             for run_uuid, step, value, ts in raw_rows(conn, stmt):
-                by_run[run_uuid].append((step, float("nan") if value is None else value, ts))
+                by_run[run_uuid].append((step, NAN if value is None else value, ts))
     runs = []
     for uuid, name in heads:
         points = by_run[uuid]
         kept = downsample(points, max_points)
         runs.append({"run_id": uuid, "name": name, "total": len(points), "downsampled": len(kept) < len(points),
-                     "points": [[step, value, ts] for step, value, ts in kept]})
-    return json_safe({"key": key, "runs": runs})
+                     # JSON has no NaN or infinity: null (checked per value here, not by walking the reply)
+                     "points": [[step, value if isfinite(value) else None, ts] for step, value, ts in kept]})
+    return {"key": key, "runs": runs}

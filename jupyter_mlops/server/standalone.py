@@ -1,10 +1,11 @@
 """``jupyter mlops server``: the team's tracking server, a Jupyter ServerApp with only this extension.
 
-The same REST handlers the JupyterLab extension mounts (handlers.py), each behind a role check
+The same REST handlers the JupyterLab extension mounts (routes.py), each behind a role check
 (auth.py), plus the remote store's endpoints (store_api.py), the MLflow-compatible API
-(mlflow_routes.py), user management (admin.py), ``/healthz`` and Jupyter Server's Prometheus
-``/metrics``. No kernels, terminals or contents: only Jupyter's ``api`` service is mounted, and
-the Authorizer refuses every Jupyter resource but reading it.
+(mlflow_routes.py), user management (admin.py), ``/healthz``, Jupyter Server's Prometheus
+``/metrics``, and the web UI at ``/`` (web_page.py; ``/api-index`` lists the APIs). No kernels,
+terminals or contents: only Jupyter's ``api`` service is mounted, and the Authorizer refuses every
+Jupyter resource but reading it.
 
 Bound to 127.0.0.1 unless told otherwise. Whatever the address, a request whose ``Host`` is not
 one of the server's names (``localhost``, a loopback address, ``--allowed-host``) is refused
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import tempfile
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -27,7 +29,7 @@ from traitlets.config import Config
 
 from .. import __version__, config
 from ..tracking.store import open_store
-from . import admin, auth, mlflow_routes, store_api
+from . import admin, auth, mlflow_routes, store_api, users, web_page, whoami
 from .handlers import API, _pool
 from .roles import DEFAULT_HOST, DEFAULT_PORT
 
@@ -58,9 +60,11 @@ def _load_jupyter_server_extension(server_app) -> None:
     base = web_app.settings["base_url"]
     web_app.settings["mlops_tracking_uri"] = server_app.config.get("MlopsServer", {}).get("store_uri")
     rules = [(url_path_join(base, API, pattern) + "$", *rest) for pattern, *rest in
-             auth.authorized_lab_routes() + admin.routes() + store_api.routes()]
+             auth.authorized_lab_routes() + admin.routes() + store_api.routes() + whoami.routes()]
     rules += [(url_path_join(base, pattern) + "$", *rest) for pattern, *rest in mlflow_routes.routes()]
-    rules += [(url_path_join(base, "healthz") + "$", HealthHandler), (base + "$", IndexHandler)]
+    rules += [(url_path_join(base, "healthz") + "$", HealthHandler),
+              (url_path_join(base, "api-index") + "$", IndexHandler)]
+    rules += [(url_path_join(base, pattern) + "$", *rest) for pattern, *rest in web_page.routes(api_index())]
     web_app.add_handlers(".*$", rules)
     server_app.log.info("jupyter_mlops: tracking server on %s", server_app.connection_url)
 
@@ -87,15 +91,20 @@ def _schema_version(uri: str | None) -> int:
     return open_store(uri).schema_version()
 
 
+def api_index() -> dict:
+    """What this server is and where its APIs are (``/api-index``, and ``/`` asked for JSON)."""
+    return {"service": "jupyter_mlops tracking server", "version": __version__, "web_ui": "/",
+            "health": "/healthz", "metrics": "/metrics", "api": f"/{API}/", "whoami": f"/{API}/whoami",
+            "mlflow": "/api/2.0/mlflow/", "mlflow_artifacts": "/api/2.0/mlflow-artifacts/"}
+
+
 class IndexHandler(JupyterHandler):
-    """What this server is and where its APIs are (no data: no token needed)."""
+    """``api_index()`` as JSON (no data: no token needed)."""
 
     @allow_unauthenticated
     def get(self):
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"service": "jupyter_mlops tracking server", "version": __version__,
-                                "health": "/healthz", "metrics": "/metrics", "api": f"/{API}/",
-                                "mlflow": "/api/2.0/mlflow/", "mlflow_artifacts": "/api/2.0/mlflow-artifacts/"}))
+        self.finish(json.dumps(api_index()))
 
 
 def server_config(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, store_uri: str | None = None,
@@ -131,7 +140,10 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, store: str | None 
     if store:
         config.set_tracking_uri(store)
     uri = config.get_tracking_uri()
-    open_store(uri)  # migrated (and a bad URI refused) before the port opens
+    store = open_store(uri)  # migrated (and a bad URI refused) before the port opens
+    if not users.list_users(store):
+        print("jupyter mlops server: the store has no users yet, so every request will be refused; add one "
+              "with: jupyter mlops users add NAME --role admin", file=sys.stderr)
     approval.separate_duties_by_default(True)
     app = MlopsServerApp(config=server_config(host, port, uri, tuple(allowed_hosts), allow_origin))
     app.initialize(argv=[], find_extensions=False)

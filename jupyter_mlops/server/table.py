@@ -21,7 +21,6 @@ from ..tracking import schema as s
 from ..tracking.filters import parse_order_by
 from ..tracking.search import ATTRIBUTE_COLUMNS, raw_rows, select_runs
 from ..tracking.store import now_ms
-from .jsonable import json_safe
 
 # ``params.C``, ``tags.`odd key``` (backticks or double quotes, as in the filter language).
 _KEYED = re.compile(r"(?P<kind>params|tags|metrics)\.(?:`(?P<tick>[^`]*)`|\"(?P<quote>[^\"]*)\"|(?P<bare>.+))", re.DOTALL)
@@ -144,6 +143,12 @@ def _column_getter(column: str):
     return lambda attrs, summary: attrs[name]
 
 
+def _finite(value):
+    """``value``, or None for a NaN or an infinity (JSON has neither): one check per value,
+    cheaper than walking the whole reply (this runs for every run of an experiment)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _duration(attrs: dict) -> int | None:
     if attrs.get("start_time") is None:
         return None
@@ -208,6 +213,6 @@ def column_values(store, columns: list[str], experiment=None, filter=None, sort=
     return {
         "run_ids": [attrs["run_id"] for attrs, _ in rows],
         "names": [attrs["name"] for attrs, _ in rows],
-        "columns": {c: json_safe([get(attrs, summary) for attrs, summary in rows]) for c, get in zip(columns, getters)},
+        "columns": {c: [_finite(get(attrs, summary)) for attrs, summary in rows] for c, get in zip(columns, getters)},
         "truncated": truncated,
     }

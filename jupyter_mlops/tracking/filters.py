@@ -18,6 +18,9 @@ MAX_DEPTH brackets and NOTs open at once, MAX_COMPARISONS comparisons, MAX_VALUE
 Uncapped, SQLite's parser gave up ("parser stack overflow") at 17 levels of OR-within-AND, a
 chain of 10k ANDs was "Expression tree is too large", and deeper nesting overflowed Python's
 stack while the SQL was compiled: each a 500.
+
+It runs past 400 lines on purpose: the tokenizer, the parser and the SQL it compiles to are one
+grammar, and its error positions must agree across the three.
 """
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 SQLAlchemy Core only, with types every back end has, so the same code runs on SQLite and
 PostgreSQL. Times are integer milliseconds since the epoch, as MLflow stores them.
+
+It runs past 400 lines on purpose: every migration sits beside the tables it shapes, in order, so
+the schema a store ends up with can be read top to bottom.
 """
 from __future__ import annotations
 

@@ -114,6 +114,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       namespace: 'jupyter-mlops'
     });
     const kinds = new WeakMap<Widget, ViewKind>();
+    let restored = false;
+    void app.restored.then(() => {
+      restored = true;
+    });
 
     /** Activate the view ``id`` if it is open, else make it and add it to the main area. */
     const show = (
@@ -145,8 +149,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
       widget.title.closable = true;
       kinds.set(widget, kind);
       void tracker.add(widget);
-      app.shell.add(widget, 'main');
-      app.shell.activateById(id);
+      // While the layout restorer reopens views it picks the current tab itself: activating each
+      // one as it comes back would move the focus (closing a palette or menu the user has open).
+      app.shell.add(widget, 'main', { activate: restored });
+      if (restored) {
+        app.shell.activateById(id);
+      }
       return widget;
     };
 

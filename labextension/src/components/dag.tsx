@@ -11,6 +11,7 @@ import { IStep } from '../api';
 const NODE_WIDTH = 180;
 const NODE_HEIGHT = 46;
 const SWEEP_HEIGHT = 62;
+const MARGIN = 8;
 
 interface ILayout {
   width: number;
@@ -60,8 +61,8 @@ async function layout(
     rankdir: 'LR',
     nodesep: 16,
     ranksep: 56,
-    marginx: 8,
-    marginy: 8
+    marginx: MARGIN,
+    marginy: MARGIN
   });
   g.setDefaultEdgeLabel(() => ({}));
   const names = Object.keys(dag);
@@ -75,24 +76,31 @@ async function layout(
     (dag[name] ?? []).filter(up => up in dag).forEach(up => g.setEdge(up, name))
   );
   dagre.layout(g);
+  const nodes = names.map(name => {
+    const n = g.node(name);
+    return {
+      name,
+      x: n.x - n.width / 2,
+      y: n.y - n.height / 2,
+      width: n.width,
+      height: n.height
+    };
+  });
+  const edges = g
+    .edges()
+    .map(e => ({ from: e.v, to: e.w, points: g.edge(e).points ?? [] }));
+  // dagre's graph size leaves out edges routed around a rank (a step that skips one, such as
+  // prepare -> evaluate past a sweep): the drawing is sized to everything drawn.
   const graph = g.graph();
-  return {
-    width: graph.width ?? 0,
-    height: graph.height ?? 0,
-    nodes: names.map(name => {
-      const n = g.node(name);
-      return {
-        name,
-        x: n.x - n.width / 2,
-        y: n.y - n.height / 2,
-        width: n.width,
-        height: n.height
-      };
-    }),
-    edges: g
-      .edges()
-      .map(e => ({ from: e.v, to: e.w, points: g.edge(e).points ?? [] }))
-  };
+  let width = graph.width ?? 0;
+  let height = graph.height ?? 0;
+  for (const edge of edges) {
+    for (const p of edge.points) {
+      width = Math.max(width, p.x + MARGIN);
+      height = Math.max(height, p.y + MARGIN);
+    }
+  }
+  return { width, height, nodes, edges };
 }
 
 export function Dag(props: {

@@ -165,6 +165,8 @@ export class RunsModel extends DataModel {
   private pages = new Map<number, IRunRow[]>();
   private pending = new Set<number>();
   private generation = 0;
+  /** setQuery calls so far: the answer of an older one is dropped. */
+  private queries = 0;
   private groups: CellGroup[] = [];
   private anchor: number | null = null;
   private readonly _loaded = new Signal<this, void>(this);
@@ -280,11 +282,17 @@ export class RunsModel extends DataModel {
    * message when it refused the query: the rows shown before stay (the view greys them).
    */
   async setQuery(query: ITableQuery): Promise<string | null> {
+    // Queries overlap (a sort clicked while a live reload is in flight): only the latest one asked
+    // for may change the rows, whichever answer arrives last.
+    const ticket = ++this.queries;
     let first: IRunsPage;
     try {
       first = await this.fetch(query, 0);
     } catch (e: any) {
-      return e.message ?? String(e);
+      return ticket === this.queries ? (e.message ?? String(e)) : null;
+    }
+    if (ticket !== this.queries) {
+      return null;
     }
     this.query = query;
     this.generation += 1;

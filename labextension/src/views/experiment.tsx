@@ -49,6 +49,8 @@ export class ExperimentView extends Panel {
   private sort: { sort: string; descending: boolean } | null = null;
   private error: string | null = null;
   private dirty = false;
+  /** The first rows arrived: the charts panel may load. */
+  rowsShown = false;
   /** Which runs the table lists: the active ones, or the archived or deleted ones (to restore). */
   private shown: Lifecycle = 'active';
   /** Columns hidden in this view since it opened (the settings catch up after their save). */
@@ -298,8 +300,9 @@ export class ExperimentView extends Panel {
   }
 
   private async start(): Promise<void> {
-    await this.loadKeys();
-    await this.reload();
+    // The keys (columns) and the first rows load side by side; the charts wait for the rows,
+    // so the table is not queued behind their heavier requests.
+    await Promise.all([this.loadKeys(), this.reload()]);
   }
 
   private async loadKeys(): Promise<void> {
@@ -323,6 +326,7 @@ export class ExperimentView extends Panel {
 
   private async reload(): Promise<void> {
     this.error = await this.model.setQuery(this.query());
+    this.rowsShown = this.rowsShown || this.error === null;
     this.table.toggleClass('jp-mlops-stale', this.error !== null);
     this.refreshPanels();
   }
@@ -501,6 +505,13 @@ function Charts(props: { view: ExperimentView }): JSX.Element {
   const memoBase = React.useMemo(() => base, [baseKey]);
   const selection = view.selection();
   const memoSelection = React.useMemo(() => selection, [selection.join(',')]);
+  if (!view.rowsShown) {
+    return (
+      <div className="jp-mlops-empty">
+        The charts load once the rows are shown…
+      </div>
+    );
+  }
   return (
     <ChartsPanel
       keys={view.columnKeys}
