@@ -78,11 +78,16 @@ def _dot(text: str) -> str:
 def lineage(store, ref: str, direction: str = "up") -> Lineage:
     """The graph reachable from ``ref`` (a run id, ``name/N``, ``name@alias``, a model name: its latest
     version, or a dataset name: all its versions) in ``direction`` ("up" or "down")."""
+    return lineage_from(store, _Walker(store).resolve(ref), direction)
+
+
+def lineage_from(store, start: list[str], direction: str = "up") -> Lineage:
+    """The graph reachable from the node ids ``start`` (``run:<uuid>``, ``dataset:<version id>``,
+    ``model:NAME/N``...; each must exist) in ``direction`` ("up" or "down")."""
     if direction not in ("up", "down"):
         raise InvalidInputError(f"lineage: direction must be 'up' or 'down', got {direction!r}")
     walker = _Walker(store)
-    start = walker.resolve(ref)
-    found = Lineage(start, direction)
+    found = Lineage(list(start), direction)
     queue, seen = deque(start), set(start)
     for node in start:
         found.nodes[node] = walker.describe(node)
@@ -158,6 +163,9 @@ class _Walker:
             if kind == "run":
                 r = s.runs
                 row = conn.execute(select(r.c.name, r.c.status, r.c.summary).where(r.c.uuid == key)).first()
+                if row is None:  # a use or a version left by a run deleted since
+                    return {"kind": "run", "label": f"{key[:8]} (deleted)", "run_id": key, "run_kind": "run",
+                            "status": "DELETED"}
                 tags = json.loads(row.summary or "{}").get("tags", {})
                 run_kind = tags.get("mlops.kind", "run")
                 shown = {"pipeline": "pipeline", "monitor": "monitor"}.get(run_kind, "run")

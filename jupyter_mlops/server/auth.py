@@ -41,7 +41,7 @@ RESOURCE = "mlops"
 _SCHEME = re.compile(r"(token|bearer)\s+(\S+)\s*\Z", re.IGNORECASE)
 
 # The lab handlers' methods and the action each needs (GET, when not named, is "read"). The
-# handlers this server adds itself declare theirs as ``mlops_actions``.
+# handlers this server adds itself, and the lab's newer ones, declare theirs as ``mlops_actions``.
 LAB_ACTIONS = {
     run_handlers.NoteHandler: {"POST": "log"},
     run_handlers.RunLifecycleHandler: {"POST": "log"},
@@ -160,4 +160,4 @@ def authorized(handler: type, actions: dict[str, str] | None = None) -> type:
 
 def authorized_lab_routes() -> list[tuple[str, type]]:
     """The JupyterLab extension's routes, the same handlers, each behind the role check."""
-    return [(pattern, authorized(handler, LAB_ACTIONS.get(handler, {}))) for pattern, handler in routes.routes()]
+    return [(pattern, authorized(handler, LAB_ACTIONS.get(handler))) for pattern, handler in routes.routes()]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from jupyter_server.utils import url_path_join
 
+from . import dataset_views, lineage_views, schedule_views
 from .handlers import API
 from .model_handlers import (
     AliasHandler,
@@ -74,6 +75,9 @@ def routes() -> list[tuple[str, type]]:
         (rf"models/{NAME}/versions/(?P<version>\d+)/verify", VerifyHandler),
         (rf"models/{NAME}/aliases", AliasHandler),
         (r"audit", AuditHandler),
+        *dataset_views.routes(),
+        *lineage_views.routes(),
+        *schedule_views.routes(),
     ]
 
 
