@@ -33,9 +33,10 @@ def file_digests(paths) -> dict[str, str | None]:
 
 
 def key_material(notebook: Path, parameters: dict, upstream_keys: dict[str, str], input_digests: dict,
-                 kernel: str) -> dict:
-    """What a step's cache key hashes. ``input_digests``: :func:`file_digests` of its input files."""
-    return {
+                 kernel: str, checks: dict | None = None) -> dict:
+    """What a step's cache key hashes. ``input_digests``: :func:`file_digests` of its input files;
+    ``checks``: its ``validate:`` / ``evaluate:`` blocks (absent from the key when it has none)."""
+    material = {
         "notebook": notebook_source_hash(notebook),
         "code": code_dependencies(notebook),
         "parameters": parameters,
@@ -43,6 +44,9 @@ def key_material(notebook: Path, parameters: dict, upstream_keys: dict[str, str]
         "inputs": dict(sorted(input_digests.items())),
         "kernel": kernel,
     }
+    if checks:
+        material["checks"] = checks
+    return material
 
 
 def key_of(material: dict) -> str:
@@ -80,6 +84,7 @@ def key_parts(material: dict) -> dict:
         "upstream": {name: _short(key) for name, key in material["upstream"].items()},
         "inputs": {path: _short(digest) for path, digest in material["inputs"].items()},
         "kernel": material["kernel"],
+        "checks": {name: _digest(block) for name, block in sorted((material.get("checks") or {}).items())},
     }
 
 
@@ -121,6 +126,10 @@ def changed_parts(before: dict, after: dict, shown_path=str) -> list[str]:
             changes.append(f"upstream step {name} changed")
     if before.get("kernel") != after.get("kernel"):
         changes.append(f"kernel {before.get('kernel')} -> {after.get('kernel')}")
+    old, new = before.get("checks") or {}, after.get("checks") or {}
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            changes.append(f"{name}: block {'changed' if name in old and name in new else 'added' if name in new else 'removed'}")
     return changes
 
 

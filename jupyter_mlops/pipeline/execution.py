@@ -28,6 +28,7 @@ class StepTask:
     preload: tuple = ()
     optional_preload: tuple = ()  # what the steps' notebooks import: preloaded where possible
     validate: dict | None = None  # the step's ``validate:`` gate, checked after the notebook ran
+    evaluate: dict | None = None  # the step's ``evaluate:`` block (evaluate_block.py), after validate
 
 
 @dataclass
@@ -113,6 +114,12 @@ def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
             problem = gate_message(**task.validate)
             if problem:
                 outcome = StepOutcome(task.node, False, 0.0, error={"kind": "validation", "message": problem})
+        if task.evaluate and outcome.ok:
+            from .evaluate_block import evaluate_step
+
+            problem = evaluate_step(task.evaluate, task.env["MLOPS_RUN_ID"], task.env.get("MLOPS_TRACKING_URI"))
+            if problem:
+                outcome = StepOutcome(task.node, False, 0.0, error={"kind": "evaluation", "message": problem})
     except PapermillExecutionError as exc:
         ename, evalue = exc.ename, exc.evalue
         if not evalue:  # e.g. an unknown magic: IPython reports it on stderr, not as an error output

@@ -264,7 +264,9 @@ class PipelineRunner:
         if node.outputs and ("outputs" in step.declared or not step.has_parameters_cell):
             parameters["outputs"] = {k: str(p) for k, p in node.outputs.items()}
         digests = cache.file_digests(self._input_files(node))
-        material = cache.key_material(step.notebook, parameters, upstream_keys, digests, step.kernel)
+        checks = {name: dict(block) for name, block in (("validate", step.validate), ("evaluate", step.evaluate))
+                  if block}
+        material = cache.key_material(step.notebook, parameters, upstream_keys, digests, step.kernel, checks)
         return parameters, cache.key_of(material), digests, cache.key_parts(material)
 
     @staticmethod
@@ -272,6 +274,11 @@ class PipelineRunner:
         """Declared inputs plus parameters naming an existing file (e.g. ``-p prepare.data=new.csv``):
         the cache key and the run's ``mlops.inputs`` tag cover their content, not only their name."""
         files = [str(p) for p in node.step.inputs]
+        # The files the step's checks read (a reference profile, evaluation data) unless the step makes them.
+        made = {str(p) for p in node.outputs.values()}
+        for checked in ((node.step.validate or {}).get("against"), (node.step.evaluate or {}).get("data")):
+            if checked and checked not in made and Path(checked).is_file():
+                files.append(checked)
         folder = Path(node.step.notebook).parent
         for value in node.parameters.values():
             if isinstance(value, str) and 0 < len(value) < 1024 and "\n" not in value:
@@ -362,7 +369,8 @@ class PipelineRunner:
                         parameters=node.injected, env=env, cwd=str(Path(node.step.notebook).parent),
                         kernel=node.step.kernel, timeout=node.step.timeout, preload=tuple(self.spec.preload),
                         optional_preload=self._notebook_imports(),
-                        validate=dict(node.step.validate) if node.step.validate else None)
+                        validate=dict(node.step.validate) if node.step.validate else None,
+                        evaluate=dict(node.step.evaluate) if node.step.evaluate else None)
         if self.progress:
             self.progress.started(name, st.attempt)
         self._running[self.executor().submit(task)] = name

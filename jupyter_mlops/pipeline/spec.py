@@ -28,6 +28,11 @@ The format::
           against: reference.json                #   (relative to workdir); a profile JSON relative to this
           missing_margin: 0.05                   #   folder; optional margins (see mlops.validate). Any
           range_margin: 0.0                      #   failure fails the step with the list of failures
+        evaluate:                                # optional; evaluate the model the step logged, per slice,
+          data: data/test.csv                    #   recorded on its run, and fail the step on a rule
+          target: y                              #   (see evaluate_block.py for every field)
+          slices: [sex]
+          require: ["min(slice.*.recall) >= 0.8"]
     sweep:                     # optional; one step run once per point
       step: train
       method: grid             # grid (cartesian product, in written order) | random (seeded samples)
@@ -80,7 +85,8 @@ from ..exceptions import InvalidInputError, SpecError
 from .notebook_params import parameters_cell
 
 TOP_FIELDS = ("name", "workdir", "preload", "parameters", "defaults", "steps", "sweep", "schedule")
-STEP_FIELDS = ("notebook", "parameters", "upstream", "outputs", "inputs", "timeout", "retries", "kernel", "validate")
+STEP_FIELDS = ("notebook", "parameters", "upstream", "outputs", "inputs", "timeout", "retries", "kernel", "validate",
+               "evaluate")
 VALIDATE_FIELDS = ("data", "against", "missing_margin", "range_margin")
 DEFAULT_FIELDS = ("timeout", "retries", "kernel")
 SWEEP_FIELDS = ("step", "method", "parameters", "n", "seed", "metric", "goal")
@@ -169,6 +175,7 @@ class Step:
     has_parameters_cell: bool
     line: int  # of the step's name in the spec
     validate: dict | None = None  # data, against (absolute paths) and margins; see validation()
+    evaluate: dict | None = None  # data (absolute path), target, slices, gates; see evaluate_block.py
 
 
 @dataclass(frozen=True)
@@ -591,7 +598,19 @@ class _Builder:
             retries=self.retries(at + ("retries",), raw["retries"]) if "retries" in raw else defaults["retries"],
             kernel=self.text(at + ("kernel",), raw["kernel"]) if "kernel" in raw else defaults["kernel"],
             declared=frozenset(declared), has_parameters_cell=has_cell, line=self.doc.line(at, at_key=True),
-            validate=self.validation(at + ("validate",), raw["validate"], outputs, workdir) if "validate" in raw else None)
+            validate=self.validation(at + ("validate",), raw["validate"], outputs, workdir) if "validate" in raw else None,
+            evaluate=self.evaluation(at + ("evaluate",), raw["evaluate"], outputs, workdir) if "evaluate" in raw else None)
+
+    def evaluation(self, path: tuple, value, outputs: dict, workdir: Path) -> dict:
+        from .evaluate_block import EVALUATE_FIELDS, check_block
+
+        settings = check_block(
+            value, lambda at, message: self.fail(path + at, message),
+            lambda at, v: self.text(path + at, v), lambda at, v, one: self.string_list(path + at, v, one),
+            lambda raw: self.known_fields(path, raw, EVALUATE_FIELDS))
+        data = settings["data"]
+        settings["data"] = str(outputs[data]) if data in outputs else str(_absolute(workdir, data))
+        return _ReadOnlyDict(settings)
 
     def validation(self, path: tuple, value, outputs: dict, workdir: Path) -> dict:
         raw = self.mapping(path, value, "a mapping with 'data' (an output name or a path) and 'against' (a profile)")
