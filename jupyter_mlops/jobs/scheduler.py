@@ -304,6 +304,10 @@ class Scheduler:
             del self.running[occurrence_id]
         claims.hand_back(self.store, self.name, reason=f"handed back by {self.name} (stopping)")
 
+    def wake(self) -> None:
+        """End the current wait at once (a stop was asked for, or a schedule changed)."""
+        self._wake.set()
+
     def start_in_thread(self, drain_s: float = DEFAULT_DRAIN_S) -> tuple[threading.Thread, threading.Event]:
         """Run in a background thread (e.g. inside Jupyter Server); set the event to stop it."""
         stop = threading.Event()

@@ -17,3 +17,9 @@ def _load_jupyter_server_extension(server_app):
 
     setup_handlers(server_app.web_app)
     server_app.log.info("jupyter_mlops: REST API at %s", API)
+    from . import scheduler_thread
+
+    try:
+        scheduler_thread.start(server_app)
+    except ValueError as exc:  # a mistake in the JupyterMlops settings: said once, the server goes on without it
+        server_app.log.error("jupyter_mlops: no scheduler in this server: %s", exc)
