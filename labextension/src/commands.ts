@@ -13,6 +13,10 @@ export namespace CommandIDs {
   export const compare = 'jupyter-mlops:compare';
   export const diff = 'jupyter-mlops:diff';
   export const openNotebook = 'jupyter-mlops:open-notebook';
+  export const openDataset = 'jupyter-mlops:open-dataset';
+  export const openLineage = 'jupyter-mlops:open-lineage';
+  export const openSchedule = 'jupyter-mlops:open-schedule';
+  export const scheduleNotebook = 'jupyter-mlops:schedule-notebook';
 }
 
 /** What a view may open, by name or id; each call runs the command of that view. */
@@ -24,6 +28,10 @@ export interface IOpener {
   compare(ids: string[]): void;
   diff(a: string, b: string): void;
   notebook(runId: string, path?: string): void;
+  dataset(name: string, fingerprint?: string): void;
+  /** The lineage graph around a node: ``run:<id>``, ``model:NAME/N``, ``dataset:<version id>``. */
+  lineage(node: string): void;
+  schedule(name: string): void;
 }
 
 export function opener(commands: CommandRegistry): IOpener {
@@ -41,7 +49,14 @@ export function opener(commands: CommandRegistry): IOpener {
     compare: ids => run(CommandIDs.compare, { ids }),
     diff: (a, b) => run(CommandIDs.diff, { a, b }),
     notebook: (runId, path) =>
-      run(CommandIDs.openNotebook, path ? { id: runId, path } : { id: runId })
+      run(CommandIDs.openNotebook, path ? { id: runId, path } : { id: runId }),
+    dataset: (name, fingerprint) =>
+      run(
+        CommandIDs.openDataset,
+        fingerprint ? { name, fingerprint } : { name }
+      ),
+    lineage: node => run(CommandIDs.openLineage, { node }),
+    schedule: name => run(CommandIDs.openSchedule, { name })
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * jupyter-mlops: the MLOps navigator in the left sidebar, and the main-area views it opens:
- * Experiment, Run, Compare, Notebook diff, Pipeline, Model and the read-only notebook snapshot.
+ * Experiment, Run, Compare, Notebook diff, Pipeline, Model, the read-only notebook snapshot, and
+ * Dataset, Lineage and Schedule (governance.tsx); "Schedule…" in a notebook's toolbar.
  * Every view is opened by a command (the palette's "MLOps: Open run…", the navigator, links
  * between views, deep links such as /lab?mlops=run/<id>), tracked, and restored after a reload.
  */
@@ -41,7 +42,15 @@ import {
   SettingsSource,
   ThemeWatch
 } from './components/services';
+import {
+  GOVERNANCE_COMMANDS,
+  GovernanceKind,
+  addGovernanceCommands,
+  governanceOpeners,
+  openGovernanceLink
+} from './governance';
 import { NavigatorWidget } from './navigator';
+import { addScheduleNotebook } from './schedulenotebook';
 import { CompareView, MAX_COMPARED } from './views/compare';
 import { ExperimentView } from './views/experiment';
 import { ModelView } from './views/model';
@@ -67,7 +76,14 @@ interface IViewContent extends Widget {
 }
 
 type ViewKind =
-  'experiment' | 'run' | 'pipeline' | 'model' | 'compare' | 'diff' | 'notebook';
+  | 'experiment'
+  | 'run'
+  | 'pipeline'
+  | 'model'
+  | 'compare'
+  | 'diff'
+  | 'notebook'
+  | GovernanceKind;
 
 function readSettings(loaded: ISettingRegistry.ISettings): ISettings {
   return {
@@ -247,7 +263,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
               `Cannot open the notebook of run ${short(id)}: ${e.message}`
             );
           }
-        }
+        },
+        ...governanceOpeners(show, services)
       };
 
     const pick = async (
@@ -374,6 +391,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           path: args.path as string | undefined
         })
     });
+    addGovernanceCommands(app, openers, pick);
+    addScheduleNotebook(app, services.open, palette);
     app.commands.addCommand(RESTORE, {
       label: 'Restore an MLOps view',
       execute: args => {
@@ -398,6 +417,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.openRun,
         CommandIDs.openPipeline,
         CommandIDs.openModel,
+        ...GOVERNANCE_COMMANDS,
         CommandIDs.openSidebar
       ]) {
         palette.addItem({ command, category: 'MLOps' });
@@ -431,7 +451,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     }
 
-    // Deep links: /lab?mlops=run/<id>, experiment/<name>, pipeline/<id>, model/<name>[/<version>].
+    // Deep links: /lab?mlops=run/<id>, experiment/<name>, pipeline/<id>, model/<name>[/<version>],
+    // and dataset/<name>, lineage/run/<id>, schedule/<name> (governance.tsx).
     void app.restored.then(() => {
       const link = parseDeepLink(window.location.search);
       if (!link) {
@@ -448,7 +469,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           name,
           version: version ? Number(version) : undefined
         });
-      } else {
+      } else if (!openGovernanceLink(openers, kind, target)) {
         console.warn(`jupyter-mlops: unknown deep link mlops=${kind}/…`);
         return;
       }

@@ -1,6 +1,7 @@
 /**
  * The MLOps sidebar: a navigator, not a workspace. Experiments with their run counts, recent
  * pipeline runs, registered models with their aliases, runs waiting for an approval decision,
+ * the dataset catalog with version counts, schedules with their next fire time and last status,
  * and a search box over all of them (and over run names and ids); each entry opens its view
  * in the main area. Live like the views: it reloads when the store's change cursor moves.
  */
@@ -25,6 +26,8 @@ import {
   useLiveTick,
   useServices
 } from './components/services';
+import { IDatasetSummary } from './views/dataset';
+import { ISchedule, nextLabel } from './views/schedule';
 
 interface IPending {
   run_id: string;
@@ -38,6 +41,8 @@ interface INavigation {
   pipelines: IPipelineRun[];
   models: IModel[];
   pending: IPending[];
+  datasets: IDatasetSummary[];
+  schedules: ISchedule[];
 }
 
 const RECENT_PIPELINES = 10;
@@ -86,14 +91,18 @@ function Navigator(): JSX.Element {
         { limit: RECENT_PIPELINES }
       ),
       requestAPI<{ models: IModel[] }>('models'),
-      requestAPI<{ runs: IPending[] }>('approvals/pending', {}, { limit: 20 })
+      requestAPI<{ runs: IPending[] }>('approvals/pending', {}, { limit: 20 }),
+      requestAPI<{ datasets: IDatasetSummary[] }>('datasets'),
+      requestAPI<{ schedules: ISchedule[] }>('schedules')
     ])
-      .then(([e, p, m, a]) => {
+      .then(([e, p, m, a, d, s]) => {
         setNav({
           experiments: e.experiments,
           pipelines: p.pipelines,
           models: m.models,
-          pending: a.runs
+          pending: a.runs,
+          datasets: d.datasets,
+          schedules: s.schedules
         });
         setError(null);
       })
@@ -123,13 +132,15 @@ function Navigator(): JSX.Element {
   const pipelines = (nav?.pipelines ?? []).filter(p => matches(p.name ?? ''));
   const models = (nav?.models ?? []).filter(m => matches(m.name));
   const pending = (nav?.pending ?? []).filter(p => matches(p.name ?? p.run_id));
+  const datasets = (nav?.datasets ?? []).filter(d => matches(d.name));
+  const schedules = (nav?.schedules ?? []).filter(s => matches(s.name));
 
   return (
     <div ref={ref} className="jp-mlops-navigator">
       <input
         className="jp-mlops-search"
         type="search"
-        placeholder="search experiments, runs, pipelines, models"
+        placeholder="search experiments, runs, pipelines, models, datasets"
         aria-label="search"
         value={search}
         onChange={e => setSearch(e.target.value)}
@@ -230,6 +241,48 @@ function Navigator(): JSX.Element {
             </span>{' '}
             <span className="jp-mlops-muted">
               {p.experiment} · {ago(p.start_time)}
+            </span>
+          </li>
+        ))}
+      </Section>
+      <Section
+        title="Datasets"
+        count={datasets.length}
+        id="datasets"
+        empty="No datasets yet: log_dataset, or a pipeline step's files."
+      >
+        {datasets.map(d => (
+          <li
+            key={d.name}
+            data-dataset={d.name}
+            onClick={() => open.dataset(d.name)}
+            title={d.source_uri ?? d.name}
+          >
+            <span className="jp-mlops-nav-name">{d.name}</span>
+            <span className="jp-mlops-nav-count" data-versions={d.versions}>
+              {d.versions} version{d.versions === 1 ? '' : 's'}
+            </span>
+          </li>
+        ))}
+      </Section>
+      <Section
+        title="Schedules"
+        count={schedules.length}
+        id="schedules"
+        empty="No schedules yet: Schedule… in a notebook's toolbar."
+      >
+        {schedules.map(s => (
+          <li
+            key={s.name}
+            data-schedule={s.name}
+            data-paused={String(s.paused)}
+            onClick={() => open.schedule(s.name)}
+            title={`${s.description} (${s.cron}, ${s.timezone})`}
+          >
+            <span className="jp-mlops-nav-name">{s.name}</span>{' '}
+            {s.last && <StatusBadge status={s.last.state} />}
+            <span className="jp-mlops-muted jp-mlops-next-fire">
+              {s.paused ? 'paused' : `next ${nextLabel(s)}`}
             </span>
           </li>
         ))}

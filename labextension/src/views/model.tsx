@@ -171,6 +171,12 @@ function VersionDetail(props: {
         >
           Verify
         </button>
+        <button
+          className="jp-mlops-button jp-mlops-open-lineage"
+          onClick={() => open.lineage(`model:${props.name}/${v.version}`)}
+        >
+          Lineage
+        </button>
         <select
           aria-label="compare with version"
           value={other}

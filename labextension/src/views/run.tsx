@@ -483,6 +483,13 @@ function RunPage(props: {
               </Link>{' '}
               · {short(run.run_id)}
             </span>
+            <span className="jp-mlops-spacer" />
+            <button
+              className="jp-mlops-button jp-mlops-open-lineage"
+              onClick={() => open.lineage(`run:${run.run_id}`)}
+            >
+              Lineage
+            </button>
           </div>
           <Tabs
             tabs={[
