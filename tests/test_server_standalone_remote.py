@@ -278,11 +278,22 @@ def test_while_the_server_is_away_the_buffer_stays_bounded_and_lost_points_are_r
     assert record.status == "FINISHED"
 
 
-def test_the_demo_pipeline_with_two_jobs_logs_every_step_to_the_server(server, local, tmp_path):
+def probe_environment(folder: Path) -> None:
+    """Each notebook of ``folder`` first checks its kernel's environment: the server's URL and a token,
+    no database credentials or paths (the check fails the step, and the test, otherwise)."""
+    for path in sorted(folder.glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells.insert(0, new_code_cell(NOTEBOOK_CELLS[1]))
+        nbformat.write(notebook, path)
+
+
+@pytest.mark.parametrize("executor", [["-j", "2"], ["--executor", "dask", "-j", "2"]], ids=["two-jobs", "dask"])
+def test_the_demo_pipeline_logs_every_step_to_the_server(server, local, tmp_path, executor):
     project = tmp_path / "client"  # no .mlops and no pyproject: only the environment names the store
     shutil.copytree(ROOT / "notebooks", project / "notebooks", ignore=shutil.ignore_patterns("build"))
+    probe_environment(project / "notebooks")
     env = server_env(MLOPS_TRACKING_URI=server.url, MLOPS_TOKEN=server.tokens["eve"], XDG_CACHE_HOME=tmp_path / "c")
-    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "run", "notebooks/pipeline.yaml", "-j", "2"],
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "run", "notebooks/pipeline.yaml", *executor],
                           cwd=project, env=env, capture_output=True, text=True, timeout=1200, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "next: jupyter mlops approve" in done.stdout
