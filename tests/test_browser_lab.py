@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from .conftest import ROOT
+from .helpers.net import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -91,12 +91,6 @@ def write_train_notebook(path: Path, steps: int = 20) -> None:
     nb = new_notebook(cells=[new_code_cell("C = 1.0\nrun_name = 'default'", metadata={"tags": ["parameters"]}),
                              new_code_cell(TRAIN.replace("range(20)", f"range({steps})"))], metadata=KERNEL)
     nbformat.write(nb, path)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Lab:
