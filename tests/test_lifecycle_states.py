@@ -99,6 +99,23 @@ def test_the_registry_keeps_the_run_a_version_was_made_from(backend):
     assert mlops.load_model("keeper/1") is not None
 
 
+def test_a_deleted_run_is_neither_approved_nor_exported_until_restored(backend):
+    from jupyter_mlops.exceptions import ApprovalRefusedError
+
+    run_id, _, _ = train_run()
+    mlops.delete_run(run_id)
+    with pytest.raises(ApprovalRefusedError, match=rf"run {run_id} is deleted; restore it first: "
+                                                   rf"jupyter mlops runs restore {run_id[:8]}"):
+        mlops.approve(run_id, by="ana")
+    mlops.restore_run(run_id)
+    mlops.approve(run_id, by="ana")
+    mlops.delete_run(run_id)  # approved, then deleted: export waits for the restore too
+    with pytest.raises(ApprovalRefusedError, match=r"is deleted; restore it first"):
+        mlops.export(run_id, name="gone", by="ana")
+    mlops.restore_run(run_id)
+    assert mlops.export(run_id, name="gone", by="ana")["version"] == 1
+
+
 def test_an_experiment_and_its_runs(backend):
     kept = logged("kept", experiment="trials")
     alone = logged("alone", experiment="trials")
@@ -148,8 +165,17 @@ def test_cli_actions_beside_the_listing(backend, capsys):
     assert main(["runs", "delete", b]) == 0
     assert "nothing to do: the run is deleted already" in capsys.readouterr().out
 
+    assert main(["runs", "--filter", "lifecycle != 'active'"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[:5] == ["run_id", "name", "experiment", "status", "lifecycle"]  # shown when it says something
+
     assert main(["experiments", "archive", "Default"]) == 0
     assert "archived experiment 'Default' (2 runs)" in capsys.readouterr().out
+    assert main(["experiments", "--format", "csv"]) == 0
+    assert "Default" not in capsys.readouterr().out
+    assert main(["experiments", "--all", "--format", "csv"]) == 0
+    listed = capsys.readouterr().out
+    assert "Default" in listed and "archived" in listed and listed.splitlines()[0].endswith("lifecycle")
     assert main(["experiments", "restore", "Default"]) == 0
     capsys.readouterr()
 

@@ -16,6 +16,7 @@ SPARK_WIDTH = 24
 
 def register(sub) -> None:
     p = sub.add_parser("experiments", help="list experiments")
+    p.add_argument("--all", "-a", action="store_true", help="archived and deleted experiments too, with their state")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(handler=cmd_experiments)
 
@@ -62,8 +63,10 @@ def _globs(text: str) -> list[str]:
 def cmd_experiments(args) -> int:
     from ..api import list_experiments
 
-    df = list_experiments()
+    df = list_experiments(all_lifecycles=args.all)
     df["created_at"] = as_time(df["created_at"])
+    if not args.all:
+        df = df.drop(columns=["lifecycle"])  # every one listed is active
     emit(df, args.format)
     return 0
 
@@ -122,6 +125,8 @@ def runs_table(df, tags: bool = False):
     view["start_time"] = view["start_time"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
     view.insert(view.columns.get_loc("start_time") + 1, "duration_s", duration)
     keep = ["run_id", "name", "experiment", "status", "start_time", "duration_s"]
+    if "lifecycle" in view and (view["lifecycle"] != "active").any():  # a filter on lifecycle shows them
+        keep.insert(keep.index("status") + 1, "lifecycle")
     rest = [c for c in view.columns if c.startswith(("params.", "metrics.") + (("tags.",) if tags else ()))]
     return view[keep + rest]
 

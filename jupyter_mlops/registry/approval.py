@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from .. import config
 from ..exceptions import ApprovalRefusedError, FilterSyntaxError, InvalidInputError
-from ..tracking import capture
+from ..tracking import capture, lifecycle_states
 from ..tracking import schema as s
 from ..tracking.model_runs import model_run_of
 from ..tracking.search import select_runs
@@ -36,6 +36,8 @@ def approve(run_id: str, by: str | None = None, reason: str = "", store=None) ->
         raise ApprovalRefusedError(f"run {given.id} is {given.status}: only a FINISHED run can be approved")
     run_id, note = model_run_of(store, given.id)
     run = given if run_id == given.id else store.get_run(run_id)
+    refuse_deleted(given)
+    refuse_deleted(run)
     check_separate_duties(store, by, {given.id, run_id})
     if run.status != "FINISHED":
         raise ApprovalRefusedError(f"run {run_id} is {run.status}: only a FINISHED run can be approved")
@@ -46,6 +48,12 @@ def approve(run_id: str, by: str | None = None, reason: str = "", store=None) ->
                                    + (why if why else f"its metrics: {_brief(run.metrics)}"))
     decision = _decide(store, run_id, APPROVED, by, reason, run.metrics)
     return {**decision, "note": note} if note else decision
+
+
+def refuse_deleted(run) -> None:
+    """A deleted run waits for ``gc`` to purge it: it can become a model version only once restored."""
+    if run.lifecycle == lifecycle_states.DELETED:
+        raise ApprovalRefusedError(f"run {run.id} is deleted; restore it first: jupyter mlops runs restore {run.id[:8]}")
 
 
 def reject(run_id: str, by: str | None = None, reason: str = "", force: bool = False, store=None) -> dict:

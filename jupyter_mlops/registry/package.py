@@ -81,6 +81,7 @@ def export(run_id: str, name: str, by: str | None = None, zip: bool = False, tru
         raise ApprovalRefusedError(f"run {run_id} {why}; only approved runs are exported. Approve it with "
                                    f"`jupyter mlops approve {run_id[:8]} --by NAME --reason TEXT` (mlops.approve)")
     run = store.get_run(run_id)
+    approval.refuse_deleted(run)
     actor = by or capture.current_user() or "unknown"
     root = staging_root(store)
     root.mkdir(parents=True, exist_ok=True)
