@@ -40,8 +40,10 @@ $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
 	touch $@
 
 # Rebuild the lab extension when its sources change (the first build happens in pip install).
+# (src/*/ includes src/standalone/, the tracking server's web page, which the same build bundles
+# into jupyter_mlops/server/webui with webpack.standalone.js.)
 LABEXT_SOURCES := $(wildcard labextension/src/*.ts* labextension/src/*/*.ts* labextension/style/* labextension/schema/*) \
-	labextension/package.json
+	labextension/package.json labextension/webpack.standalone.js
 jupyter_mlops/labextension/package.json: $(LABEXT_SOURCES) | $(VENV)/.stamp-test
 	cd labextension && PATH=$(abspath $(BIN)):$$PATH jlpm install && PATH=$(abspath $(BIN)):$$PATH jlpm build
 	touch $@

@@ -33,6 +33,10 @@ def test_wheel_holds_the_lab_extension_and_the_server_config(tmp_path):
         built = json.loads(zf.read(lab + "package.json"))
         assert built["jupyterlab"]["_build"]["load"].startswith("static/remoteEntry.")
         assert not any(n.startswith("jupyter_mlops/labextension/") for n in names)  # only under share/
+        # The tracking server's web page, built beside its handler (not in git), without source maps.
+        page = zf.read("jupyter_mlops/server/webui/index.html").decode()
+        assert all(f"jupyter_mlops/server/webui/{src}" in names for src in re.findall(r'src="?ui/([^" >]+)', page))
+        assert not any(n.startswith("jupyter_mlops/server/webui/") and n.endswith(".map") for n in names)
 
 
 def test_installed_extensions_are_enabled_and_ok():

@@ -126,6 +126,9 @@ def server_config(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, store_uri:
     c.ServerApp.allow_root = True  # no kernels or terminals: nothing runs code for a client
     c.ServerApp.root_dir = tempfile.mkdtemp(prefix="mlops-server-")  # no contents are served from it
     c.ServerApp.default_url = "/"
+    # gzip for clients that accept it (text, JSON, the web page's scripts: 2 MB to 0.6 MB); tornado
+    # leaves small and binary answers (artifacts) as they are.
+    c.ServerApp.tornado_settings = {"compress_response": True}
     c.MlopsServer.store_uri = store_uri
     return c
 
