@@ -1,6 +1,6 @@
 """ipywidgets views onto the store, for use inside notebooks.
 
-``live()`` charts the active run while it trains, ``runs()`` searches and compares runs,
+``live()`` charts the active run while it trains, ``runs()`` searches, pages and compares runs,
 ``approve(run)`` records a decision; each is a thin door onto the same API as the CLI.
 """
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 It reads what the metric writer has already flushed (about once a second) from the store on a
 background thread, so ``log_metric`` does exactly what it does without the chart; the chart is
-redrawn at most once per ``interval`` and only when new points arrived.
+redrawn at most once per ``interval`` and only when new points arrived. Each metric gets its own
+axes, titled "step" and the metric's name, with whole-number step ticks and the run's name in a legend.
 """
 from __future__ import annotations
 
+import html
 import threading
 import time
 
@@ -26,6 +28,10 @@ class LiveMetrics:
 
         self.store = store or open_store()
         self.run_id = self.store.resolve_run_id(run_id)
+        with self.store.engine.connect() as conn:
+            name = conn.execute(select(s.runs.c.name).where(s.runs.c.uuid == self.run_id)).scalar_one()
+        self.run_name = charts.legend_names([(self.run_id, name)])[self.run_id]
+        self.figure = None  # the last chart drawn, a matplotlib Figure
         self.interval = interval
         self.keys = set(keys) if keys else None
         self.series: dict[str, tuple[list, list]] = {}
@@ -33,7 +39,7 @@ class LiveMetrics:
         self._drawn_status = None
         self._last_id = 0
         self._stop = threading.Event()
-        self.image = ipywidgets.Image(format="png")
+        self.image = ipywidgets.Image(format="png", layout=ipywidgets.Layout(max_width="100%"))
         self.label = ipywidgets.HTML(f"run {self.run_id[:8]}: waiting for metrics")
         self.widget = ipywidgets.VBox([self.label, self.image])
         self._thread: threading.Thread | None = None
@@ -53,7 +59,7 @@ class LiveMetrics:
             try:
                 running = self.refresh()
             except Exception as exc:  # noqa: BLE001 - the chart must never take the notebook down
-                self.label.value = f"live chart stopped: {type(exc).__name__}: {exc}"
+                self.label.value = html.escape(f"live chart stopped: {type(exc).__name__}: {exc}")
                 return
             if not running:
                 return
@@ -82,11 +88,14 @@ class LiveMetrics:
         return status == "RUNNING"
 
     def _draw(self, status: str) -> None:
-        drawn = {key: {"": charts.thin(st, vals, MAX_POINTS_DRAWN)} for key, (st, vals) in self.series.items()}
-        self.image.value = charts.series_png(drawn)
+        drawn = {key: {self.run_name: charts.thin(st, vals, MAX_POINTS_DRAWN)} for key, (st, vals) in self.series.items()}
+        self.figure = charts.series_figure(drawn)
+        self.image.value = charts.png(self.figure)
+        self.image.width = charts.shown_width(self.figure)
         latest = ", ".join(f"{k}={v[1][-1]:.4g}" for k, v in sorted(self.series.items()) if v[1])
         points = sum(len(v[0]) for v in self.series.values())
-        self.label.value = f"run {self.run_id[:8]} {status} · {points} points · {time.strftime('%H:%M:%S')} · {latest}"
+        self.label.value = html.escape(f"run {self.run_id[:8]} {status} · {points} points · "
+                                       f"{time.strftime('%H:%M:%S')} · {latest}")
         self.redraws += 1
         self._drawn_status = status
 
