@@ -250,6 +250,11 @@ def test_a_viewer_browses_experiment_run_and_model_with_no_control_that_changes_
         expect(model.locator(control)).to_be_hidden()
     shoot(page, "model-viewer")
 
+    # The governance views open in the page too (the lab's own openers): the dataset log_model recorded.
+    navigator.locator('li[data-dataset="training_data"]').click()
+    dataset = view(page, '.jp-mlops-dataset-view[data-dataset="training_data"]')
+    expect(dataset).to_contain_text("churn-b")  # the runs that used it
+
     # The token stays for the tab (a reload keeps the user signed in) until they sign out.
     page.reload()
     expect(who).to_have_text("signed in as vic · viewer")

@@ -12,6 +12,11 @@ import { BoxLayout, BoxPanel, SplitPanel, Widget } from '@lumino/widgets';
 
 import { requestAPI, runLabel, short } from '../api';
 import { CommandIDs, opener, parseDeepLink } from '../commands';
+import {
+  GovernanceOpeners,
+  governanceOpeners,
+  openGovernanceLink
+} from '../governance';
 import { NavigatorWidget } from '../navigator';
 import { CompareView, MAX_COMPARED } from '../views/compare';
 import { ExperimentView } from '../views/experiment';
@@ -224,6 +229,14 @@ export function mountShell(me: IWhoAmI, signOut: () => void): void {
   add(CommandIDs.openNotebook, ({ id, path }: { id: string; path?: string }) =>
     openNotebook(id, path)
   );
+  // Dataset, Lineage and Schedule: the lab's own openers (governance.tsx), given this ``show``.
+  const governance = governanceOpeners(
+    (_kind, id, label, make) => show(id, label, make),
+    services
+  );
+  add(CommandIDs.openDataset, args => governance.dataset(args));
+  add(CommandIDs.openLineage, args => governance.lineage(args));
+  add(CommandIDs.openSchedule, args => governance.schedule(args));
 
   const navigator = new NavigatorWidget(services);
   navigator.id = 'jp-mlops-sidebar';
@@ -245,11 +258,17 @@ export function mountShell(me: IWhoAmI, signOut: () => void): void {
   window.addEventListener('resize', () => page.update());
 
   dock.addWidget(welcome(me));
-  openDeepLink(commands);
+  openDeepLink(commands, governance);
 }
 
-/** ``/?mlops=run/<id>``, ``experiment/<name>``, ``pipeline/<id>``, ``model/<name>[/<version>]``. */
-function openDeepLink(commands: CommandRegistry): void {
+/**
+ * ``/?mlops=run/<id>``, ``experiment/<name>``, ``pipeline/<id>``, ``model/<name>[/<version>]``,
+ * and the governance views' ``dataset/<name>``, ``lineage/run/<id>``, ``schedule/<name>``.
+ */
+function openDeepLink(
+  commands: CommandRegistry,
+  governance: GovernanceOpeners
+): void {
   const link = parseDeepLink(window.location.search);
   if (!link) {
     return;
@@ -269,5 +288,7 @@ function openDeepLink(commands: CommandRegistry): void {
       CommandIDs.openModel,
       version ? { name, version: Number(version) } : { name }
     );
+  } else {
+    openGovernanceLink(governance, kind, target);
   }
 }
