@@ -277,12 +277,12 @@ function Navigator(): JSX.Element {
             data-schedule={s.name}
             data-paused={String(s.paused)}
             onClick={() => open.schedule(s.name)}
-            title={`${s.description} (${s.cron}, ${s.timezone})`}
+            title={`${s.description} (${s.cron}, ${s.timezone}); next ${nextLabel(s)}`}
           >
             <span className="jp-mlops-nav-name">{s.name}</span>{' '}
             {s.last && <StatusBadge status={s.last.state} />}
             <span className="jp-mlops-muted jp-mlops-next-fire">
-              {s.paused ? 'paused' : `next ${nextLabel(s)}`}
+              {s.paused ? 'paused' : `next ${nextLabel(s).slice(5, 16)}`}
             </span>
           </li>
         ))}

@@ -77,8 +77,12 @@ function ScheduleForm(props: {
     props.onChange(next);
   };
   const field = props.refused?.field ?? null;
-  const marked = (name: string) =>
-    field === name ? 'jp-mlops-input jp-mod-error' : 'jp-mlops-input';
+  // The refused field stays marked until it is edited. (Not .jp-mod-error: the dialog would
+  // disable its Schedule button for it, and the server is the one to judge the new value.)
+  const marked = (name: 'name' | 'cron' | 'timezone') =>
+    field === name && draft[name] === props.initial[name]
+      ? 'jp-mlops-input jp-mlops-invalid'
+      : 'jp-mlops-input';
   const names = Object.keys(props.form.parameters);
   return (
     <div className="jp-mlops-schedule-form">
@@ -127,7 +131,7 @@ function ScheduleForm(props: {
       </label>
       {names.length > 0 && (
         <fieldset
-          className={`jp-mlops-schedule-parameters ${field === 'parameters' ? 'jp-mod-error' : ''}`}
+          className={`jp-mlops-schedule-parameters ${field === 'parameters' ? 'jp-mlops-invalid' : ''}`}
         >
           <legend>
             parameters (empty: the notebook's default; templates:{' '}
