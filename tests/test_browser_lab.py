@@ -672,6 +672,37 @@ def test_run_view_previews_an_image_and_a_csv_and_runs_no_script_of_an_html_page
     expect(run.locator('.jp-mlops-preview[data-kind="json"] pre')).to_contain_text('"threshold": 0.5')
 
 
+EVALUATE = """
+import json, sys
+import jupyter_mlops as mlops
+from sklearn.datasets import load_iris
+data = load_iris(as_frame=True).frame
+data["size"] = (data["petal length (cm)"] > 4).map({True: "large", False: "small"})
+result = mlops.evaluate(sys.argv[1], data, target="target", slices=["size"], n_bootstrap=20)
+print(json.dumps({"run": result.run_id}))
+"""
+
+
+def test_run_view_shows_the_evaluation_report_of_an_evaluated_run(page, lab, lab_env, model_runs):
+    _, runs = model_runs
+    evaluated = run_python(lab_env, EVALUATE, runs["iris-candidate"])["run"]
+    assert evaluated == runs["iris-candidate"]  # recorded on the run the model came from
+    page.goto(f"{lab.url}/lab?mlops=run/{evaluated}&token={lab.token}")
+    run = view(page, f'.jp-mlops-run-view[data-run="{evaluated}"]')
+    run.locator('.jp-mlops-tab[data-tab="evaluation"]').click()
+    frame = run.locator('.jp-mlops-preview[data-kind="html"] iframe')
+    expect(frame).to_have_attribute("sandbox", "")
+    report = page.frame_locator('.jp-mlops-preview[data-kind="html"] iframe')
+    expect(report.locator("h2").first).to_have_text("Overall")
+    expect(report.locator("body")).to_contain_text("size=large")
+    shoot(page, "run-evaluation")
+    # A run never evaluated has no such tab.
+    page.goto(f"{lab.url}/lab?mlops=run/{runs['iris-baseline']}&token={lab.token}")
+    other = view(page, f'.jp-mlops-run-view[data-run="{runs["iris-baseline"]}"]')
+    expect(other.locator('.jp-mlops-tab[data-tab="artifacts"]')).to_be_visible()
+    expect(other.locator('.jp-mlops-tab[data-tab="evaluation"]')).to_have_count(0)
+
+
 def test_run_view_of_a_failed_step_shows_its_traceback_and_links_its_pipeline(page, lab, failing_pipeline):
     page.goto(f"{lab.url}/lab?mlops=run/{failing_pipeline}&token={lab.token}")
     run = view(page, f'.jp-mlops-run-view[data-run="{failing_pipeline}"]')

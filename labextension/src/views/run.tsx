@@ -41,6 +41,9 @@ import {
   useServices
 } from '../components/services';
 
+/** What mlops.evaluate records on the run it evaluates (evaluation/evaluate.py). */
+const EVALUATION_REPORT = 'evaluation/report.html';
+
 /** The Markdown note: rendered (sanitized), editable in place, saved through the server. */
 function Note(props: { run: IRunDetail; onSaved: () => void }): JSX.Element {
   const [editing, setEditing] = React.useState(false);
@@ -513,6 +516,7 @@ function RunPage(props: {
                   />
                 )
               },
+              ...evaluationTab(run),
               {
                 id: 'notebook',
                 label: 'Notebook',
@@ -524,6 +528,22 @@ function RunPage(props: {
       )}
     </div>
   );
+}
+
+/** The run's evaluation (mlops.evaluate): its report, with the slice tables, fairness gaps and
+ * explanations, drawn in a frame that runs no script; no tab for a run never evaluated. */
+function evaluationTab(run: IRunDetail) {
+  const report = run.artifacts.find(a => a.path === EVALUATION_REPORT);
+  if (!report) {
+    return [];
+  }
+  return [
+    {
+      id: 'evaluation',
+      label: 'Evaluation',
+      render: () => <Preview runId={run.run_id} artifact={report} />
+    }
+  ];
 }
 
 export class RunView extends ReactWidget {
