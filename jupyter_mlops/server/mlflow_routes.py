@@ -21,7 +21,7 @@ from ..safe_names import check_artifact_name
 from ..tracking import artifacts as blob_names
 from ..tracking import schema as s
 from . import artifact_files, mlflow_api
-from .handlers import CHUNK, MlopsHandler
+from .handlers import MlopsHandler
 from .refusals import Refusal, refusal_for
 from .store_api import POINTS
 from .uploads import MAX_UPLOAD_BYTES, BlobUpload
@@ -159,19 +159,7 @@ class ArtifactHandler(MlflowHandler):
             target, row = await self.call(artifact_files.resolve, self.store, run_id, name)
         except FileNotFoundError as exc:
             raise mlflow_api.not_found(str(exc)) from None
-        media_type = artifact_files.media_type(row["media_type"], name)
-        self.set_header("Content-Length", str(row["size"]))
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Content-Disposition", artifact_files.content_disposition(name))
-        self.set_header("Content-Type", media_type)
-        fh = await self.call(open, target, "rb")
-        try:
-            while chunk := await self.call(fh.read, CHUNK):
-                self.write(chunk)
-                await self.flush()
-        finally:
-            fh.close()
-        self.finish(set_content_type=media_type)
+        await self.send_artifact(target, row, name)
 
 
 class ArtifactListHandler(MlflowHandler):

@@ -20,7 +20,7 @@ from . import (
     run_views,
     table,
 )
-from .handlers import CHUNK, MlopsHandler, text_field
+from .handlers import MlopsHandler, text_field
 from .refusals import Refusal
 
 
@@ -160,21 +160,7 @@ class ArtifactHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self, run_id, path):
         target, row = await self.call(artifact_files.resolve, self.store, run_id, path)
-        media_type = artifact_files.media_type(row["media_type"], path)
-        self.set_header("Content-Length", str(row["size"]))
-        self.set_header("X-Content-Type-Options", "nosniff")
-        # Always a download (never rendered in the Lab's origin), under its own name, whatever its characters.
-        self.set_header("Content-Disposition", artifact_files.content_disposition(path))
-        self.set_header("Content-Type", media_type)  # before the first flush sends the headers
-        # In chunks, so a large model file is never held in memory whole.
-        fh = await self.call(open, target, "rb")
-        try:
-            while chunk := await self.call(fh.read, CHUNK):
-                self.write(chunk)
-                await self.flush()
-        finally:
-            fh.close()
-        self.finish(set_content_type=media_type)
+        await self.send_artifact(target, row, path)
 
 
 class NotebookHandler(MlopsHandler):
