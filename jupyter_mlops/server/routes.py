@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from jupyter_server.utils import url_path_join
 
-from . import dataset_views, lineage_views, schedule_views
+from . import dataset_views, lineage_views, schedule_views, table_groups
 from .handlers import API
 from .model_handlers import (
     AliasHandler,
@@ -78,6 +78,7 @@ def routes() -> list[tuple[str, type]]:
         *dataset_views.routes(),
         *lineage_views.routes(),
         *schedule_views.routes(),
+        *table_groups.routes(),
     ]
 
 
