@@ -5,6 +5,9 @@
  * headers hold the selection box, the run name and its status; column headers are grouped
  * (run | params | metrics | tags). Colours are read from JupyterLab's --jp-* variables.
  *
+ * Grouped by a parameter (rungroups.ts), the rows are the groups with their runs beneath the
+ * expanded ones.
+ *
  * Canvas cells are invisible to screen readers, so the rows in view are mirrored in a visually
  * hidden table (with each cell's position), updated after every paint.
  */
@@ -30,6 +33,13 @@ import {
   runDuration,
   short
 } from '../api';
+import {
+  GroupedRow,
+  GroupedRows,
+  groupLabel,
+  groupKey,
+  meanStd
+} from './rungroups';
 import { cssColour, cssVar } from './services';
 
 export type Group = 'run' | 'params' | 'metrics' | 'tags';
@@ -61,6 +71,9 @@ export const GROUP_TITLES: Record<Group, string> = {
 
 const SELECT = 0;
 const NAME = 1;
+const COLUMN_WIDTH = 110;
+/** Wide enough for ``0.8900 ± 0.01414``. */
+const GROUPED_METRIC_WIDTH = 160;
 
 /** The pinned columns: the selection box, the name (opens the run), the status. */
 export const PINNED: IColumn[] = [
@@ -168,6 +181,8 @@ export class RunsModel extends DataModel {
   /** setQuery calls so far: the answer of an older one is dropped. */
   private queries = 0;
   private groups: CellGroup[] = [];
+  /** The rows grouped by a parameter, or null for one row per run. */
+  private grouped: GroupedRows | null = null;
   private anchor: number | null = null;
   private readonly _loaded = new Signal<this, void>(this);
   private readonly _selectionChanged = new Signal<this, string[]>(this);
@@ -185,7 +200,10 @@ export class RunsModel extends DataModel {
   }
 
   rowCount(region: DataModel.RowRegion): number {
-    return region === 'body' ? this.total : 2;
+    if (region !== 'body') {
+      return 2;
+    }
+    return this.grouped ? this.grouped.rows.length : this.total;
   }
 
   columnCount(region: DataModel.ColumnRegion): number {
@@ -205,6 +223,10 @@ export class RunsModel extends DataModel {
             : ''
           : this.headerLabel(PINNED[column]);
       case 'row-header': {
+        const grouped = this.groupedRow(row);
+        if (grouped && grouped.kind !== 'run') {
+          return this.groupCell(grouped, PINNED[column].id);
+        }
         const run = this.run(row);
         if (!run) {
           return column === NAME ? '…' : '';
@@ -212,9 +234,16 @@ export class RunsModel extends DataModel {
         if (column === SELECT) {
           return this.selection.has(run.run_id) ? '☑' : '☐';
         }
-        return PINNED[column].text(run);
+        // A group's runs are indented under it.
+        return (
+          (grouped && column === NAME ? '    ' : '') + PINNED[column].text(run)
+        );
       }
       default: {
+        const grouped = this.groupedRow(row);
+        if (grouped && grouped.kind !== 'run') {
+          return this.groupCell(grouped, this.columns[column].id);
+        }
         const run = this.run(row);
         return run ? this.columns[column].text(run) : '';
       }
@@ -248,8 +277,77 @@ export class RunsModel extends DataModel {
     return column.label;
   }
 
+  /** The parameter the rows are grouped by (a column id, ``params.C``), or null. */
+  get groupBy(): string | null {
+    return this.grouped?.by ?? null;
+  }
+
+  /** How many groups the rows fall in (0 when not grouped). */
+  get groupTotal(): number {
+    return this.grouped?.reply.groups.length ?? 0;
+  }
+
+  /** Group the rows by ``by`` (``params.KEY``) or not (null); shown at the next ``setQuery``. */
+  setGrouping(by: string | null): void {
+    if (by !== this.groupBy) {
+      this.grouped = by ? new GroupedRows(by) : null;
+    }
+  }
+
+  /** What ``row`` is in a grouped table (a group, one of its runs...); null when not grouped. */
+  groupedRow(row: number): GroupedRow | null {
+    return this.grouped?.rows[row] ?? null;
+  }
+
+  /** The text of a group's row (or of the "loading" / "more runs" row under it) in a column. */
+  groupCell(row: GroupedRow, column: string): string {
+    const by = this.grouped?.by ?? '';
+    if (row.kind === 'group') {
+      if (column === 'select') {
+        return row.expanded ? '▾' : '▸';
+      }
+      if (column === 'name') {
+        return groupLabel(by, row.group);
+      }
+      if (column === 'status') {
+        return `${row.group.count} run${row.group.count === 1 ? '' : 's'}`;
+      }
+      if (column === by) {
+        return row.group.value ?? '';
+      }
+      return meanStd(row.group.metrics[column]);
+    }
+    if (column !== 'name') {
+      return '';
+    }
+    return row.kind === 'more'
+      ? `    … ${row.hidden.toLocaleString()} more: filter by ${groupLabel(by, row.group)}`
+      : '    …';
+  }
+
+  /** Expand or collapse the group of ``row`` (its runs load beneath it). */
+  toggleGroup(row: number): void {
+    const grouped = this.grouped;
+    const target = this.groupedRow(row);
+    if (!grouped || target?.kind !== 'group') {
+      return;
+    }
+    grouped
+      .toggle(target.group, this.query, () => {
+        if (grouped === this.grouped) {
+          this.emitChanged({ type: 'model-reset' });
+          this._loaded.emit();
+        }
+      })
+      .catch(reason => console.warn('jupyter-mlops: group not loaded', reason));
+  }
+
   /** The run of ``row`` if its page is loaded (no request). */
   peek(row: number): IRunRow | null {
+    if (this.grouped) {
+      const grouped = this.grouped.rows[row];
+      return grouped?.kind === 'run' ? grouped.run : null;
+    }
     const page = this.pages.get(Math.floor(row / this.pageSize));
     return page ? (page[row % this.pageSize] ?? null) : null;
   }
@@ -257,13 +355,14 @@ export class RunsModel extends DataModel {
   /** The run of ``row``, asking for its page when it is not loaded yet. */
   run(row: number): IRunRow | null {
     const found = this.peek(row);
-    if (!found && row < this.total) {
+    if (!found && !this.grouped && row < this.total) {
       this.request(Math.floor(row / this.pageSize));
     }
     return found;
   }
 
   setColumns(columns: IColumn[]): void {
+    const metrics = this.metricColumns().join(' ');
     this.columns = columns;
     this.groups = [];
     columns.forEach((column, i) => {
@@ -275,6 +374,42 @@ export class RunsModel extends DataModel {
       }
     });
     this.emitChanged({ type: 'model-reset' });
+    const shown = this.generation > 0; // a query was shown: its groups lack the new metrics
+    if (this.grouped && shown && this.metricColumns().join(' ') !== metrics) {
+      void this.setQuery(this.query); // the groups' aggregates of the metrics now shown
+    }
+  }
+
+  /** The metric columns shown: the groups carry their mean ± std. */
+  private metricColumns(): string[] {
+    return this.columns.filter(c => c.group === 'metrics').map(c => c.id);
+  }
+
+  /** The groups of ``query`` (and the runs of the expanded ones); false when a newer load won. */
+  private async loadGroups(
+    grouped: GroupedRows,
+    query: ITableQuery,
+    current: () => boolean
+  ): Promise<boolean> {
+    const by = groupKey(grouped.by);
+    const reply = await GroupedRows.fetch(
+      filterKey('params', by),
+      query,
+      this.metricColumns()
+    );
+    if (!current() || grouped !== this.grouped) {
+      return false;
+    }
+    await grouped.update(reply, query);
+    if (!current() || grouped !== this.grouped) {
+      return false;
+    }
+    this.pages = new Map();
+    this.pending.clear();
+    this.total = reply.total;
+    this.emitChanged({ type: 'model-reset' });
+    this._loaded.emit();
+    return true;
   }
 
   /**
@@ -285,6 +420,23 @@ export class RunsModel extends DataModel {
     // Queries overlap (a sort clicked while a live reload is in flight): only the latest one asked
     // for may change the rows, whichever answer arrives last.
     const ticket = ++this.queries;
+    if (this.grouped) {
+      try {
+        const generation = this.generation + 1;
+        const shown = await this.loadGroups(
+          this.grouped,
+          query,
+          () => ticket === this.queries
+        );
+        if (shown) {
+          this.query = query;
+          this.generation = generation;
+        }
+        return null;
+      } catch (e: any) {
+        return ticket === this.queries ? (e.message ?? String(e)) : null;
+      }
+    }
     let first: IRunsPage;
     try {
       first = await this.fetch(query, 0);
@@ -307,6 +459,14 @@ export class RunsModel extends DataModel {
   /** Reload the pages holding rows ``first``..``last`` in place (a live update); others are dropped. */
   async refresh(first: number, last: number): Promise<void> {
     const generation = this.generation;
+    if (this.grouped) {
+      await this.loadGroups(
+        this.grouped,
+        this.query,
+        () => generation === this.generation
+      ).catch(() => false);
+      return;
+    }
     const wanted = new Set<number>([0]);
     for (
       let p = Math.floor(first / this.pageSize);
@@ -362,12 +522,12 @@ export class RunsModel extends DataModel {
   clearSelection(): void {
     this.selection.clear();
     this.anchor = null;
-    this.repaintRows(0, this.total);
+    this.repaintRows(0, this.rowCount('body'));
     this._selectionChanged.emit([]);
   }
 
   private repaintRows(from: number, to: number): void {
-    const span = Math.max(0, Math.min(to, this.total) - from);
+    const span = Math.max(0, Math.min(to, this.rowCount('body')) - from);
     if (span === 0) {
       return;
     }
@@ -448,11 +608,17 @@ class RunsMouseHandler extends BasicMouseHandler {
       return;
     }
     const hit = grid.hitTest(event.clientX, event.clientY);
+    const model = this.table.model;
     if (
       (hit.region === 'column-header' || hit.region === 'corner-header') &&
       hit.row === 1
     ) {
       this.table.sortByHeader(hit.region, hit.column);
+    } else if (
+      (hit.region === 'row-header' || hit.region === 'body') &&
+      model.groupedRow(hit.row)?.kind === 'group'
+    ) {
+      model.toggleGroup(hit.row); // a click anywhere on a group's row opens or closes it
     } else if (hit.region === 'row-header' && hit.column === NAME) {
       this.table.openRow(hit.row);
     } else if (hit.region === 'row-header' || hit.region === 'body') {
@@ -472,6 +638,8 @@ class RunsMouseHandler extends BasicMouseHandler {
     const hit = grid.hitTest(event.clientX, event.clientY);
     const clickable =
       (hit.region === 'row-header' && hit.row >= 0) ||
+      (hit.region === 'body' &&
+        this.table.model.groupedRow(hit.row)?.kind === 'group') ||
       ((hit.region === 'column-header' || hit.region === 'corner-header') &&
         hit.row === 1 &&
         hit.x > 5 &&
@@ -497,6 +665,8 @@ export class RunsTable extends Panel {
   readonly grid: RunsDataGrid;
   private readonly mirror: HTMLTableElement;
   private mirrorFrame = 0;
+  /** The metric columns widened for a grouping (their indexes), or ''. */
+  private metricsWidened = '';
 
   constructor(
     readonly model: RunsModel,
@@ -507,7 +677,7 @@ export class RunsTable extends Panel {
     this.grid = new RunsDataGrid({
       defaultSizes: {
         rowHeight: 24,
-        columnWidth: 110,
+        columnWidth: COLUMN_WIDTH,
         rowHeaderWidth: 110,
         columnHeaderHeight: 24
       },
@@ -528,6 +698,7 @@ export class RunsTable extends Panel {
     model.changed.connect((_, args) => {
       if (args.type === 'model-reset') {
         this.sizePinned();
+        this.sizeMetricColumns();
       }
       this.scheduleMirror();
     });
@@ -569,23 +740,29 @@ export class RunsTable extends Panel {
       const run = model.peek(row);
       return !!run && model.selection.has(run.run_id);
     };
+    const isGroup = (row: number) => model.groupedRow(row)?.kind === 'group';
     const body = new TextRenderer({
       font: ({ metadata }) => `${size} ${metadata.numeric ? code : family}`,
       textColor: text,
-      backgroundColor: ({ row }) => (isSelected(row) ? selected : ''),
+      backgroundColor: ({ row }) =>
+        isSelected(row) ? selected : isGroup(row) ? header : '',
       horizontalAlignment: ({ metadata }) =>
         metadata.numeric ? 'right' : 'left',
       elideDirection: 'right'
     });
     const rowHeader = new TextRenderer({
-      font: ({ column }) =>
-        column === NAME ? `bold ${size} ${family}` : `${size} ${family}`,
-      textColor: ({ column, value }: CellRenderer.CellConfig) =>
+      font: ({ column, row }) =>
+        column === NAME || isGroup(row)
+          ? `bold ${size} ${family}`
+          : `${size} ${family}`,
+      textColor: ({ column, value, row }: CellRenderer.CellConfig) =>
         column === 2
           ? (status[String(value)] ?? muted)
-          : column === NAME
-            ? cssVar('--jp-content-link-color', text)
-            : text,
+          : model.groupedRow(row)?.kind === 'group'
+            ? text
+            : column === NAME
+              ? cssVar('--jp-content-link-color', text)
+              : text,
       backgroundColor: ({ row }) => (isSelected(row) ? selected : header),
       horizontalAlignment: ({ column }) =>
         column === SELECT ? 'center' : 'left'
@@ -627,6 +804,21 @@ export class RunsTable extends Panel {
   visibleRows(): [number, number] {
     const vp = this.grid.currentViewport;
     return vp ? [vp.firstRow, vp.lastRow] : [-1, -1];
+  }
+
+  /** Grouped, the metric columns widen to fit a mean ± std (and narrow again after). */
+  private sizeMetricColumns(): void {
+    const grouped = this.model.groupBy !== null;
+    const metrics = this.model.columns
+      .map((column, i) => (column.group === 'metrics' ? i : -1))
+      .filter(i => i >= 0);
+    const sized = grouped ? metrics.join(',') : '';
+    if (sized === this.metricsWidened) {
+      return; // not grouped and never was, or widened already: the user's widths stay
+    }
+    const width = grouped ? GROUPED_METRIC_WIDTH : COLUMN_WIDTH;
+    metrics.forEach(i => this.grid.resizeColumn('body', i, width));
+    this.metricsWidened = sized;
   }
 
   private sizePinned(): void {
@@ -700,11 +892,19 @@ export class RunsTable extends Panel {
               grid.rowSize('body', r) / 2
           )
         );
+        const grouped = model.groupedRow(r);
+        if (grouped && grouped.kind !== 'run') {
+          this.mirrorGroupRow(tr, grouped, columns);
+          continue;
+        }
         if (!run) {
           tr.dataset.loading = 'true';
           continue;
         }
         tr.dataset.run = run.run_id;
+        if (grouped) {
+          tr.dataset.inGroup = grouped.group.filter;
+        }
         tr.dataset.selected = String(model.selection.has(run.run_id));
         PINNED.forEach((column, i) => {
           tr.insertCell().textContent =
@@ -726,6 +926,39 @@ export class RunsTable extends Panel {
     this.mirror.dataset.rows = String(
       body.querySelectorAll('tr[data-run]').length
     );
+  }
+
+  /** A group's row in the mirror: its value, count and expansion, and each cell's mean and std. */
+  private mirrorGroupRow(
+    tr: HTMLTableRowElement,
+    row: GroupedRow,
+    columns: number[]
+  ): void {
+    const model = this.model;
+    tr.dataset.groupRow = row.kind;
+    tr.dataset.group = row.group.filter;
+    if (row.kind === 'group') {
+      tr.dataset.value = row.group.value ?? '';
+      tr.dataset.none = String(row.group.value === null);
+      tr.dataset.count = String(row.group.count);
+      tr.dataset.expanded = String(row.expanded);
+      tr.setAttribute('aria-expanded', String(row.expanded));
+    }
+    PINNED.forEach(column => {
+      tr.insertCell().textContent = model.groupCell(row, column.id).trim();
+    });
+    columns.forEach(c => {
+      const id = model.columns[c].id;
+      const td = tr.insertCell();
+      td.textContent = model.groupCell(row, id);
+      td.dataset.column = id;
+      const stats = row.kind === 'group' ? row.group.metrics[id] : undefined;
+      if (stats) {
+        td.dataset.n = String(stats.count);
+        td.dataset.mean = String(stats.mean ?? '');
+        td.dataset.std = String(stats.std ?? '');
+      }
+    });
   }
 
   dispose(): void {

@@ -17,12 +17,15 @@ export interface ISettings {
   pageSize: number;
   /** Columns hidden in each experiment's table, by experiment name. */
   hiddenColumns: Record<string, string[]>;
+  /** The parameter each experiment's table is grouped by (``params.C``; "" for none). */
+  groupBy?: Record<string, string>;
 }
 
 export const DEFAULT_SETTINGS: ISettings = {
   refreshInterval: 2,
   pageSize: 200,
-  hiddenColumns: {}
+  hiddenColumns: {},
+  groupBy: {}
 };
 
 /** The settings as they are now, and a way to change what views persist there. */

@@ -1,10 +1,13 @@
 /**
  * Experiment view (main area): the experiment's runs in a full-width, virtualised table with
- * a filter box, a column chooser saved per experiment, CSV export of what the filter keeps,
- * compare / notebook-diff of the selected runs, and the charts panel below. Live: when the
- * store's change cursor moves, the rows in view reload in place (no reset, no scroll jump).
+ * a filter box, a column chooser and a grouping by a parameter (one row per value with the
+ * metrics' mean ± std, expandable to its runs) both saved per experiment, CSV export of what
+ * the filter keeps, compare / notebook-diff of the selected runs, and the charts panel below.
+ * Live: when the store's change cursor moves, the rows in view reload in place (no reset, no
+ * scroll jump).
  */
 import { Dialog, InputDialog, showDialog } from '@jupyterlab/apputils';
+import { SettingManager } from '@jupyterlab/services';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Message, MessageLoop } from '@lumino/messaging';
 import { Panel, SplitPanel, Widget } from '@lumino/widgets';
@@ -37,6 +40,37 @@ const HIDDEN_BY_DEFAULT = ['id', 'source'];
 /** The settings key of the table of every experiment. */
 const ALL = '*';
 const MAX_COMPARE = 20;
+/** The plugin's settings (schema/plugin.json). */
+const PLUGIN_ID = 'jupyter-mlops:plugin';
+let savedGroupBy: Promise<Record<string, string>> | null = null;
+
+/**
+ * Each experiment's grouping as saved in the user's settings (``groupBy``). Views get the
+ * settings the plugin reads; where those hold no ``groupBy`` (JupyterLab's plugin reads its
+ * settings key by key), the saved value is read once from JupyterLab's settings API.
+ */
+function savedGroupings(services: IServices): Promise<Record<string, string>> {
+  const current = services.settings.current.groupBy;
+  if (current) {
+    return Promise.resolve(current);
+  }
+  savedGroupBy =
+    savedGroupBy ??
+    new SettingManager()
+      .fetch(PLUGIN_ID)
+      .then(plugin => {
+        const saved = (
+          plugin as unknown as { settings?: { groupBy?: unknown } }
+        ).settings?.groupBy;
+        return Object.fromEntries(
+          Object.entries(
+            saved && typeof saved === 'object' ? saved : {}
+          ).filter(([, by]) => typeof by === 'string')
+        ) as Record<string, string>;
+      })
+      .catch(() => ({}));
+  return savedGroupBy;
+}
 
 type Lifecycle = 'active' | 'archived' | 'deleted';
 
@@ -153,6 +187,27 @@ export class ExperimentView extends Panel {
     this.hidden = hidden;
     this.applyColumns(hidden);
     await this.services.settings.save('hiddenColumns', all);
+  }
+
+  /** The parameter the table is grouped by (``params.C``), or null. */
+  get groupBy(): string | null {
+    return this.model.groupBy;
+  }
+
+  get groupCount(): number {
+    return this.model.groupTotal;
+  }
+
+  /** Group the table by a parameter (or not), and remember it for this experiment. */
+  async setGroupBy(by: string | null): Promise<void> {
+    this.model.setGrouping(by);
+    const key = this.experiment ?? ALL;
+    const all = { ...(await savedGroupings(this.services)), [key]: by ?? '' };
+    savedGroupBy = Promise.resolve(all);
+    await Promise.all([
+      this.reload(),
+      this.services.settings.save('groupBy', all)
+    ]);
   }
 
   query(withBrush = true): ITableQuery {
@@ -301,8 +356,16 @@ export class ExperimentView extends Panel {
 
   private async start(): Promise<void> {
     // The keys (columns) and the first rows load side by side; the charts wait for the rows,
-    // so the table is not queued behind their heavier requests.
-    await Promise.all([this.loadKeys(), this.reload()]);
+    // so the table is not queued behind their heavier requests. Grouped, the groups carry
+    // the shown metrics' aggregates: they wait for the columns.
+    const saved = (await savedGroupings(this.services))[this.experiment ?? ALL];
+    this.model.setGrouping(saved || null);
+    if (this.model.groupBy) {
+      await this.loadKeys();
+      await this.reload();
+    } else {
+      await Promise.all([this.loadKeys(), this.reload()]);
+    }
   }
 
   private async loadKeys(): Promise<void> {
@@ -419,6 +482,28 @@ function Toolbar(props: { view: ExperimentView }): JSX.Element {
           <option value="archived">archived runs</option>
           <option value="deleted">deleted runs</option>
         </select>
+        <label className="jp-mlops-check">
+          group by{' '}
+          <select
+            aria-label="group by"
+            className="jp-mlops-group-by"
+            value={view.groupBy ?? ''}
+            onChange={e => attempt(view.setGroupBy(e.target.value || null))}
+            title="one row per value of a parameter, with each metric's mean ± std over its runs"
+          >
+            <option value="">none</option>
+            {groupChoices(view).map(key => (
+              <option key={key} value={`params.${key}`}>
+                {key}
+              </option>
+            ))}
+          </select>
+        </label>
+        {view.groupBy && (
+          <span className="jp-mlops-muted jp-mlops-group-count">
+            {view.groupCount.toLocaleString()} groups
+          </span>
+        )}
         <span className="jp-mlops-spacer" />
         {selected.length > 0 &&
           (view.lifecycle === 'active'
@@ -492,6 +577,13 @@ function Toolbar(props: { view: ExperimentView }): JSX.Element {
       {failure && <div className="jp-mlops-error">{failure}</div>}
     </div>
   );
+}
+
+/** The parameters the table may be grouped by (the one it is grouped by, even before the keys load). */
+function groupChoices(view: ExperimentView): string[] {
+  const keys = view.columnKeys.params;
+  const current = view.groupBy?.replace(/^params\./, '');
+  return current && !keys.includes(current) ? [...keys, current] : keys;
 }
 
 function Charts(props: { view: ExperimentView }): JSX.Element {
