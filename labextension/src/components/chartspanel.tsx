@@ -1,8 +1,9 @@
 /**
  * The Experiment view's charts, over the runs the table shows (its filter and order; the
  * selected runs when some are selected): a line chart per metric against step or time with
- * smoothing and log scale, a bar chart for a metric each run logged once, and parallel
- * coordinates over *every* filtered run whose brushed ranges filter the table.
+ * smoothing and log scale, a bar chart for a metric each run logged once, a scatter of a
+ * parameter or metric against a metric and parallel coordinates, both over *every* filtered
+ * run (the parallel coordinates' brushed ranges filter the table).
  */
 import * as React from 'react';
 
@@ -18,7 +19,8 @@ import { BarChart } from './barchart';
 import { ErrorLine } from './common';
 import { ILine, LineChart } from './linechart';
 import { Brush, IAxis, ParallelCoordinates } from './parallel';
-import { useLiveTick } from './services';
+import { ScatterChart } from './scatter';
+import { useLiveTick, useServices } from './services';
 import { ITableQuery } from './runsgrid';
 
 export type XAxis = 'step' | 'relative' | 'wall';
@@ -108,6 +110,104 @@ function MetricChart(props: {
       log={props.log}
       smoothing={props.smoothing}
     />
+  );
+}
+
+/** One point per run the table's filter keeps: x any param or metric, y a metric. */
+function Scatter(props: {
+  keys: IColumnKeys;
+  query: ITableQuery;
+  tick: number;
+}): JSX.Element | null {
+  const { open } = useServices();
+  const { params, metrics } = props.keys;
+  const [xChoice, setX] = React.useState<string | null>(null);
+  const [yChoice, setY] = React.useState<string | null>(null);
+  const [values, setValues] = React.useState<IColumnValues | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const columns = [
+    ...params.map(k => `params.${k}`),
+    ...metrics.map(k => `metrics.${k}`)
+  ];
+  const x =
+    xChoice && columns.includes(xChoice) ? xChoice : (columns[0] ?? null);
+  const y =
+    yChoice && metrics.includes(yChoice.slice(8))
+      ? yChoice
+      : metrics.length
+        ? `metrics.${metrics[0]}`
+        : null;
+  React.useEffect(() => {
+    if (!x || !y) {
+      return;
+    }
+    let cancelled = false;
+    requestAPI<IColumnValues>(
+      'table/values',
+      {},
+      { columns: JSON.stringify([x, y]), ...tableQuery(props.query) }
+    )
+      .then(v => !cancelled && (setValues(v), setError(null)))
+      .catch(e => !cancelled && setError(e.message));
+    return () => {
+      cancelled = true;
+    };
+  }, [x, y, props.query, props.tick]);
+  if (!x || !y) {
+    return null;
+  }
+  const shown = values && values.columns[x] && values.columns[y];
+  return (
+    <>
+      <h3>
+        Scatter{' '}
+        <span className="jp-mlops-muted">
+          {values
+            ? `${values.run_ids.length} runs${values.truncated ? ' (first ones only)' : ''}`
+            : ''}{' '}
+          · click a point to open its run
+        </span>
+      </h3>
+      <div className="jp-mlops-toolbar jp-mlops-scatter-controls">
+        x{' '}
+        <select
+          aria-label="scatter x"
+          className="jp-mlops-scatter-x"
+          value={x}
+          onChange={e => setX(e.target.value)}
+        >
+          <optgroup label="params">
+            {params.map(k => (
+              <option key={k} value={`params.${k}`}>
+                {k}
+              </option>
+            ))}
+          </optgroup>
+          <optgroup label="metrics">
+            {metrics.map(k => (
+              <option key={k} value={`metrics.${k}`}>
+                {k}
+              </option>
+            ))}
+          </optgroup>
+        </select>{' '}
+        y{' '}
+        <select
+          aria-label="scatter y"
+          className="jp-mlops-scatter-y"
+          value={y}
+          onChange={e => setY(e.target.value)}
+        >
+          {metrics.map(k => (
+            <option key={k} value={`metrics.${k}`}>
+              {k}
+            </option>
+          ))}
+        </select>
+      </div>
+      <ErrorLine error={error} />
+      {shown && <ScatterChart x={x} y={y} values={values} onOpen={open.run} />}
+    </>
   );
 }
 
@@ -263,6 +363,7 @@ export function ChartsPanel(props: {
           />
         ))}
       </div>
+      <Scatter keys={props.keys} query={props.query} tick={tick} />
       <h3>
         Parallel coordinates{' '}
         <span className="jp-mlops-muted">

@@ -1,9 +1,9 @@
 /**
  * The parts of Apache ECharts the views use (parallel coordinates with axis brushing, bar
- * charts), registered once. Imported only through ``loadECharts()``, so webpack puts it in a
+ * charts, scatter plots), registered once. Imported only through ``loadECharts()``, so webpack puts it in a
  * chunk of its own that loads when a charts panel first draws one of these.
  */
-import { BarChart, ParallelChart } from 'echarts/charts';
+import { BarChart, ParallelChart, ScatterChart } from 'echarts/charts';
 import {
   GridComponent,
   ParallelComponent,
@@ -16,6 +16,7 @@ import { CanvasRenderer } from 'echarts/renderers';
 echarts.use([
   BarChart,
   ParallelChart,
+  ScatterChart,
   GridComponent,
   ParallelComponent,
   TooltipComponent,

@@ -23,7 +23,7 @@ export type Brush =
 
 const LAYOUT = { left: 70, right: 110, top: 40, bottom: 30 };
 
-function asNumber(value: string | number | null): number | null {
+export function asNumber(value: string | number | null): number | null {
   if (value === null || value === '') {
     return null;
   }
@@ -32,7 +32,7 @@ function asNumber(value: string | number | null): number | null {
 }
 
 /** An axis is numeric when every present value reads as a number. */
-function categoriesOf(axis: IAxis): string[] | null {
+export function categoriesOf(axis: IAxis): string[] | null {
   const present = axis.values.filter(v => v !== null && v !== '');
   if (present.every(v => asNumber(v) !== null)) {
     return null;
