@@ -93,7 +93,8 @@ function readSettings(loaded: ISettingRegistry.ISettings): ISettings {
     pageSize:
       (loaded.get('pageSize').composite as number) ?? DEFAULT_SETTINGS.pageSize,
     hiddenColumns:
-      (loaded.get('hiddenColumns').composite as Record<string, string[]>) ?? {}
+      (loaded.get('hiddenColumns').composite as Record<string, string[]>) ?? {},
+    groupBy: (loaded.get('groupBy').composite as Record<string, string>) ?? {}
   };
 }
 

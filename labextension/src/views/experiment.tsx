@@ -45,9 +45,9 @@ const PLUGIN_ID = 'jupyter-mlops:plugin';
 let savedGroupBy: Promise<Record<string, string>> | null = null;
 
 /**
- * Each experiment's grouping as saved in the user's settings (``groupBy``). Views get the
- * settings the plugin reads; where those hold no ``groupBy`` (JupyterLab's plugin reads its
- * settings key by key), the saved value is read once from JupyterLab's settings API.
+ * Each experiment's grouping as saved in the user's settings (``groupBy``), from the settings the
+ * plugin read; a view restored before the plugin's settings have loaded reads the saved value
+ * once from JupyterLab's settings API instead.
  */
 function savedGroupings(services: IServices): Promise<Record<string, string>> {
   const current = services.settings.current.groupBy;

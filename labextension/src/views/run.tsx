@@ -541,7 +541,11 @@ function evaluationTab(run: IRunDetail) {
     {
       id: 'evaluation',
       label: 'Evaluation',
-      render: () => <Preview runId={run.run_id} artifact={report} />
+      render: () => (
+        <div className="jp-mlops-evaluation">
+          <Preview runId={run.run_id} artifact={report} />
+        </div>
+      )
     }
   ];
 }
