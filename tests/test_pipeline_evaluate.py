@@ -3,6 +3,7 @@ the run, rules on the slices gate the step, the block is part of the cache key, 
 one-line spec errors."""
 from __future__ import annotations
 
+import json
 import textwrap
 
 import nbformat
@@ -115,6 +116,8 @@ def test_the_block_is_part_of_the_cache_key(evaluated):
     changed = PipelineRunner(load_spec(evaluated / "pipeline.yaml"), jobs=1).run()
     assert changed.ok and changed.states["train"].status == "FINISHED"
     assert changed.states["prepare"].status == "CACHED"
+    parts = json.loads(mlops.get_run(changed.states["train"].run_id).tags["mlops.step_key_parts"])
+    assert set(parts["checks"]) == {"evaluate"}  # what changed can be named next time
 
 
 def test_a_step_that_logged_no_model_fails_with_the_reason(evaluated):
