@@ -181,6 +181,8 @@ def mlflow_server(folder: Path) -> ServerProcess:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--mlflow", nargs="+", choices=("sync", "async", "batch"), default=["sync", "async", "batch"],
+                        help="which of MLflow's ways of logging to measure (default: all three)")
     args = parser.parse_args()
     print(_context.header(), flush=True)
     quick = args.quick
@@ -217,8 +219,11 @@ def main() -> None:
         finally:
             server.stop()
         print(f"remote log_metric call (ours, buffered): {ours_call * 1e6:.2f} us", flush=True)
-        for kind, script in (("mlflow log_metric", MLFLOW_SYNC), ("mlflow async log_metric", MLFLOW_ASYNC),
-                             ("mlflow log_batch", MLFLOW_BATCH)):
+        for kind, script, way in (("mlflow log_metric", MLFLOW_SYNC, "sync"),
+                                  ("mlflow async log_metric", MLFLOW_ASYNC, "async"),
+                                  ("mlflow log_batch", MLFLOW_BATCH, "batch")):
+            if way not in args.mlflow:
+                continue
             for writers, points in sizes[kind]:
                 sub = folder / f"{kind.replace(' ', '-')}-{writers}"
                 sub.mkdir()
