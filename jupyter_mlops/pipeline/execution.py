@@ -12,6 +12,7 @@ import traceback as tb
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import config
 from . import kernels
 
 
@@ -117,7 +118,7 @@ def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
         if task.evaluate and outcome.ok:
             from .evaluate_block import evaluate_step
 
-            problem = evaluate_step(task.evaluate, task.env["MLOPS_RUN_ID"], task.env.get("MLOPS_TRACKING_URI"))
+            problem = evaluate_step(task.evaluate, task.env["MLOPS_RUN_ID"], task.env.get(config.ENV_URI))
             if problem:
                 outcome = StepOutcome(task.node, False, 0.0, error={"kind": "evaluation", "message": problem})
     except PapermillExecutionError as exc:
