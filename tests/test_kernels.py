@@ -242,3 +242,28 @@ def test_a_preload_that_hangs_fails_the_kernel_start_in_time(tmp_path, monkeypat
         assert pool._templates["python3"] is None  # the template was given up (and killed)
     finally:
         pool.close()
+
+
+def test_a_process_holding_over_1024_descriptors_still_starts_forked_kernels():
+    """A long-lived server or test worker passes descriptor 1024; ``select.select`` refused those (seen in CI)."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        if hard != resource.RLIM_INFINITY and hard < 1200:
+            pytest.fail(f"this machine allows only {hard} open files; the test needs 1200")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    pool = KernelPool(size=1)
+    try:
+        pool.expect("python3", 1)
+        km = pool.take("python3")
+        assert pool._templates["python3"] is not None and pool._templates["python3"].proc.stdout.fileno() >= 1024
+        assert alive(km)
+        pool.release(km)
+    finally:
+        pool.close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import selectors
 import shutil
 import signal
 import subprocess
@@ -47,6 +47,17 @@ def template_python(kernel_spec) -> str | None:
     return shutil.which(argv[0])
 
 
+def _readable_within(stream, timeout: float) -> bool:
+    """Whether ``stream`` has something to read within ``timeout`` seconds.
+
+    ``select.select`` refuses descriptors numbered 1024 or more, which a long-lived process
+    (a Jupyter server, a test worker) reaches; a selector (epoll/kqueue/poll) has no such limit.
+    """
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        return bool(selector.select(timeout))
+
+
 class KernelTemplate:
     """One template process: imports once, then forks a kernel per :meth:`fork` call."""
 
@@ -59,7 +70,7 @@ class KernelTemplate:
         )
         self.pid = self.proc.pid
         self._lock = threading.Lock()
-        if not select.select([self.proc.stdout], [], [], START_TIMEOUT)[0]:  # an import that hangs
+        if not _readable_within(self.proc.stdout, START_TIMEOUT):  # an import that hangs
             self.close(wait=0)
             raise TemplateError(f"the kernel template did not finish its imports within {START_TIMEOUT} s")
         ready = self._answer()
