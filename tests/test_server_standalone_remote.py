@@ -138,6 +138,30 @@ def test_reads_through_the_server_equal_reads_of_its_store(server, remote, local
         mlops.get_run("f" * 32)
 
 
+def test_the_live_chart_follows_a_run_logged_to_the_server(server, remote, local):
+    """``mlops.widgets.live()`` reads through the server what the writer flushed, paged by point id."""
+    run = mlops.start_run("live", experiment="remote")
+    chart = mlops.widgets.live(interval=0.05)
+    for step in range(300):
+        mlops.log_metric("loss", 1 / (step + 1), step=step)
+    mlops.log_metric("nan", float("nan"))
+    mlops.flush()
+    wait_until(lambda: "301 points" in chart.label.value, "the live chart drawing 301 points through the server",
+               details=lambda: f"label: {chart.label.value!r}")
+    assert chart.series["loss"] == (list(range(300)), [1 / (s + 1) for s in range(300)])
+    assert math.isnan(chart.series["nan"][1][0])
+    status, first = remote.points_since(run.id, 0, limit=7)  # what the chart pages over equals the store
+    assert (status, first) == ("RUNNING", local.points_since(run.id, 0, limit=7)[1])
+    assert [p[3] for p in remote.points_since(run.id, first[-1][0])[1][:3]] == [1 / 8, 1 / 9, 1 / 10]
+    mlops.end_run()
+    chart._thread.join(timeout=60)
+    assert not chart._thread.is_alive() and "FINISHED" in chart.label.value
+    for bad in ("-1", "x", "1.5"):
+        response = requests.get(f"{server.url}/mlops/api/tracking/runs/{run.id}/points", params={"after": bad},
+                                headers={"Authorization": f"Bearer {server.tokens['eve']}"}, timeout=30)
+        assert response.status_code == 400 and "after" in response.json()["message"]
+
+
 def _same_run(one, two) -> bool:
     """Equal but for NaN metrics (NaN != NaN)."""
     def strip(record):

@@ -32,7 +32,7 @@ from ..tracking import datasets, search
 from ..tracking import schema as s
 from ..tracking.model_runs import model_run_of
 from ..tracking.run import MAX_KEY_LENGTH
-from ..tracking.store import STEP_STATUSES, now_ms
+from ..tracking.store import POINTS_PER_READ, STEP_STATUSES, now_ms
 from .handlers import CHUNK, MlopsHandler, _pool, bounded_int, text_field
 from .refusals import Refusal
 from .uploads import MAX_UPLOAD_BYTES, BlobUpload
@@ -297,6 +297,17 @@ class MetricHistoryHandler(StoreCall):
         self.reply({"points": await self.call(self.store.metric_history, run_id, key)})
 
 
+class PointsSinceHandler(StoreCall):
+    """A live chart's poll: the run's status and its points after a point id (``after``)."""
+
+    @tornado.web.authenticated
+    async def get(self, run_id):
+        after = self.int_argument("after", 0, low=0, high=2**62)
+        limit = self.int_argument("limit", POINTS_PER_READ, low=1, high=POINTS_PER_READ)
+        status, points = await self.call(self.store.points_since, await self.run_of(run_id), after, limit)
+        self.reply({"status": status, "points": points})
+
+
 class ModelRunHandler(StoreCall):
     """The run holding the model for a run (itself, or a pipeline's best step), and why."""
 
@@ -541,6 +552,7 @@ def routes() -> list[tuple[str, type]]:
         (rf"tracking/runs/{RUN}/(?P<kind>datasets|dataset-versions)", DatasetHandler),
         (rf"tracking/runs/{RUN}/metrics/(?P<key>.+)", MetricHistoryHandler),
         (rf"tracking/runs/{RUN}/latest/(?P<key>.+)", LatestMetricHandler),
+        (rf"tracking/runs/{RUN}/points", PointsSinceHandler),
         (rf"tracking/runs/{RUN}/model-run", ModelRunHandler),
         (r"tracking/tagged-run", TaggedRunHandler),
         (r"tracking/heartbeat", HeartbeatHandler),

@@ -215,6 +215,11 @@ class RemoteStore:
         points = self._get(f"{API}/runs/{_q(str(run_id).strip())}/metrics/{_q(key)}")["points"]
         return [(step, float("nan") if value is None else value, ts) for step, value, ts in points]
 
+    def points_since(self, run_id: str, after: int, limit: int | None = None) -> tuple[str, list[tuple]]:
+        params = {"after": after} if limit is None else {"after": after, "limit": limit}
+        found = self._get(f"{API}/runs/{_q(str(run_id).strip())}/points", **params)
+        return found["status"], [(i, k, st, float("nan") if v is None else v) for i, k, st, v in found["points"]]
+
     def model_run_of(self, run_id: str) -> tuple[str, str | None]:
         """The run holding the model for ``run_id`` (tracking/model_runs.py), as the server resolves it."""
         found = self._get(f"{API}/runs/{_q(run_id)}/model-run")

@@ -41,6 +41,8 @@ LATEST_COLUMNS = ("run_uuid", "key", "step", "value", "timestamp")
 METRIC_ROWS_PER_INSERT = 5000
 # Chunks handed to one executemany: bounds the memory of the flattened copies.
 METRIC_CHUNKS_PER_CALL = 20
+# Points one live-chart poll reads at most: a reply of a few MB, the rest comes with the next poll.
+POINTS_PER_READ = 50_000
 
 
 def now_ms() -> int:
@@ -426,6 +428,23 @@ class Store:
                 .order_by(m.c.step, m.c.timestamp)
             ).all()
         return [(st, float("nan") if v is None else v, ts) for st, v, ts in rows]
+
+    def points_since(self, run_id: str, after: int, limit: int = POINTS_PER_READ) -> tuple[str, list[tuple]]:
+        """The run's status and up to ``limit`` of its points written after point id ``after``, as
+        ``(id, key, step, value)`` oldest first: what a live chart polls for. The status is read
+        first, so a run seen ended has had its last points written before the read."""
+        r, m = s.runs, s.metrics
+        with self.engine.connect() as conn:
+            run = conn.execute(select(r.c.status, r.c.heartbeat, r.c.heartbeat_interval)
+                               .where(r.c.uuid == run_id)).one_or_none()
+            if run is None:
+                raise RunNotFoundError(f"no run {run_id!r}")
+            rows = conn.execute(
+                select(m.c.id, m.c.key, m.c.step, m.c.value)
+                .where(m.c.run_key == s.run_key(run_id), m.c.run_uuid == run_id, m.c.id > after)
+                .order_by(m.c.id).limit(limit)
+            ).all()
+        return effective_status(*run), [(i, k, st, float("nan") if v is None else v) for i, k, st, v in rows]
 
     def environment(self, env_hash: str) -> dict | None:
         e = s.environments

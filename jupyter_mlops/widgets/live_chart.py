@@ -1,7 +1,7 @@
 """``mlops.widgets.live()``: the active run's metrics as a chart that redraws while the cell runs.
 
-It reads what the metric writer has already flushed (about once a second) from the store on a
-background thread, so ``log_metric`` does exactly what it does without the chart; the chart is
+It reads what the metric writer has already flushed (about once a second) from the store (local,
+or the tracking server's) on a background thread, so ``log_metric`` does exactly what it does without the chart; the chart is
 redrawn at most once per ``interval`` and only when new points arrived. Each metric gets its own
 axes, titled "step" and the metric's name, with whole-number step ticks and the run's name in a legend.
 """
@@ -11,10 +11,7 @@ import html
 import threading
 import time
 
-from sqlalchemy import select
-
-from ..tracking import schema as s
-from ..tracking.store import effective_status
+from ..tracking.store import POINTS_PER_READ
 from . import charts
 
 MAX_POINTS_DRAWN = 1000
@@ -28,8 +25,7 @@ class LiveMetrics:
 
         self.store = store or open_store()
         self.run_id = self.store.resolve_run_id(run_id)
-        with self.store.engine.connect() as conn:
-            name = conn.execute(select(s.runs.c.name).where(s.runs.c.uuid == self.run_id)).scalar_one()
+        name = self.store.get_run(self.run_id).name
         self.run_name = charts.legend_names([(self.run_id, name)])[self.run_id]
         self.figure = None  # the last chart drawn, a matplotlib Figure
         self.interval = interval
@@ -66,26 +62,17 @@ class LiveMetrics:
 
     def refresh(self) -> bool:
         """Read new points, redraw if any; False once the run has ended (after a last read)."""
-        r, m = s.runs, s.metrics
-        stmt = (select(m.c.id, m.c.key, m.c.step, m.c.value)
-                .where(m.c.run_key == s.run_key(self.run_id), m.c.run_uuid == self.run_id, m.c.id > self._last_id)
-                .order_by(m.c.id))
-        with self.store.engine.connect() as conn:
-            # The status first: a run seen ended has had its last points written before.
-            run = conn.execute(select(r.c.status, r.c.heartbeat, r.c.heartbeat_interval)
-                               .where(r.c.uuid == self.run_id)).one()
-            status = effective_status(*run)
-            rows = conn.execute(stmt).all()
+        status, rows = self.store.points_since(self.run_id, self._last_id)
         for point_id, key, step, value in rows:
             self._last_id = point_id
             if self.keys is not None and key not in self.keys:
                 continue
             steps, values = self.series.setdefault(key, ([], []))
             steps.append(step)
-            values.append(float("nan") if value is None else value)
+            values.append(value)
         if rows or self.redraws == 0 or status != self._drawn_status:  # the final status is always shown
             self._draw(status)
-        return status == "RUNNING"
+        return status == "RUNNING" or len(rows) == POINTS_PER_READ  # more may be waiting
 
     def _draw(self, status: str) -> None:
         drawn = {key: {self.run_name: charts.thin(st, vals, MAX_POINTS_DRAWN)} for key, (st, vals) in self.series.items()}
