@@ -18,6 +18,14 @@ NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 os.environ.pop("COLUMNS", None)
 
 
+@pytest.fixture
+def jp_server_config():
+    """The Jupyter Server of the ``test_server_*`` files: our extension on, every request authenticated.
+    A file that needs more (its own identity provider) extends this fixture."""
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True},
+                          "allow_unauthenticated_access": False}}
+
+
 def _is_server_test(request) -> bool:
     return request.module.__name__.rsplit(".", 1)[-1].startswith("test_server_")
 

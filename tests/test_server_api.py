@@ -16,12 +16,6 @@ from jupyter_mlops.tracking.store import open_store
 
 
 @pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True},
-                          "allow_unauthenticated_access": False}}
-
-
-@pytest.fixture
 def api(project, jp_fetch):
     """GET/POST JSON under /mlops/api/; returns ``(status, body)`` and never raises on 4xx."""
     async def call(path, method="GET", body=None, params=None, raw=False):

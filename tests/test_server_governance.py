@@ -26,12 +26,6 @@ from .helpers.tracking_server import TrackingServer
 
 
 @pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True},
-                          "allow_unauthenticated_access": False}}
-
-
-@pytest.fixture
 def api(jp_fetch):
     async def call(path, method="GET", body=None, params=None):
         try:

@@ -15,12 +15,6 @@ from jupyter_mlops.registry import approval, package, versions
 from jupyter_mlops.tracking.store import open_store
 
 
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True},
-                          "allow_unauthenticated_access": False}}
-
-
 def train(name: str, C: float) -> str:
     X, y = load_iris(return_X_y=True, as_frame=True)
     with mlops.start_run(name, experiment="iris", params={"C": C}) as run:

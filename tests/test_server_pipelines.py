@@ -18,12 +18,6 @@ from .test_pipeline_runner import write_notebook
 
 
 @pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True},
-                          "allow_unauthenticated_access": False}}
-
-
-@pytest.fixture
 def failed_pipeline(project):
     """prepare -> train (raises in its 2nd cell) -> report (SKIPPED); side runs on its own."""
     write_notebook(project / "ok.ipynb", "value = 1", "import jupyter_mlops as mlops", "mlops.log_metric('value', value)")

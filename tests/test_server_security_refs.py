@@ -13,13 +13,6 @@ from jupyter_mlops.registry import approval, package
 
 from .test_server_models import train
 
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True},
-                          "allow_unauthenticated_access": False}}
-
-
 PLANTED = [  # what is planted at ./iris/1 in the server's working directory
     "a copy of iris/2",
     "a copy of iris/1 with an edited README",

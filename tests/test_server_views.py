@@ -18,10 +18,9 @@ from .test_server_security import TwoUsers, api  # noqa: F401  (the fixture, wit
 
 
 @pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops.server": True},
-                          "allow_unauthenticated_access": False,
-                          "identity_provider_class": TwoUsers}}
+def jp_server_config(jp_server_config):
+    jp_server_config["ServerApp"]["identity_provider_class"] = TwoUsers
+    return jp_server_config
 
 
 @pytest.fixture
