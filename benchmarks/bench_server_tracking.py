@@ -28,18 +28,17 @@ call costs, with the commit and the load average (benchmarks/_context.py).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import _context
+from _writers import client_env, run_writers
 
 from tests.helpers.net import ServerProcess
 
@@ -128,29 +127,6 @@ with mlflow.start_run():
         mlflow.flush_async_logging()
 print(best)
 """
-
-
-def client_env(url: str, token: str = "") -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_"))}
-    env.update(MLOPS_TRACKING_URI=url, MLFLOW_TRACKING_URI=url, MLOPS_TOKEN=token, MLFLOW_ENABLE_TELEMETRY="false",
-               DO_NOT_TRACK="1", PYTHONPATH=str(ROOT))
-    return env
-
-
-def run_writers(script: str, writers: int, points: int, url: str, token: str = "") -> float:
-    """Points per second of ``writers`` processes each making ``points`` durable."""
-    go = time.time() + 10 + 2 * writers  # every child has imported everything before the start signal
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(points), str(go), url], env=client_env(url, token),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(writers)]
-    ends = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=3600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"writer failed: {err[-2000:]}")
-        ends.append(float(out.strip().splitlines()[-1]))
-    if min(ends) < go:
-        raise RuntimeError("a writer finished before the start signal: raise the start delay")
-    return writers * points / (max(ends) - go)
 
 
 def call_cost(script: str, calls: int, url: str, token: str = "") -> float:

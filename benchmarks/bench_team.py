@@ -22,18 +22,17 @@ Printed: points/s for each and the ratio ours / MLflow, with the commit and the 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import _context
+from _writers import run_writers
 
 from tests.postgres import PostgresServer, wait_ready
 
@@ -87,24 +86,6 @@ logging.disable(logging.WARNING)
 from mlflow.tracking import MlflowClient
 MlflowClient(sys.argv[1]).search_experiments()
 """
-
-
-def run_writers(script: str, writers: int, points: int, uri: str) -> float:
-    """Points per second of ``writers`` processes each making ``points`` durable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "MLFLOW_"))}
-    env.update(MLOPS_TRACKING_URI=uri, MLFLOW_ENABLE_TELEMETRY="false", DO_NOT_TRACK="1", PYTHONPATH=str(ROOT))
-    go = time.time() + 8 + writers  # every child has imported everything before the start signal
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(points), str(go), uri], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(writers)]
-    ends = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=3600)
-        if proc.returncode != 0:
-            raise RuntimeError(f"writer failed: {err[-2000:]}")
-        ends.append(float(out.strip().splitlines()[-1]))
-    if min(ends) < go:
-        raise RuntimeError("a writer finished before the start signal: raise the start delay")
-    return writers * points / (max(ends) - go)
 
 
 def main() -> None:
