@@ -267,3 +267,66 @@ def test_a_process_holding_over_1024_descriptors_still_starts_forked_kernels():
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _open_zmq() -> tuple[int, int]:
+    """Open zmq contexts and sockets of this process."""
+    import gc
+
+    import zmq
+
+    objects = gc.get_objects()
+    return (sum(1 for o in objects if isinstance(o, zmq.Context) and not o.closed),
+            sum(1 for o in objects if isinstance(o, zmq.Socket) and not o.closed))
+
+
+def _descriptors() -> dict[str, int]:
+    """This process's open descriptors by kind: socket, pipe, anon_inode (eventfd, epoll), or a path."""
+    import collections
+    import os
+
+    kinds = collections.Counter()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+        kinds[target.split(":")[0] if target.startswith(("socket:", "pipe:", "anon_inode:")) else target] += 1
+    return dict(kinds)
+
+
+def test_pipelines_run_in_process_leave_no_kernel_client_open(project):
+    """nbclient leaves open the client of a kernel it was handed; a Jupyter server running scheduled
+    pipelines (or a test worker) ran out of descriptors after some hundred steps (CI)."""
+    import gc
+    import threading
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from jupyter_mlops.cli import main
+
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                                       new_code_cell("import jupyter_mlops as mlops\nmlops.log_metric('x', x)")],
+                                metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                         "language": "python"}}), project / "step.ipynb")
+
+    def run(x: int) -> None:
+        (project / "pipeline.yaml").write_text(f"name: leak\nsteps:\n  a: {{notebook: step.ipynb, parameters: {{x: {x}}}}}\n"
+                                               f"  b: {{notebook: step.ipynb, parameters: {{x: {x + 100}}}}}\n")
+        assert main(["run", "pipeline.yaml"]) in (0, None)
+
+    def settled() -> tuple:
+        gc.collect()  # event loops of ended step threads close when collected: not a leak
+        return _open_zmq(), threading.active_count(), _descriptors()
+
+    run(0)  # the first run starts what stays: the metric writer, imports, the store
+    zmq_before, threads, before = settled()
+    for x in (1, 2, 3):  # six steps, each on a fresh kernel (new parameters: nothing cached)
+        run(x)
+    zmq_after, threads_after, after = settled()
+    assert zmq_after == zmq_before and threads_after <= threads
+    # Each step used to leave about sixteen (a zmq context's eventfds and epoll, five sockets); the
+    # store's connection pool may hold a connection more than after the first run.
+    grown = {kind: (before.get(kind, 0), after.get(kind, 0)) for kind in ("socket", "anon_inode", "pipe")}
+    assert sum(now - then for then, now in grown.values()) < 10, grown

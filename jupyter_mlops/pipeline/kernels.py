@@ -290,10 +290,11 @@ class KernelPool:
         return item
 
     def release(self, km) -> None:
-        """A kernel is never reused: kill it."""
+        """A kernel is never reused: kill it, and close the clients its step used."""
         with self._lock:
             self._leased.pop(getattr(km, "mlops_lease", None), None)
         kill(km)
+        km.close_clients()
 
     def close(self) -> None:
         """Kill every kernel of the pool, ready or leased."""

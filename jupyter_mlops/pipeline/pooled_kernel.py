@@ -71,6 +71,21 @@ class PooledKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         kwargs.setdefault("client_class", f"{__name__}.PooledAsyncKernelClient")
         super().__init__(**kwargs)
+        self.clients_made: list = []
+
+    def client(self, **kwargs):
+        """Remembered, to be closed by :meth:`close_clients`: nbclient does not close the client of a
+        manager it was handed (papermill's ``km=``), which leaves its zmq context open, five sockets
+        and about ten descriptors per step, until a long-lived process runs out of them."""
+        made = super().client(**kwargs)
+        self.clients_made.append(made)
+        return made
+
+    def close_clients(self) -> None:
+        """Stop the channels of every client made here, and the zmq context each made for itself.
+        Only once nothing uses them: a client's sockets belong to the thread running its step."""
+        while self.clients_made:
+            self.clients_made.pop().stop_channels()
 
     async def _async_wait(self, pollinterval: float = 0.01) -> None:
         await super()._async_wait(pollinterval=pollinterval)
