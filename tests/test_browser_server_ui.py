@@ -213,6 +213,21 @@ def test_a_wrong_token_is_refused_with_a_message_and_nothing_is_shown(open_page)
     shoot(page, "login-refused")
 
 
+def test_a_user_removed_mid_session_is_returned_to_sign_in_with_the_reason(open_page, site):
+    added = cli(site.store, "users", "add", "rita", "--role", "viewer")
+    assert added.returncode == 0, added.stderr
+    page = open_page()
+    sign_in(page, added.stdout.strip())
+    removed = cli(site.store, "users", "remove", "rita")
+    assert removed.returncode == 0, removed.stderr
+    # Her next request (opening an experiment) gets a 401: no error inside a view, the sign-in form.
+    page.locator('.jp-mlops-navigator li[data-experiment="churn"]').click()
+    expect(page.locator(".jp-mlops-login-error")).to_contain_text("no longer accepts your token")
+    expect(page.locator(".jp-mlops-navigator")).to_have_count(0)
+    assert page.evaluate("sessionStorage.getItem('jupyter-mlops:token')") is None
+    assert not page.exceptions
+
+
 # --- the viewer: everything to see, nothing to change ------------------------------------------
 
 def test_a_viewer_browses_experiment_run_and_model_with_no_control_that_changes_things(open_page, site):

@@ -272,13 +272,24 @@ function url(endPoint: string, query: Query): string {
   );
 }
 
+let signedOut: (() => void) | null = null;
+
+/**
+ * What the web page does when the server stops taking its token mid-session (a 401: the user was
+ * removed or the token revoked): back to sign-in. JupyterLab sets none; it handles its own session.
+ */
+export function onSignedOut(handler: () => void): void {
+  signedOut = handler;
+}
+
 async function send(
   endPoint: string,
   init: RequestInit,
   query: Query
 ): Promise<Response> {
+  let response: Response;
   try {
-    return await ServerConnection.makeRequest(
+    response = await ServerConnection.makeRequest(
       url(endPoint, query),
       init,
       settings
@@ -286,6 +297,10 @@ async function send(
   } catch (error) {
     throw new ServerConnection.NetworkError(error as TypeError);
   }
+  if (response.status === 401 && signedOut) {
+    signedOut();
+  }
+  return response;
 }
 
 async function failure(response: Response): Promise<ApiError> {

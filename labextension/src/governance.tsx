@@ -2,31 +2,28 @@
  * The Dataset, Lineage and Schedule views' openers, commands ("MLOps: Open dataset…", "MLOps:
  * Open lineage…", "MLOps: Open schedule…") and deep links (/lab?mlops=dataset/<name>,
  * lineage/run/<id>, lineage/model/<name>/<version>, lineage/dataset/<version id>,
- * schedule/<name>). The plugin (index.tsx) gives its ``show`` and ``pick`` so these views are
- * tracked and restored like every other.
+ * schedule/<name>). viewopeners.ts gives them each shell's ``show``, and the lab plugin its
+ * ``pick``, so these views are tracked and restored like every other.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { InputDialog } from '@jupyterlab/apputils';
-import { Widget } from '@lumino/widgets';
 
 import { requestAPI } from './api';
 import { CommandIDs } from './commands';
 import { IServices } from './components/services';
+import type { IViewContent, Titler } from './viewopeners';
 import { DatasetView, IDatasetSummary } from './views/dataset';
 import { ILineageGraph, LineageView } from './views/lineage';
 import { ISchedule, ScheduleView } from './views/schedule';
 
 export type GovernanceKind = 'dataset' | 'lineage' | 'schedule';
 
-/** A view as index.tsx tracks it: a widget with what its command needs to open it again. */
-type View = Widget & { readonly args: Record<string, unknown> };
-
-/** index.tsx's ``show``: activate the view ``id`` if open, else make it. */
+/** The shell's ``show`` (viewopeners.ts) for these three kinds. */
 export type Show = (
   kind: GovernanceKind,
   id: string,
   label: string,
-  make: (title: (label: string, caption?: string) => void) => View
+  make: (title: Titler) => IViewContent
 ) => unknown;
 
 type Pick = (

@@ -29,11 +29,10 @@ import {
   IRunsPage,
   filterString,
   requestAPI,
-  runLabel,
   short,
   when
 } from './api';
-import { CommandIDs, opener, parseDeepLink } from './commands';
+import { CommandIDs, opener } from './commands';
 import {
   ChangeFeed,
   DEFAULT_SETTINGS,
@@ -42,22 +41,17 @@ import {
   SettingsSource,
   ThemeWatch
 } from './components/services';
-import {
-  GOVERNANCE_COMMANDS,
-  GovernanceKind,
-  addGovernanceCommands,
-  governanceOpeners,
-  openGovernanceLink
-} from './governance';
+import { GOVERNANCE_COMMANDS, addGovernanceCommands } from './governance';
 import { NavigatorWidget } from './navigator';
 import { addScheduleNotebook } from './schedulenotebook';
-import { CompareView, MAX_COMPARED } from './views/compare';
-import { ExperimentView } from './views/experiment';
-import { ModelView } from './views/model';
-import { NotebookDiffView } from './views/nbdiff';
-import { PipelineView } from './views/pipeline';
-import { RunView } from './views/run';
-import { ISnapshot, SnapshotView, untrustedRenderMime } from './views/snapshot';
+import { untrustedRenderMime } from './views/snapshot';
+import {
+  IViewContent,
+  Titler,
+  ViewKind,
+  openDeepLink,
+  viewOpeners
+} from './viewopeners';
 
 const PLUGIN_ID = 'jupyter-mlops:plugin';
 const RESTORE = 'jupyter-mlops:restore-view';
@@ -69,21 +63,6 @@ const mlopsIcon = new LabIcon({
     '<rect x="3" y="13" width="4" height="8" rx="1"/><rect x="10" y="8" width="4" height="13" rx="1"/>' +
     '<rect x="17" y="3" width="4" height="18" rx="1"/></g></svg>'
 });
-
-/** A view's content: what its command needs to open it again (kept by the layout restorer). */
-interface IViewContent extends Widget {
-  readonly args: Record<string, unknown>;
-}
-
-type ViewKind =
-  | 'experiment'
-  | 'run'
-  | 'pipeline'
-  | 'model'
-  | 'compare'
-  | 'diff'
-  | 'notebook'
-  | GovernanceKind;
 
 function readSettings(loaded: ISettingRegistry.ISettings): ISettings {
   return {
@@ -141,7 +120,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       kind: ViewKind,
       id: string,
       label: string,
-      make: (title: (label: string, caption?: string) => void) => IViewContent
+      make: (title: Titler) => IViewContent
     ) => {
       const open = tracker.find(w => w.id === id);
       if (open) {
@@ -149,7 +128,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return open;
       }
       let widget: MainAreaWidget<IViewContent> | null = null;
-      const title = (text: string, caption?: string) => {
+      const title: Titler = (text, caption) => {
         if (widget) {
           widget.title.label = text;
           widget.title.caption = caption ?? text;
@@ -175,98 +154,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return widget;
     };
 
-    const openers: Record<ViewKind, (args: any) => Promise<unknown> | unknown> =
-      {
-        experiment: ({ name }: { name: string | null }) =>
-          show(
-            'experiment',
-            `jp-mlops-experiment-${encodeURIComponent(name ?? '*')}`,
-            name ?? 'All runs',
-            () => new ExperimentView(services, name ?? null)
-          ),
-        run: ({ id }: { id: string }) =>
-          show(
-            'run',
-            `jp-mlops-run-${id}`,
-            `run ${short(id)}`,
-            title =>
-              new RunView(services, id, run =>
-                title(
-                  runLabel(run),
-                  `Run ${runLabel(run)} (${run.run_id}) in ${run.experiment}`
-                )
-              )
-          ),
-        pipeline: ({ id }: { id: string }) =>
-          show(
-            'pipeline',
-            `jp-mlops-pipeline-${id}`,
-            `pipeline ${short(id)}`,
-            title =>
-              new PipelineView(services, id, p =>
-                title(
-                  `${p.name} (pipeline)`,
-                  `Pipeline ${p.name}, run ${p.run_id}`
-                )
-              )
-          ),
-        model: ({ name, version }: { name: string; version?: number }) =>
-          show(
-            'model',
-            `jp-mlops-model-${encodeURIComponent(name)}`,
-            name,
-            () => new ModelView(services, name, version)
-          ),
-        compare: ({ ids }: { ids: string[] }) => {
-          const chosen = ids.slice(0, MAX_COMPARED);
-          return show(
-            'compare',
-            `jp-mlops-compare-${chosen.join('-')}`,
-            `Compare ${chosen.length} runs`,
-            title =>
-              new CompareView(services, chosen, runs =>
-                title(
-                  runs.map(runLabel).join(' vs '),
-                  `Compare ${runs.length} runs`
-                )
-              )
-          );
-        },
-        diff: ({ a, b }: { a: string; b: string }) =>
-          show(
-            'diff',
-            `jp-mlops-diff-${a}-${b}`,
-            `Diff ${short(a)} ↔ ${short(b)}`,
-            () => new NotebookDiffView(a, b)
-          ),
-        notebook: async ({ id, path }: { id: string; path?: string }) => {
-          // Read-only and untrusted, never a working copy (see views/snapshot.ts).
-          const viewId = `jp-mlops-snapshot-${id}${path ? `-${encodeURIComponent(path)}` : ''}`;
-          if (tracker.find(w => w.id === viewId)) {
-            app.shell.activateById(viewId);
-            return;
-          }
-          try {
-            const snap = await requestAPI<ISnapshot>(
-              `runs/${id}/notebook`,
-              {},
-              { path }
-            );
-            const name = snap.path.split('/').pop() || 'notebook.ipynb';
-            show(
-              'notebook',
-              viewId,
-              `${name} (run ${short(snap.run_id)}, read-only)`,
-              () => new SnapshotView(snap, services.rendermime)
-            );
-          } catch (e: any) {
-            window.alert(
-              `Cannot open the notebook of run ${short(id)}: ${e.message}`
-            );
-          }
-        },
-        ...governanceOpeners(show, services)
-      };
+    const activate = (id: string) => {
+      if (!tracker.find(w => w.id === id)) {
+        return false;
+      }
+      app.shell.activateById(id);
+      return true;
+    };
+    const openers = viewOpeners(show, activate, services);
 
     const pick = async (
       title: string,
@@ -452,31 +347,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     }
 
-    // Deep links: /lab?mlops=run/<id>, experiment/<name>, pipeline/<id>, model/<name>[/<version>],
-    // and dataset/<name>, lineage/run/<id>, schedule/<name> (governance.tsx).
+    // Deep links: /lab?mlops=run/<id> and the rest (viewopeners.ts), once the layout is back.
     void app.restored.then(() => {
-      const link = parseDeepLink(window.location.search);
-      if (!link) {
-        return;
+      if (openDeepLink(openers, window.location.search)) {
+        const url = new URL(window.location.href);
+        url.searchParams.delete('mlops');
+        window.history.replaceState(window.history.state, '', url.toString());
       }
-      const { kind, target } = link;
-      if (kind === 'run' || kind === 'pipeline') {
-        void openers[kind]({ id: target });
-      } else if (kind === 'experiment') {
-        void openers.experiment({ name: target });
-      } else if (kind === 'model') {
-        const [name, version] = target.split('/');
-        void openers.model({
-          name,
-          version: version ? Number(version) : undefined
-        });
-      } else if (!openGovernanceLink(openers, kind, target)) {
-        console.warn(`jupyter-mlops: unknown deep link mlops=${kind}/…`);
-        return;
-      }
-      const url = new URL(window.location.href);
-      url.searchParams.delete('mlops');
-      window.history.replaceState(window.history.state, '', url.toString());
     });
   }
 };

@@ -14,12 +14,17 @@ import { IWhoAmI, whoAmI } from './whoami';
 declare let __webpack_public_path__: string;
 
 const TOKEN_KEY = 'jupyter-mlops:token';
+const NOTICE_KEY = 'jupyter-mlops:sign-in-notice';
 
 /** The server's base URL: the bundle's files are served under ``<base>ui/``. */
 const BASE_URL = new URL('..', __webpack_public_path__).href;
 
-function signOut(): void {
+/** Forget the token; ``notice`` is shown on the sign-in form the reloaded page opens with. */
+function signOut(notice?: string): void {
   window.sessionStorage.removeItem(TOKEN_KEY);
+  if (notice) {
+    window.sessionStorage.setItem(NOTICE_KEY, notice);
+  }
   // A fresh page: nothing of the last user's views stays in memory.
   window.location.reload();
 }
@@ -43,8 +48,10 @@ function askForToken(notice: string | null): void {
 async function main(): Promise<void> {
   PageConfig.setOption('baseUrl', BASE_URL);
   const saved = window.sessionStorage.getItem(TOKEN_KEY);
+  const notice = window.sessionStorage.getItem(NOTICE_KEY);
+  window.sessionStorage.removeItem(NOTICE_KEY);
   if (!saved) {
-    askForToken(null);
+    askForToken(notice);
     return;
   }
   try {

@@ -10,27 +10,14 @@ import { DockPanelSvg } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { BoxLayout, BoxPanel, SplitPanel, Widget } from '@lumino/widgets';
 
-import { requestAPI, runLabel, short } from '../api';
-import { CommandIDs, opener, parseDeepLink } from '../commands';
-import {
-  GovernanceOpeners,
-  governanceOpeners,
-  openGovernanceLink
-} from '../governance';
+import { onSignedOut } from '../api';
+import { CommandIDs, opener } from '../commands';
 import { NavigatorWidget } from '../navigator';
-import { CompareView, MAX_COMPARED } from '../views/compare';
-import { ExperimentView } from '../views/experiment';
-import { ModelView } from '../views/model';
-import { NotebookDiffView } from '../views/nbdiff';
-import { PipelineView } from '../views/pipeline';
-import { RunView } from '../views/run';
-import { ISnapshot, SnapshotView } from '../views/snapshot';
+import { Show, Titler, openDeepLink, viewOpeners } from '../viewopeners';
 import { makeServices } from './services';
 import { IWhoAmI } from './whoami';
 
 const ACTION = /^[a-z]+$/;
-
-type Titler = (label: string, caption?: string) => void;
 
 function element(tag: string, className: string, text?: string): HTMLElement {
   const node = document.createElement(tag);
@@ -77,7 +64,7 @@ function header(me: IWhoAmI, signOut: () => void): Widget {
     'jp-mlops-button jp-mlops-sign-out',
     'Sign out'
   );
-  button.addEventListener('click', signOut);
+  button.addEventListener('click', () => signOut());
   node.appendChild(button);
   return new Widget({ node });
 }
@@ -111,20 +98,45 @@ function welcome(me: IWhoAmI): Widget {
 }
 
 /** Build the page for the signed-in user (the API module has the token by now). */
-export function mountShell(me: IWhoAmI, signOut: () => void): void {
+export function mountShell(
+  me: IWhoAmI,
+  signOut: (notice?: string) => void
+): void {
   markRole(me);
+  let ended = false;
+  onSignedOut(() => {
+    if (!ended) {
+      ended = true; // every view's next request gets the same 401: sign out once
+      signOut(
+        'The server no longer accepts your token (the user was removed or the token revoked). ' +
+          'Sign in again.'
+      );
+    }
+  });
   const commands = new CommandRegistry();
   const services = makeServices(opener(commands));
   const dock = new DockPanelSvg();
   dock.id = 'jp-mlops-dock';
 
-  /** Activate the view ``id`` if it is open, else make it and add it as a tab. */
-  const show = (id: string, label: string, make: (t: Titler) => Widget) => {
+  const find = (id: string) => {
     for (const open of dock.widgets()) {
       if (open.id === id) {
-        dock.activateWidget(open);
         return open;
       }
+    }
+    return null;
+  };
+  const activate = (id: string) => {
+    const open = find(id);
+    if (open) {
+      dock.activateWidget(open);
+    }
+    return open !== null;
+  };
+  /** Activate the view ``id`` if it is open, else make it and add it as a tab. */
+  const show: Show = (_kind, id, label, make) => {
+    if (activate(id)) {
+      return find(id);
     }
     let widget: MainAreaWidget | null = null;
     const title: Titler = (text, caption) => {
@@ -146,97 +158,23 @@ export function mountShell(me: IWhoAmI, signOut: () => void): void {
     return widget;
   };
 
-  const openNotebook = async (id: string, path?: string) => {
-    const viewId = `jp-mlops-snapshot-${id}${path ? `-${encodeURIComponent(path)}` : ''}`;
-    try {
-      const snap = await requestAPI<ISnapshot>(
-        `runs/${id}/notebook`,
-        {},
-        { path }
-      );
-      const name = snap.path.split('/').pop() || 'notebook.ipynb';
-      show(
-        viewId,
-        `${name} (run ${short(snap.run_id)}, read-only)`,
-        () => new SnapshotView(snap, services.rendermime)
-      );
-    } catch (e: any) {
-      window.alert(
-        `Cannot open the notebook of run ${short(id)}: ${e.message}`
-      );
-    }
-  };
-
-  const add = (id: string, execute: (args: any) => unknown) =>
+  // The lab's commands, so that links between views and the navigator open them here too.
+  const openers = viewOpeners(show, activate, services);
+  const commandOf: [string, (args: any) => unknown][] = [
+    [CommandIDs.openExperiment, openers.experiment],
+    [CommandIDs.openRun, openers.run],
+    [CommandIDs.openPipeline, openers.pipeline],
+    [CommandIDs.openModel, openers.model],
+    [CommandIDs.compare, openers.compare],
+    [CommandIDs.diff, openers.diff],
+    [CommandIDs.openNotebook, openers.notebook],
+    [CommandIDs.openDataset, openers.dataset],
+    [CommandIDs.openLineage, openers.lineage],
+    [CommandIDs.openSchedule, openers.schedule]
+  ];
+  for (const [id, execute] of commandOf) {
     commands.addCommand(id, { execute: args => execute(args) as any });
-  add(CommandIDs.openExperiment, ({ name }: { name: string | null }) =>
-    show(
-      `jp-mlops-experiment-${encodeURIComponent(name ?? '*')}`,
-      name ?? 'All runs',
-      () => new ExperimentView(services, name ?? null)
-    )
-  );
-  add(CommandIDs.openRun, ({ id }: { id: string }) =>
-    show(
-      `jp-mlops-run-${id}`,
-      `run ${short(id)}`,
-      title =>
-        new RunView(services, id, run =>
-          title(
-            runLabel(run),
-            `Run ${runLabel(run)} (${run.run_id}) in ${run.experiment}`
-          )
-        )
-    )
-  );
-  add(CommandIDs.openPipeline, ({ id }: { id: string }) =>
-    show(
-      `jp-mlops-pipeline-${id}`,
-      `pipeline ${short(id)}`,
-      title =>
-        new PipelineView(services, id, p =>
-          title(`${p.name} (pipeline)`, `Pipeline ${p.name}, run ${p.run_id}`)
-        )
-    )
-  );
-  add(
-    CommandIDs.openModel,
-    ({ name, version }: { name: string; version?: number }) =>
-      show(
-        `jp-mlops-model-${encodeURIComponent(name)}`,
-        name,
-        () => new ModelView(services, name, version)
-      )
-  );
-  add(CommandIDs.compare, ({ ids }: { ids: string[] }) => {
-    const chosen = (ids ?? []).slice(0, MAX_COMPARED);
-    return show(
-      `jp-mlops-compare-${chosen.join('-')}`,
-      `Compare ${chosen.length} runs`,
-      title =>
-        new CompareView(services, chosen, runs =>
-          title(runs.map(runLabel).join(' vs '), `Compare ${runs.length} runs`)
-        )
-    );
-  });
-  add(CommandIDs.diff, ({ a, b }: { a: string; b: string }) =>
-    show(
-      `jp-mlops-diff-${a}-${b}`,
-      `Diff ${short(a)} ↔ ${short(b)}`,
-      () => new NotebookDiffView(a, b)
-    )
-  );
-  add(CommandIDs.openNotebook, ({ id, path }: { id: string; path?: string }) =>
-    openNotebook(id, path)
-  );
-  // Dataset, Lineage and Schedule: the lab's own openers (governance.tsx), given this ``show``.
-  const governance = governanceOpeners(
-    (_kind, id, label, make) => show(id, label, make),
-    services
-  );
-  add(CommandIDs.openDataset, args => governance.dataset(args));
-  add(CommandIDs.openLineage, args => governance.lineage(args));
-  add(CommandIDs.openSchedule, args => governance.schedule(args));
+  }
 
   const navigator = new NavigatorWidget(services);
   navigator.id = 'jp-mlops-sidebar';
@@ -258,37 +196,5 @@ export function mountShell(me: IWhoAmI, signOut: () => void): void {
   window.addEventListener('resize', () => page.update());
 
   dock.addWidget(welcome(me));
-  openDeepLink(commands, governance);
-}
-
-/**
- * ``/?mlops=run/<id>``, ``experiment/<name>``, ``pipeline/<id>``, ``model/<name>[/<version>]``,
- * and the governance views' ``dataset/<name>``, ``lineage/run/<id>``, ``schedule/<name>``.
- */
-function openDeepLink(
-  commands: CommandRegistry,
-  governance: GovernanceOpeners
-): void {
-  const link = parseDeepLink(window.location.search);
-  if (!link) {
-    return;
-  }
-  const { kind, target } = link;
-  const open = (id: string, args: Record<string, unknown>) =>
-    void commands.execute(id, args as any);
-  if (kind === 'run') {
-    open(CommandIDs.openRun, { id: target });
-  } else if (kind === 'pipeline') {
-    open(CommandIDs.openPipeline, { id: target });
-  } else if (kind === 'experiment') {
-    open(CommandIDs.openExperiment, { name: target });
-  } else if (kind === 'model') {
-    const [name, version] = target.split('/');
-    open(
-      CommandIDs.openModel,
-      version ? { name, version: Number(version) } : { name }
-    );
-  } else {
-    openGovernanceLink(governance, kind, target);
-  }
+  openDeepLink(openers, window.location.search);
 }
