@@ -500,6 +500,7 @@ def test_filter_box_suggests_keys_and_greys_the_old_rows_while_invalid(page, lab
     expect(box).to_have_value("metrics.auc ")
     expect(suggestions.filter(has_text=">=")).to_have_count(1)  # then the operators
     box.type("> 0.9")
+    expect(box).to_have_value("metrics.auc > 0.9")  # typed right after the suggestion, in order
     wait_rows(page, table, lambda rows: [r["name"] for r in rows] == ["c12"], "metrics.auc > 0.9")
 
     box.fill("metrics.auc >> 0.9")

@@ -173,8 +173,13 @@ export function FilterBox(props: {
     const position = start + option.length + 1;
     change(text, position);
     requestAnimationFrame(() => {
-      input.current?.focus();
-      input.current?.setSelectionRange(position, position);
+      const box = input.current;
+      // Only if nothing was typed since: a fast typist (or a busy page, where this frame comes
+      // late) would otherwise see the caret jump back into what they just typed.
+      if (box && box.value === text) {
+        box.focus();
+        box.setSelectionRange(position, position);
+      }
     });
   };
 
