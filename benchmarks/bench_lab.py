@@ -44,6 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -210,9 +211,17 @@ def stores(data: Path, n_runs: int, steps: int) -> dict:
 
 def timed(page, start: str, done: str, timeout: float = 300_000) -> float:
     """Milliseconds from running ``start`` in the page to ``done`` holding (checked every frame)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.evaluate(f"() => {{ window.__benchT0 = performance.now(); {start}; }}")
-    handle = page.wait_for_function(f"() => ({done}) ? Math.max(performance.now() - window.__benchT0, 0.01) : false",
-                                    polling="raf", timeout=timeout)
+    try:
+        handle = page.wait_for_function(f"() => ({done}) ? Math.max(performance.now() - window.__benchT0, 0.01) : false",
+                                        polling="raf", timeout=timeout)
+    except PlaywrightTimeout:
+        shot = Path(tempfile.gettempdir()) / f"bench-lab-timeout-{int(time.time())}.png"
+        page.screenshot(path=str(shot))
+        raise RuntimeError(f"{done!r} did not hold within {timeout / 1000:g} s after {start!r} "
+                           f"(page {page.url}; screenshot {shot})") from None
     return float(handle.json_value())
 
 
@@ -350,8 +359,11 @@ def measure_mlflow(browser, data: Path, built: dict, reps: int) -> dict:
     with ServerProcess(argv, "/health", data / "mlflow.log", cwd=data, env=env, timeout=600) as server:
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
         page = context.new_page()
-        page.set_default_timeout(600_000)
+        page.set_default_timeout(120_000)
         page.goto(f"{server.url}/#/experiments")
+        # MLflow 3 opens experiments in its GenAI mode (traces); runs, metrics and charts are its
+        # "Model training" mode, chosen once (kept in the page's localStorage).
+        page.get_by_text("Model training", exact=True).first.click()
         link = f"a[href*=\"/experiments/{experiment}\"]"
         page.locator(link).first.wait_for()
 
@@ -363,23 +375,26 @@ def measure_mlflow(browser, data: Path, built: dict, reps: int) -> dict:
 
         out["experiment"] = repeat(reps, open_experiment)
 
-        # The chart view of the same 100 runs, every run shown.
+        # The chart view of the same 100 runs, every run shown (its eye column exists in chart mode).
         search = "attributes.run_name LIKE 'run-000%'"
-        page.goto(f"{server.url}/#/experiments/{experiment}/runs?searchFilter={search}")
-        page.wait_for_function(MLFLOW_ROWS)
-        page.locator('[data-testid="experiment-view-runs-visibility-column-header"]').click()
-        page.get_by_text("Show all runs").click()
+
+        def runs_page(**query) -> str:
+            query = {"workflowType": "machine_learning", **query}
+            return f"#/experiments/{experiment}/runs?{urllib.parse.urlencode(query)}"
+
         cards = "Array.from(document.querySelectorAll('[data-testid=\"experiment-view-compare-runs-card\"]'))"
         drawn = (f"{cards}.length >= {len(METRICS)} && "
                  f"{cards}.every(c => c.querySelectorAll('.scatterlayer .trace').length >= 100)")
+        page.goto(f"{server.url}/{runs_page(searchFilter=search, compareRunsMode='CHART')}")
+        page.locator('[data-testid="experiment-view-runs-visibility-column-header"]').click()
+        page.get_by_text("Show all runs").click()
+        page.wait_for_function(drawn)
 
         def charts_100() -> float:
-            took = timed(page, "location.hash = location.hash.split('?')[0] + '?' + "
-                               f"new URLSearchParams({{searchFilter: {json.dumps(search)}, compareRunsMode: 'CHART'}})",
-                         drawn)
-            page.evaluate("() => { location.hash = location.hash.replace('compareRunsMode=CHART', 'compareRunsMode=TABLE'); }")
+            page.evaluate(f"() => {{ location.hash = {json.dumps(runs_page(searchFilter=search))}; }}")
             page.wait_for_function(MLFLOW_ROWS)
-            return took
+            return timed(page, f"location.hash = {json.dumps(runs_page(searchFilter=search, compareRunsMode='CHART'))}",
+                         drawn)
 
         out["charts"] = repeat(reps, charts_100)
 
@@ -387,7 +402,7 @@ def measure_mlflow(browser, data: Path, built: dict, reps: int) -> dict:
         metric_names = "new Set(document.body.innerText.match(/metric_\\d\\d/g) || []).size"
 
         def open_run() -> float:
-            page.evaluate(f"() => {{ location.hash = '#/experiments/{experiment}/runs'; }}")
+            page.evaluate(f"() => {{ location.hash = {json.dumps(runs_page())}; }}")
             page.wait_for_function(MLFLOW_ROWS)
             return timed(page, f"location.hash = '#/experiments/{experiment}/runs/{wide}'",
                          f"{metric_names} >= {WIDE_METRICS}")
