@@ -169,3 +169,38 @@ def test_vs_code_the_connection_file_and_a_kernel_that_cannot_tell(project, db_p
     assert main(["doctor"]) == 0
     line, = [x for x in capsys.readouterr().out.splitlines() if "notebook path" in x]
     assert line.startswith("ok") and "1 of the last 4 runs" in line
+
+
+def test_runs_and_approvals_record_mlops_user_then_the_projects_user_then_the_os_user(project, monkeypatch):
+    """A local process records who it runs as: ``MLOPS_USER``, else ``user`` in [tool.jupyter_mlops]
+    (a CI job's service account), else the OS user; ``by=`` still wins for an approval."""
+    import getpass
+
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from jupyter_mlops.registry import approval
+    from jupyter_mlops.registry.audit import audit_log
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+
+    def trained_run() -> str:
+        with mlops.start_run("who") as run:
+            mlops.log_model(LogisticRegression(max_iter=300).fit(X, y), training_data=X)
+        return run.id
+
+    def approved_by(run_id: str, by=None) -> str:
+        approval.approve(run_id, by=by)
+        return audit_log(run_id, action="approve")[0]["actor"]
+
+    monkeypatch.delenv("MLOPS_USER", raising=False)
+    first = trained_run()
+    assert mlops.get_run(first).user == getpass.getuser() == approved_by(first)
+    (project / "pyproject.toml").write_text('[tool.jupyter_mlops]\nuser = "ci-bot"\n')
+    second = trained_run()
+    assert mlops.get_run(second).user == "ci-bot" == approved_by(second)
+    monkeypatch.setenv("MLOPS_USER", "ana")
+    third = trained_run()
+    assert mlops.get_run(third).user == "ana" == approved_by(third)
+    fourth = trained_run()
+    assert approved_by(fourth, by="reviewer-bo") == "reviewer-bo"

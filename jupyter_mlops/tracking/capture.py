@@ -222,7 +222,18 @@ def git_state(folder: Path) -> dict:
     return {"commit": commit.strip(), "dirty": dirty, "diff": diff or "", "status": status}
 
 
+ENV_USER = "MLOPS_USER"
+
+
 def current_user() -> str | None:
+    """Who a run, an approval or an alias is recorded as, in a local process: ``MLOPS_USER``, else
+    ``user`` under ``[tool.jupyter_mlops]`` in the project's pyproject.toml (a shared service
+    account, a CI job), else the OS user. A tracking server records its token's user instead."""
+    from .. import config
+
+    named = os.environ.get(ENV_USER, "").strip() or str(config.project_settings().get("user", "")).strip()
+    if named:
+        return named
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name on this system (e.g. no passwd entry)
