@@ -76,7 +76,7 @@ class PooledKernelManager(AsyncKernelManager):
     def client(self, **kwargs):
         """Remembered, to be closed by :meth:`close_clients`: nbclient does not close the client of a
         manager it was handed (papermill's ``km=``), which leaves its zmq context open, five sockets
-        and about ten descriptors per step, until a long-lived process runs out of them."""
+        and about sixteen descriptors per step, until a long-lived process runs out of them."""
         made = super().client(**kwargs)
         self.clients_made.append(made)
         return made

@@ -1,9 +1,10 @@
 """``mlops.widgets.live()``: the active run's metrics as a chart that redraws while the cell runs.
 
-It reads what the metric writer has already flushed (about once a second) from the store (local,
-or the tracking server's) on a background thread, so ``log_metric`` does exactly what it does without the chart; the chart is
-redrawn at most once per ``interval`` and only when new points arrived. Each metric gets its own
-axes, titled "step" and the metric's name, with whole-number step ticks and the run's name in a legend.
+It reads what the metric writer has already flushed (about once a second) from the store, local
+or the tracking server's, on a background thread, so ``log_metric`` does exactly what it does
+without the chart; the chart is redrawn at most once per ``interval`` and only when new points
+arrived. Each metric gets its own axes, titled "step" and the metric's name, with whole-number
+step ticks and the run's name in a legend.
 """
 from __future__ import annotations
 
