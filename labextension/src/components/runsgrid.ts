@@ -665,6 +665,8 @@ export class RunsTable extends Panel {
   readonly grid: RunsDataGrid;
   private readonly mirror: HTMLTableElement;
   private mirrorFrame = 0;
+  private rowsPainted: (() => void)[] = [];
+  private hasPaintedRows = false;
   /** The metric columns widened for a grouping (their indexes), or ''. */
   private metricsWidened = '';
 
@@ -923,9 +925,22 @@ export class RunsTable extends Panel {
     }
     this.mirror.replaceChildren(head, body);
     this.mirror.dataset.total = String(model.total);
+    const rows = body.querySelectorAll('tr[data-run], tr[data-group]').length;
     this.mirror.dataset.rows = String(
       body.querySelectorAll('tr[data-run]').length
     );
+    this.hasPaintedRows = rows > 0;
+    if (rows > 0) {
+      this.rowsPainted.splice(0).forEach(resolve => resolve());
+    }
+  }
+
+  /** Resolves once the grid has painted rows (at once when it has). */
+  whenRowsPainted(): Promise<void> {
+    if (this.hasPaintedRows) {
+      return Promise.resolve();
+    }
+    return new Promise(resolve => this.rowsPainted.push(resolve));
   }
 
   /** A group's row in the mirror: its value, count and expansion, and each cell's mean and std. */

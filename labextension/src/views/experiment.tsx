@@ -389,8 +389,16 @@ export class ExperimentView extends Panel {
 
   private async reload(): Promise<void> {
     this.error = await this.model.setQuery(this.query());
-    this.rowsShown = this.rowsShown || this.error === null;
     this.table.toggleClass('jp-mlops-stale', this.error !== null);
+    if (!this.rowsShown && this.error === null) {
+      // The charts' requests and drawing wait until the grid has painted its first rows: started
+      // at once, their work on the page delayed the rows by half a second (bench_lab.py).
+      this.toolbar.update();
+      if (this.model.total > 0) {
+        await this.table.whenRowsPainted();
+      }
+      this.rowsShown = true;
+    }
     this.refreshPanels();
   }
 
