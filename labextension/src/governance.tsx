@@ -11,20 +11,12 @@ import { InputDialog } from '@jupyterlab/apputils';
 import { requestAPI } from './api';
 import { CommandIDs } from './commands';
 import { IServices } from './components/services';
-import type { IViewContent, Titler } from './viewopeners';
+import type { Show } from './viewopeners';
 import { DatasetView, IDatasetSummary } from './views/dataset';
 import { ILineageGraph, LineageView } from './views/lineage';
 import { ISchedule, ScheduleView } from './views/schedule';
 
 export type GovernanceKind = 'dataset' | 'lineage' | 'schedule';
-
-/** The shell's ``show`` (viewopeners.ts) for these three kinds. */
-export type Show = (
-  kind: GovernanceKind,
-  id: string,
-  label: string,
-  make: (title: Titler) => IViewContent
-) => unknown;
 
 type Pick = (
   title: string,
