@@ -7,6 +7,8 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -316,3 +318,35 @@ def test_steps_on_forked_kernels_show_figures_inline_and_run_in_their_own_folder
     assert any("image/png" in o.get("data", {}) for o in outputs), outputs
     assert any(o.get("text", "").strip() == f"the step folder {sub}" for o in outputs), outputs
     assert any(o.get("text", "").strip() == "preloaded True" for o in outputs), outputs  # by the template
+
+
+_chdirs_seen: list[str] = []
+_watching_chdir = threading.Event()
+
+
+def _record_chdir(event: str, args: tuple) -> None:
+    if event == "os.chdir" and _watching_chdir.is_set():
+        _chdirs_seen.append(str(args[0]))
+
+
+def test_parallel_steps_run_in_process_never_move_the_process_between_folders(project, tmp_path_factory):
+    """papermill's local file handler chdirs around every read and write to one process-wide folder;
+    steps in threads interleaved those and left a Jupyter Server that ran a pipeline in another
+    project's folder, where it looked for its store. Steps read and write by absolute path instead."""
+    import papermill.iorw
+
+    sys.addaudithook(_record_chdir)  # hooks cannot be removed: this one records only while watching
+    # What interleaved steps of an earlier run left behind: papermill's folder pointing elsewhere.
+    previous = papermill.iorw.papermill_io.get_handler("local").cwd(str(tmp_path_factory.mktemp("elsewhere")))
+    for n in range(4):
+        write_notebook(project / f"s{n}.ipynb", "x = 1", "import jupyter_mlops as mlops", "mlops.log_metric('x', x)")
+    (project / "pipeline.yaml").write_text(
+        "steps:\n" + "".join(f"  s{n}: {{notebook: s{n}.ipynb}}\n" for n in range(4)))
+    _watching_chdir.set()
+    try:
+        result = PipelineRunner(load_spec(project / "pipeline.yaml"), jobs=2, force=True).run()
+    finally:
+        _watching_chdir.clear()
+        papermill.iorw.papermill_io.get_handler("local").cwd(previous)
+    assert result.ok, result.failures()
+    assert _chdirs_seen == [] and os.getcwd() == str(project)

@@ -6,6 +6,7 @@ can record it wherever the step ran.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback as tb
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
-from . import kernels
+from . import kernels, notebook_files
 
 
 @dataclass
@@ -63,14 +64,16 @@ def import_papermill():
     from ..extras import require
 
     if "papermill" in sys.modules or "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
-        return require("papermill", "running notebooks as pipeline steps")
-    with _import_lock:
-        sys.modules["rfc3987_syntax"] = None  # makes ``import rfc3987_syntax`` raise ImportError
-        try:
-            papermill = require("papermill", "running notebooks as pipeline steps")
-        finally:
-            if sys.modules.get("rfc3987_syntax", 0) is None:
-                del sys.modules["rfc3987_syntax"]
+        papermill = require("papermill", "running notebooks as pipeline steps")
+    else:
+        with _import_lock:
+            sys.modules["rfc3987_syntax"] = None  # makes ``import rfc3987_syntax`` raise ImportError
+            try:
+                papermill = require("papermill", "running notebooks as pipeline steps")
+            finally:
+                if sys.modules.get("rfc3987_syntax", 0) is None:
+                    del sys.modules["rfc3987_syntax"]
+    notebook_files.install()  # steps in threads must not move the process between folders
     return papermill
 
 
@@ -105,8 +108,9 @@ def run_task(task: StepTask, pool: kernels.KernelPool) -> StepOutcome:
             watchdog.start()
         Path(task.output).parent.mkdir(parents=True, exist_ok=True)
         papermill.execute_notebook(
-            task.notebook, task.output, parameters=task.parameters, kernel_name=task.kernel, km=km,
-            progress_bar=False, log_output=False,  # no cwd: papermill would chdir the whole runner
+            # Absolute paths and no cwd: papermill would otherwise chdir the whole runner (notebook_files).
+            os.path.abspath(task.notebook), os.path.abspath(task.output), parameters=task.parameters,
+            kernel_name=task.kernel, km=km, progress_bar=False, log_output=False,
         )
         outcome = StepOutcome(task.node, True, 0.0)
         if task.validate:
