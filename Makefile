@@ -27,17 +27,23 @@ $(BIN)/python:
 	$(PIP) install -U pip
 
 # One stamp per set of extras, redone when pyproject.toml changes.
-$(VENV)/.stamp-runtime: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[notebook]"
-	touch $@
-
 # The editable install builds the lab extension (hatch-jupyter-builder, jlpm from jupyterlab) into
-# jupyter_mlops/labextension and copies it into the venv; the link makes later rebuilds show at once.
+# jupyter_mlops/labextension and copies it into the venv; the link put there instead makes later
+# rebuilds show at once. Each install removes the link first: pip would write through it, leaving
+# install.json inside jupyter_mlops/labextension, and a wheel built from the tree would hold it twice.
 LABEXT := $(VENV)/share/jupyter/labextensions/jupyter-mlops
-$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[test]"
+define install_extras
+	rm -rf $(LABEXT)
+	$(PIP) install -e ".[$(1)]"
 	rm -rf $(LABEXT) && ln -s $(CURDIR)/jupyter_mlops/labextension $(LABEXT)
 	touch $@
+endef
+
+$(VENV)/.stamp-runtime: pyproject.toml | $(BIN)/python
+	$(call install_extras,notebook)
+
+$(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
+	$(call install_extras,test)
 
 # Rebuild the lab extension when its sources change (the first build happens in pip install).
 # (src/*/ includes src/standalone/, the tracking server's web page, which the same build bundles
@@ -48,9 +54,9 @@ jupyter_mlops/labextension/package.json: $(LABEXT_SOURCES) | $(VENV)/.stamp-test
 	cd labextension && PATH=$(abspath $(BIN)):$$PATH jlpm install && PATH=$(abspath $(BIN)):$$PATH jlpm build
 	touch $@
 
+comma := ,
 $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
-	$(PIP) install -e ".[test,bench]"
-	touch $@
+	$(call install_extras,test$(comma)bench)
 
 demo: $(VENV)/.stamp-runtime
 	$(BIN)/jupyter-mlops demo

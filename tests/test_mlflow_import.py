@@ -26,11 +26,11 @@ from .conftest import PYTHON, python_env
 MAKE_STORE = Path(__file__).parent / "helpers" / "make_mlflow_store.py"
 
 
-def make_store(uri: str, *args: str) -> dict:
+def make_store(uri: str, folder: Path, *args: str) -> dict:
+    """MLflow's store at ``uri``, made in ``folder``: MLflow puts artifacts in ./mlruns of its cwd."""
     # MLflow 3 makes a file store (./mlruns) only when told to; reading one to import it is allowed.
     done = subprocess.run([sys.executable, str(MAKE_STORE), uri, *args], env=python_env(MLFLOW_ALLOW_FILE_STORE="true"),
-                          capture_output=True,
-                          text=True, timeout=900, check=False)
+                          cwd=folder, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -39,7 +39,7 @@ def make_store(uri: str, *args: str) -> dict:
 def mlflow_sqlite(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    return uri, make_store(uri)
+    return uri, make_store(uri, folder)
 
 
 def import_mlflow(project, *args):
@@ -109,7 +109,7 @@ def test_import_from_an_mlflow_sqlite_store_with_its_registry(project, mlflow_sq
 
 
 def test_import_from_a_file_store_and_every_experiment(project, tmp_path):
-    made = make_store((tmp_path / "mlruns").as_uri(), "--runs-only")
+    made = make_store((tmp_path / "mlruns").as_uri(), tmp_path, "--runs-only")
     out = import_mlflow(project, "--from", str(tmp_path / "mlruns"))
     assert "3 run(s) imported" in out
     assert {"churn", "other"} <= set(mlops.list_experiments()["name"])
