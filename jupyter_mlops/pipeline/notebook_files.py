@@ -4,9 +4,9 @@ papermill's own local handler wraps every read and write in ``chdir(folder)`` an
 ``folder`` is one process-wide value that each ``execute_notebook`` sets on entry and puts back on
 exit. Steps run side by side in threads, so those save-and-restore pairs interleave: a step can put
 back the folder another step set, and the process is left in a folder nobody asked for. Seen in a
-Jupyter Server that ran pipelines in process: its API then resolved the store from an earlier
-project's folder. Step notebooks are always given as absolute paths, so the chdir buys nothing:
-absolute paths go to this handler, which opens them as they are.
+process that ran pipelines and then served the Jupyter API: the API found its store from an
+earlier project's folder. Step notebooks are always given as absolute paths, so the chdir buys
+nothing: absolute paths go to this handler, which opens them as they are.
 """
 from __future__ import annotations
 
