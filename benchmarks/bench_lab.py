@@ -62,6 +62,7 @@ EXPERIMENT = "bench"
 METRICS = ("loss", "accuracy", "auc", "f1", "learning_rate")
 WIDE_METRICS = 20  # metrics of the one run the run view is measured on
 WIDE_RUN = "twenty-metrics"
+PEER_CEILING_MS = 300_000  # how long one figure of the peer's UI is waited for before it counts as not reached
 MODELS = ("logreg", "rf", "gbm", "svm", "mlp")
 TARGETS_MS = {"experiment": 500, "charts": 1000, "run": 500}
 DAY_MS = 86_400_000
@@ -225,6 +226,18 @@ def timed(page, start: str, done: str, timeout: float = 300_000) -> float:
     return float(handle.json_value())
 
 
+def peer_figure(measure) -> tuple[float, float] | str:
+    """``measure()``, or why the peer's page gave no figure: it was still not there at the ceiling
+    (MLflow's chart view on the full-size store loads each run's history for minutes)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        return measure()
+    except (PlaywrightTimeout, RuntimeError) as exc:
+        print(f"MLflow UI: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return f"> {PEER_CEILING_MS / 1000:.0f} s"
+
+
 def repeat(reps: int, once) -> tuple[float, float]:
     """``(first, median of the next reps)``: ``once()`` returns one time in ms."""
     times = [once() for _ in range(reps + 1)]
@@ -374,29 +387,11 @@ def measure_mlflow(browser, data: Path, built: dict, reps: int) -> dict:
             return took
 
         out["experiment"] = repeat(reps, open_experiment)
-
-        # The chart view of the same 100 runs, every run shown (its eye column exists in chart mode).
-        search = "attributes.run_name LIKE 'run-000%'"
+        search = "attributes.run_name LIKE 'run-000%'"  # the 100 runs of the charts
 
         def runs_page(**query) -> str:
             query = {"workflowType": "machine_learning", **query}
             return f"#/experiments/{experiment}/runs?{urllib.parse.urlencode(query)}"
-
-        cards = "Array.from(document.querySelectorAll('[data-testid=\"experiment-view-compare-runs-card\"]'))"
-        drawn = (f"{cards}.length >= {len(METRICS)} && "
-                 f"{cards}.every(c => c.querySelectorAll('.scatterlayer .trace').length >= 100)")
-        page.goto(f"{server.url}/{runs_page(searchFilter=search, compareRunsMode='CHART')}")
-        page.locator('[data-testid="experiment-view-runs-visibility-column-header"]').click()
-        page.get_by_text("Show all runs").click()
-        page.wait_for_function(drawn)
-
-        def charts_100() -> float:
-            page.evaluate(f"() => {{ location.hash = {json.dumps(runs_page(searchFilter=search))}; }}")
-            page.wait_for_function(MLFLOW_ROWS)
-            return timed(page, f"location.hash = {json.dumps(runs_page(searchFilter=search, compareRunsMode='CHART'))}",
-                         drawn)
-
-        out["charts"] = repeat(reps, charts_100)
 
         wide = ids[WIDE_RUN]
         metric_names = "new Set(document.body.innerText.match(/metric_\\d\\d/g) || []).size"
@@ -408,6 +403,24 @@ def measure_mlflow(browser, data: Path, built: dict, reps: int) -> dict:
                          f"{metric_names} >= {WIDE_METRICS}")
 
         out["run"] = repeat(reps, open_run)
+
+        # The chart view of the same 100 runs, every run shown (its eye column exists in chart mode).
+        cards = "Array.from(document.querySelectorAll('[data-testid=\"experiment-view-compare-runs-card\"]'))"
+        drawn = (f"{cards}.length >= {len(METRICS)} && "
+                 f"{cards}.every(c => c.querySelectorAll('.scatterlayer .trace').length >= 100)")
+        page.goto(f"{server.url}/{runs_page(searchFilter=search, compareRunsMode='CHART')}")
+        page.locator('[data-testid="experiment-view-runs-visibility-column-header"]').click()
+        page.get_by_text("Show all runs").click()
+
+        def charts_100() -> float:
+            page.evaluate(f"() => {{ location.hash = {json.dumps(runs_page(searchFilter=search))}; }}")
+            page.wait_for_function(MLFLOW_ROWS)
+            return timed(page, f"location.hash = {json.dumps(runs_page(searchFilter=search, compareRunsMode='CHART'))}",
+                         drawn, timeout=PEER_CEILING_MS)
+
+        # Measured last: a chart view that is still loading at the ceiling leaves the server busy.
+        out["charts"] = peer_figure(lambda: (page.wait_for_function(drawn, timeout=PEER_CEILING_MS),
+                                             repeat(reps, charts_100))[1])
 
         static = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
         loaded = scripts_loaded(page, "/static-files/static/js/")
@@ -437,9 +450,12 @@ def report(ours: dict, theirs: dict | None, n_runs: int, steps: int) -> None:
     for label, key, target in rows:
         first, median = ours[key]
         peer = theirs.get(key) if theirs else None
-        ratio = f"{peer[1] / median:6.1f}x" if peer else "     -"
         met = "" if target is None else f"<= {target} ms: {'met' if median <= target else 'MISSED'}"
-        peer_text = f"{peer[0]:8.0f} / {peer[1]:7.0f}" if peer else f"{'-':>19s}"
+        if isinstance(peer, str):  # not there at the ceiling: the ratio is a lower bound
+            ratio, peer_text = f">{PEER_CEILING_MS / median:5.0f}x", f"{peer:>19s}"
+        else:
+            ratio = f"{peer[1] / median:6.1f}x" if peer else "     -"
+            peer_text = f"{peer[0]:8.0f} / {peer[1]:7.0f}" if peer else f"{'-':>19s}"
         print(f"{label:36s} {first:8.0f} / {median:7.0f} {peer_text} {ratio}  {met}")
     print("\nJavaScript")
     print(f"  ours, loaded by JupyterLab for these views: {kib(ours['js_loaded'])}: {', '.join(ours['js_names'])}")

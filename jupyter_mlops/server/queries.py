@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from sqlalchemy import func, select
 
 from ..exceptions import InvalidInputError
@@ -120,23 +121,33 @@ def metric_series(store, run_id: str, key: str, max_points: int = DEFAULT_MAX_PO
 
 
 def downsample(points: list[tuple], max_points: int) -> list[tuple]:
-    """At most ``max_points`` points: per bucket of consecutive points, its lowest and highest value,
-    so spikes survive (plain striding would drop them), plus the last point as it was logged."""
-    n = len(points)
-    if n <= max_points:
+    """At most ``max_points`` of ``(step, value, timestamp)`` points (see :func:`kept_indices`)."""
+    if len(points) <= max_points:
         return list(points)
+    values = np.array([p[1] for p in points], dtype=float)
+    return [points[i] for i in kept_indices(values, max_points).tolist()]
+
+
+def kept_indices(values: np.ndarray, max_points: int) -> np.ndarray:
+    """Which of a series' points to draw, at most ``max_points``: per bucket of consecutive points,
+    its lowest and highest value, so spikes survive (plain striding would drop them), plus the last
+    point as it was logged. NaN never wins a min or a max unless a bucket holds nothing else.
+
+    With numpy rather than a loop per bucket: a charts panel asks for 100 runs x 1,000 points per
+    metric, and the per-bucket loop took ~0.15 s of each such request."""
+    n = len(values)
+    if n <= max_points:
+        return np.arange(n)
     buckets = max(1, (max_points - 1) // 2)
-    size = n / buckets
-    kept: list[tuple] = []
-    for b in range(buckets):
-        chunk = points[int(b * size): int((b + 1) * size)]
-        if not chunk:
-            continue
-        values = [p for p in chunk if p[1] == p[1]] or chunk  # NaN never wins a min or a max
-        low, high = min(values, key=lambda p: p[1]), max(values, key=lambda p: p[1])
-        kept.extend(sorted({low, high}, key=lambda p: (p[0], p[2])))
-    if kept[-1] != points[-1]:
-        kept.append(points[-1])
+    starts = (np.arange(buckets + 1) * (n / buckets)).astype(np.int64)
+    starts[-1] = n
+    bucket = np.repeat(np.arange(buckets), np.diff(starts))
+    nan = np.isnan(values)
+    # Sorted by bucket, then by value: each bucket's first entry is its minimum (stable: the first
+    # of equal values, as min() picks); the same on the negated values finds the maximum.
+    lowest = np.lexsort((np.where(nan, np.inf, values), bucket))[starts[:-1]]
+    highest = np.lexsort((np.where(nan, np.inf, -values), bucket))[starts[:-1]]
+    kept = np.unique(np.concatenate((lowest, highest, [n - 1])))
     return kept[:max_points]
 
 

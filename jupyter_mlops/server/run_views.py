@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from math import isfinite
 
+import numpy as np
 from sqlalchemy import func, select
 
 from ..exceptions import InvalidInputError
@@ -14,7 +15,7 @@ from ..tracking import schema as s
 from ..tracking.search import ATTRIBUTE_COLUMNS, raw_rows
 from . import queries
 from .jsonable import json_safe
-from .queries import DEFAULT_MAX_POINTS, downsample
+from .queries import DEFAULT_MAX_POINTS, kept_indices
 from .table import INTERNAL_TAG_PREFIX, ordered_runs
 
 # The run's Markdown note, edited in the Run view (notes.py). Not ``mlops.note``: the pipeline
@@ -119,20 +120,30 @@ def series(store, key: str, run_ids: list[str] | None = None, experiment=None, f
         with store.engine.connect() as conn:
             heads = [(row[0], row[ATTRIBUTE_COLUMNS.index("name")]) for row in raw_rows(conn, stmt)]
     m = s.metrics
-    by_run: dict[str, list[tuple]] = {u: [] for u, _ in heads}
+    digests = {s.run_key(u): u for u, _ in heads}
+    rows: list[tuple] = []
     if heads:
-        uuids = list(by_run)
-        stmt = (select(m.c.run_uuid, m.c.step, m.c.value, m.c.timestamp)
-                .where(m.c.run_key.in_([s.run_key(u) for u in uuids]), m.c.run_uuid.in_(uuids), m.c.key == key)
-                .order_by(m.c.run_uuid, m.c.step, m.c.timestamp))
+        # The integer digest comes back instead of the 32-character id (no string made per row);
+        # the WHERE still matches both, so a digest collision changes nothing.
+        stmt = (select(m.c.run_key, m.c.step, m.c.value, m.c.timestamp)
+                .where(m.c.run_key.in_(list(digests)), m.c.run_uuid.in_(list(digests.values())), m.c.key == key)
+                .order_by(m.c.run_key, m.c.step, m.c.timestamp))
         with store.engine.connect() as conn:
-            for run_uuid, step, value, ts in raw_rows(conn, stmt):
-                by_run[run_uuid].append((step, NAN if value is None else value, ts))
+            rows = raw_rows(conn, stmt)
+    # Columns, NULL (SQLite's NaN) as NaN, and where each run's rows start and end.
+    run_keys, steps, values, stamps = zip(*rows) if rows else ((), (), (), ())
+    values = np.array(values, dtype=float)
+    run_keys = np.array(run_keys, dtype=np.int64)
+    starts = np.flatnonzero(np.diff(run_keys)) + 1 if len(run_keys) else np.array([], dtype=np.int64)
+    bounds = {digests[int(run_keys[a])]: (int(a), int(b))
+              for a, b in zip(np.concatenate(([0], starts)), np.concatenate((starts, [len(run_keys)])))
+              if a < b}
     runs = []
     for uuid, name in heads:
-        points = by_run[uuid]
-        kept = downsample(points, max_points)
-        runs.append({"run_id": uuid, "name": name, "total": len(points), "downsampled": len(kept) < len(points),
+        first, end = bounds.get(uuid, (0, 0))
+        kept = (kept_indices(values[first:end], max_points) + first).tolist()
+        runs.append({"run_id": uuid, "name": name, "total": end - first, "downsampled": len(kept) < end - first,
                      # JSON has no NaN or infinity: null (checked per value here, not by walking the reply)
-                     "points": [[step, value if isfinite(value) else None, ts] for step, value, ts in kept]})
+                     "points": [[steps[i], v if isfinite(v) else None, stamps[i]]
+                                for i, v in zip(kept, values[kept].tolist())]})
     return {"key": key, "runs": runs}

@@ -52,6 +52,15 @@ function linesOf(reply: ISeriesReply, x: XAxis): ILine[] {
   });
 }
 
+/**
+ * Points asked per run: 500 for a few runs, fewer as runs are added, so one chart holds at most
+ * ~20k points (100 runs at 200 each: 100 min/max buckets, a bucket per ~4 px of a panel-wide chart,
+ * where 100 lines overlap anyway). Fetching, sending and drawing all scale with it.
+ */
+function pointsPerRun(runs: number): number {
+  return Math.max(100, Math.min(500, Math.floor(20000 / Math.max(runs, 1))));
+}
+
 /** One metric: lines when runs logged series, bars when each run logged one value. */
 function MetricChart(props: {
   metric: string;
@@ -71,7 +80,12 @@ function MetricChart(props: {
     const args = runIds.length
       ? { key: metric, run_ids: runIds.join(',') }
       : { key: metric, limit, ...tableQuery(query) };
-    requestAPI<ISeriesReply>('series', {}, { ...args, max_points: 500 })
+    const runs = runIds.length || limit;
+    requestAPI<ISeriesReply>(
+      'series',
+      {},
+      { ...args, max_points: pointsPerRun(runs) }
+    )
       .then(r => !cancelled && (setReply(r), setError(null)))
       .catch(e => !cancelled && setError(e.message));
     return () => {

@@ -89,17 +89,25 @@ type Listener = (cursor: string, moved: boolean) => void;
 
 /**
  * One poll of ``changes`` for every open view: each tick asks for the cursor once and tells
- * every subscriber whether it moved. Polls only while someone listens and the page is visible.
+ * every subscriber whether it moved since the cursor that subscriber last saw. Polls only while
+ * someone listens and the page is visible.
  */
 export class ChangeFeed {
-  private readonly listeners = new Set<Listener>();
+  /** Each listener with the last cursor it was told of. */
+  private readonly listeners = new Map<Listener, string>();
   private timer = 0;
   private cursor = '';
 
   constructor(private readonly settings: SettingsSource) {}
 
+  /**
+   * A view subscribes before it loads what it shows. Its baseline is the last cursor polled, so
+   * anything recorded after that poll counts as a move; with no poll yet, the first one counts as
+   * a move, since what the view loaded may predate it (a run recorded between the view's load and
+   * that first poll would otherwise never appear).
+   */
   subscribe(listener: Listener): () => void {
-    this.listeners.add(listener);
+    this.listeners.set(listener, this.cursor);
     if (this.listeners.size === 1) {
       this.schedule();
     }
@@ -122,9 +130,13 @@ export class ChangeFeed {
     if (document.visibilityState === 'visible') {
       try {
         const { cursor } = await requestAPI<{ cursor: string }>('changes');
-        const moved = this.cursor !== '' && cursor !== this.cursor;
         this.cursor = cursor;
-        this.listeners.forEach(listener => listener(cursor, moved));
+        for (const [listener, seen] of [...this.listeners]) {
+          if (this.listeners.has(listener)) {
+            this.listeners.set(listener, cursor);
+            listener(cursor, seen !== cursor);
+          }
+        }
       } catch (reason) {
         console.debug('jupyter-mlops: change poll failed', reason);
       }
