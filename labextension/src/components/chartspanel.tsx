@@ -432,7 +432,12 @@ export function brushFilter(brushes: Brush[]): string {
           ? `${key} IN (${list})`
           : `${key} IS NULL AND ${key} IS NOT NULL`;
       }
-      return `${key} >= ${brush.min} AND ${key} <= ${brush.max}`;
+      const bounds = [
+        brush.min === null ? '' : `${key} >= ${brush.min}`,
+        brush.max === null ? '' : `${key} <= ${brush.max}`
+      ].filter(Boolean);
+      // A brush over a whole axis keeps the runs that have a value there.
+      return bounds.length ? bounds.join(' AND ') : `${key} IS NOT NULL`;
     })
     .join(' AND ');
 }

@@ -16,9 +16,12 @@ export interface IAxis {
   values: (string | number | null)[];
 }
 
-/** What a brushed axis keeps: a numeric range, or the categories it covers. */
+/**
+ * What a brushed axis keeps: a numeric range, or the categories it covers. A range dragged to an
+ * end of its axis has no bound on that side (null), so the run drawn at the very end stays in.
+ */
 export type Brush =
-  | { column: string; min: number; max: number }
+  | { column: string; min: number | null; max: number | null }
   | { column: string; values: string[] };
 
 const LAYOUT = { left: 70, right: 110, top: 40, bottom: 30 };
@@ -163,10 +166,15 @@ export function ParallelCoordinates(props: {
             values: cats.slice(Math.max(0, from), to + 1)
           });
         } else {
+          // A brush reaching an axis end is clamped to it, where a float may fall just short of the
+          // value drawn there: past the end means no bound at all.
+          const [low, high] = model.axis.scale.getExtent() as [number, number];
+          const min = Math.min(lo, hi);
+          const max = Math.max(lo, hi);
           brushes.push({
             column: axis.column,
-            min: Math.min(lo, hi),
-            max: Math.max(lo, hi)
+            min: min <= low ? null : min,
+            max: max >= high ? null : max
           });
         }
       });
