@@ -168,6 +168,7 @@ class KernelPool:
         self._starting: dict[str, int] = {}  # kernels being started
         self._leased: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._ready_changed = threading.Condition(self._lock)  # a kernel (or an error) was put in _ready
         self._closed = False
         self._starters: list[threading.Thread] = []
         self._templates: dict[str, object] = {}  # kernel name -> KernelTemplate, or None: start plainly
@@ -254,6 +255,7 @@ class KernelPool:
         with self._lock:
             self._starting[kernel_name] -= 1
             ready.put(item)
+            self._ready_changed.notify_all()
 
     def take(self, kernel_name: str):
         """A warmed kernel for one step (waits for one being started); a replacement starts at once."""
@@ -263,20 +265,23 @@ class KernelPool:
             self._waiting[kernel_name] = self._waiting.get(kernel_name, 0) + 1
             if self._expected.get(kernel_name):
                 self._expected[kernel_name] -= 1
+        served = False
         try:
             self.warm(kernel_name)
             while True:
-                try:  # a template's imports, then a plain start, may each take up to START_TIMEOUT
-                    item = self._ready[kernel_name].get(timeout=START_TIMEOUT * 3)
-                except queue.Empty:
-                    item = KernelStartError(f"no kernel was ready within {START_TIMEOUT * 3:g} s")
+                item = self._next_ready(kernel_name)
+                served = True
                 if isinstance(item, BaseException) or self._closed or _alive(item):
                     break
                 kill(item)  # it died while ready (its template ended): wait for the replacement
+                with self._lock:
+                    self._waiting[kernel_name] += 1
+                served = False
                 self.warm(kernel_name)
         finally:
-            with self._lock:
-                self._waiting[kernel_name] -= 1
+            if not served:
+                with self._lock:
+                    self._waiting[kernel_name] -= 1
         if isinstance(item, BaseException):
             raise KernelStartError(f"kernel {kernel_name!r} did not start: {item}") from item
         if self._closed:  # closed while this step waited: the kernel must not outlive the pool
@@ -288,6 +293,26 @@ class KernelPool:
         item.mlops_lease = lease
         self.warm(kernel_name)
         return item
+
+    def _next_ready(self, kernel_name: str):
+        """The next ready kernel (or start error), counted out of the waiting steps in the same locked
+        step as it leaves the queue: a warm() in between would see a served step still waiting and
+        start a kernel nobody needs (seen under load: four kernels for three steps)."""
+        ready = self._ready[kernel_name]
+        deadline = time.monotonic() + START_TIMEOUT * 3  # a template's imports, then a plain start
+        with self._ready_changed:
+            while True:
+                try:
+                    item = ready.get_nowait()
+                except queue.Empty:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        item = KernelStartError(f"no kernel was ready within {START_TIMEOUT * 3:g} s")
+                    else:
+                        self._ready_changed.wait(left)
+                        continue
+                self._waiting[kernel_name] -= 1
+                return item
 
     def release(self, km) -> None:
         """A kernel is never reused: kill it, and close the clients its step used."""
@@ -316,6 +341,7 @@ class KernelPool:
             for name, ready in self._ready.items():
                 for _ in range(self._waiting.get(name, 0)):
                     ready.put(KernelStartError("the kernel pool was closed while the step waited for a kernel"))
+            self._ready_changed.notify_all()
         with self._template_lock:
             templates = [t for t in self._templates.values() if t is not None]
             self._templates = {name: None for name in self._templates}
