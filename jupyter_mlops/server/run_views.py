@@ -23,7 +23,6 @@ from .table import INTERNAL_TAG_PREFIX, ordered_runs
 NOTE_TAG = "mlops.description"
 GIT_DIFF_ARTIFACT = "git/diff.patch"  # what tracking/lifecycle.py logs for a dirty working tree
 MAX_SERIES_RUNS = 200
-NAN = float("nan")
 
 
 def run_overview(store, run_id: str) -> dict:
@@ -134,7 +133,7 @@ def series(store, key: str, run_ids: list[str] | None = None, experiment=None, f
     run_keys, steps, values, stamps = zip(*rows) if rows else ((), (), (), ())
     values = np.array(values, dtype=float)
     run_keys = np.array(run_keys, dtype=np.int64)
-    starts = np.flatnonzero(np.diff(run_keys)) + 1 if len(run_keys) else np.array([], dtype=np.int64)
+    starts = np.flatnonzero(np.diff(run_keys)) + 1
     bounds = {digests[int(run_keys[a])]: (int(a), int(b))
               for a, b in zip(np.concatenate(([0], starts)), np.concatenate((starts, [len(run_keys)])))
               if a < b}
