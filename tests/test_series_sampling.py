@@ -7,7 +7,8 @@ from itertools import pairwise
 
 import numpy as np
 
-from jupyter_mlops.server.queries import downsample, kept_indices
+from jupyter_mlops.server.queries import downsample
+from jupyter_mlops.server.sampling import kept_indices, kept_of_series
 
 
 def test_each_bucket_keeps_its_lowest_and_highest_value_and_the_last_point():
@@ -39,3 +40,15 @@ def test_a_spike_survives_and_short_series_come_back_whole():
     kept = downsample(points, 100)
     assert len(kept) <= 100 and (4321, 50.0, 5321) in kept and kept[-1] == points[-1]
     assert downsample(points[:50], 100) == points[:50]
+
+
+def test_series_laid_end_to_end_are_cut_as_each_would_be_alone():
+    rng = np.random.default_rng(3)
+    for max_points in (2, 3, 20, 201):
+        lengths = rng.integers(0, 1500, size=30)
+        lengths[:3] = (0, max_points, max_points + 1)  # empty, exactly full, one too many
+        series = [np.where(rng.random(n) < 0.05, np.nan, rng.normal(size=n)) for n in lengths]
+        offsets = np.concatenate(([0], np.cumsum(lengths)))
+        alone = np.concatenate([kept_indices(values, max_points) + start for values, start in zip(series, offsets)])
+        together = kept_of_series(np.concatenate(series), lengths, max_points)
+        assert together.tolist() == alone.tolist()

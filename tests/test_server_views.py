@@ -11,7 +11,7 @@ import pytest
 
 import jupyter_mlops as mlops
 from jupyter_mlops.registry import audit
-from jupyter_mlops.server import queries, table
+from jupyter_mlops.server import chart_series, queries, table
 from jupyter_mlops.tracking.store import open_store
 
 from .test_server_security import TwoUsers, api  # noqa: F401  (the fixture, with alice and bob)
@@ -60,6 +60,26 @@ def test_numeric_parameter_order_on_both_back_ends(backend):
             pass
     page = queries.runs_page(open_store(), sort="params.C", descending=False)
     assert names(page) == ["c1.5", "c8", "c12", "cabc"]
+
+
+def test_chart_series_on_both_back_ends(backend):
+    """NaN comes back as null, every series keeps its extremes and last point, runs in the order named."""
+    ids = []
+    for name, spike in (("a", 40), ("b", 170)):
+        with mlops.start_run(name, experiment="charts") as run:
+            for step in range(200):
+                mlops.log_metric("loss", 100.0 if step == spike else 1.0 / (step + 1), step=step)
+            mlops.log_metric("odd", float("nan"), step=0)
+            mlops.log_metric("odd", 2.0, step=1)
+        ids.append(run.id)
+    reply = chart_series.series(open_store(), ["loss", "odd"], run_ids=[ids[1], ids[0]], max_points=21)
+    loss, odd = reply["series"]
+    assert [r["name"] for r in loss["runs"]] == ["b", "a"]
+    for run, spike in zip(loss["runs"], (170, 40)):
+        assert run["total"] == 200 and run["downsampled"] and len(run["points"]) <= 21
+        assert (spike, 100.0) in [p[:2] for p in run["points"]] and run["points"][-1][:2] == (199, 1 / 200)
+        assert [p[0] for p in run["points"]] == sorted(p[0] for p in run["points"])
+    assert [p[:2] for p in odd["runs"][0]["points"]] == [(0, None), (1, 2.0)]
 
 
 async def test_change_cursor_moves_when_runs_change_and_only_then(project, api):
@@ -135,6 +155,29 @@ async def test_one_metric_of_many_runs_in_one_request(sweep, api):
     assert status == 400 and "limit must be between 1 and 200" in body["message"]
     status, body = await api("series", params={"key": "loss", "run_ids": "ffffffffffff"})
     assert status == 404
+
+
+async def test_several_metrics_of_many_runs_in_one_request(sweep, api):
+    keys = json.dumps(["auc", "loss", "auc", "never-logged"])
+    status, body = await api("series", params={"keys": keys, "experiment": "sweep", "sort": "params.C",
+                                               "order": "asc", "limit": 2, "max_points": 20})
+    assert status == 200 and [s["key"] for s in body["series"]] == ["auc", "loss", "never-logged"]
+    auc, loss, never = body["series"]
+    assert [r["name"] for r in auc["runs"]] == ["c1.5", "c8"] == [r["name"] for r in loss["runs"]]
+    assert [r["points"][0][1] for r in auc["runs"]] == [0.54, 0.52] and auc["runs"][0]["total"] == 1
+    assert loss["runs"][1]["run_id"] == sweep["c8"] and loss["runs"][1]["total"] == 300
+    assert len(loss["runs"][1]["points"]) <= 20 and loss["runs"][1]["points"][-1][0] == 299
+    assert [r["total"] for r in never["runs"]] == [0, 0] and never["runs"][0]["points"] == []
+    for keys, problem in ((json.dumps([]), "JSON list of metric keys"), ("[1, 2]", "JSON list of metric keys"),
+                          ("loss", "JSON list of metric keys"), ("[" * 10_000, "JSON list of metric keys"),
+                          (json.dumps([f"m{i}" for i in range(101)]), "at most 100")):
+        status, body = await api("series", params={"keys": keys})
+        assert status == 400 and problem in body["message"], (keys[:20], body)
+
+
+async def test_a_column_list_nested_past_the_parser_is_a_400(sweep, api):
+    status, body = await api("table/export", params={"columns": "[" * 10_000})
+    assert status == 400 and "JSON list" in body["message"]
 
 
 async def test_run_overview_with_error_summary_pipeline_and_versions(project, api):

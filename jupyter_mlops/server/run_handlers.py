@@ -11,6 +11,7 @@ from ..tracking.store import now_ms
 from . import (
     artifact_files,
     bulk,
+    chart_series,
     nbdiff,
     notes,
     previews,
@@ -82,18 +83,21 @@ class TableExportHandler(MlopsHandler):
 
 
 class SeriesHandler(MlopsHandler):
-    """One metric of many runs: ``run_ids=a,b`` or the first ``limit`` runs of the table's selection."""
+    """Metrics of many runs: ``keys=["loss", "auc"]`` (or one ``key=loss``, answered with that
+    metric's series alone), of ``run_ids=a,b`` or of the first ``limit`` runs of the table's selection."""
 
     @tornado.web.authenticated
     async def get(self):
-        key = self.get_argument("key", None)
-        if not key:
-            raise Refusal(400, "give the metric as query argument key")
+        key, keys = self.get_argument("key", None), self.get_argument("keys", None)
+        if not key and not keys:
+            raise Refusal(400, 'give the metrics as query argument keys (a JSON list such as ["loss"]) or key')
         query = self.table_query()
-        self.reply(await self.call(
-            run_views.series, self.store, key, run_ids=run_views.parse_run_ids(self.get_argument("run_ids", None)),
+        reply = await self.call(
+            chart_series.series, self.store, [key] if key else chart_series.parse_keys(keys),
+            run_ids=chart_series.parse_run_ids(self.get_argument("run_ids", None)),
             limit=self.int_argument("limit", 100), max_points=self.int_argument("max_points", queries.DEFAULT_MAX_POINTS),
-            **query))
+            **query)
+        self.reply(reply["series"][0] if key else reply)
 
 
 class RunHandler(MlopsHandler):

@@ -111,7 +111,7 @@ def parse_columns(raw: str | None, default: list[str]) -> list[str]:
         return default
     try:
         columns = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested past Python's limit
         raise InvalidInputError(f"columns must be a JSON list of column names: {exc}") from exc
     if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns):
         raise InvalidInputError("columns must be a JSON list of column names such as [\"name\", \"params.C\"]")

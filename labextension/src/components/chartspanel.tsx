@@ -21,6 +21,7 @@ import { ILine, LineChart } from './linechart';
 import { Brush, IAxis, ParallelCoordinates } from './parallel';
 import { ScatterChart } from './scatter';
 import { useLiveTick, useServices } from './services';
+import { useSeries } from './useseries';
 import { ITableQuery } from './runsgrid';
 
 export type XAxis = 'step' | 'relative' | 'wall';
@@ -64,41 +65,16 @@ function pointsPerRun(runs: number): number {
 /** One metric: lines when runs logged series, bars when each run logged one value. */
 function MetricChart(props: {
   metric: string;
-  query: ITableQuery;
-  runIds: string[];
-  limit: number;
+  reply: ISeriesReply | undefined;
   x: XAxis;
   smoothing: number;
   log: boolean;
-  tick: number;
 }): JSX.Element {
-  const [reply, setReply] = React.useState<ISeriesReply | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
-  const { metric, query, runIds, limit, tick } = props;
-  React.useEffect(() => {
-    let cancelled = false;
-    const args = runIds.length
-      ? { key: metric, run_ids: runIds.join(',') }
-      : { key: metric, limit, ...tableQuery(query) };
-    const runs = runIds.length || limit;
-    requestAPI<ISeriesReply>(
-      'series',
-      {},
-      { ...args, max_points: pointsPerRun(runs) }
-    )
-      .then(r => !cancelled && (setReply(r), setError(null)))
-      .catch(e => !cancelled && setError(e.message));
-    return () => {
-      cancelled = true;
-    };
-  }, [metric, query, runIds.join(','), limit, tick]);
+  const { metric, reply } = props;
   const lines = React.useMemo(
     () => (reply ? linesOf(reply, props.x) : []),
     [reply, props.x]
   );
-  if (error) {
-    return <ErrorLine error={`${metric}: ${error}`} />;
-  }
   if (!reply) {
     return <div className="jp-mlops-chart-placeholder">{metric}…</div>;
   }
@@ -246,6 +222,15 @@ export function ChartsPanel(props: {
   const [error, setError] = React.useState<string | null>(null);
 
   const metrics = chosen ?? props.keys.metrics.slice(0, 6);
+  const runs = props.selection.length || limit;
+  const seriesArgs = props.selection.length
+    ? { run_ids: props.selection.join(',') }
+    : { limit, ...tableQuery(props.query) };
+  const series = useSeries(
+    metrics,
+    { ...seriesArgs, max_points: pointsPerRun(runs) },
+    tick
+  );
   const colour =
     colourBy ??
     (props.keys.metrics[0] ? `metrics.${props.keys.metrics[0]}` : '');
@@ -362,18 +347,16 @@ export function ChartsPanel(props: {
           </label>
         ))}
       </div>
+      <ErrorLine error={series.error} />
       <div className="jp-mlops-charts">
         {metrics.map(metric => (
           <MetricChart
             key={metric}
             metric={metric}
-            query={props.query}
-            runIds={props.selection}
-            limit={limit}
+            reply={series.replies[metric]}
             x={x}
             smoothing={smoothing}
             log={log}
-            tick={tick}
           />
         ))}
       </div>

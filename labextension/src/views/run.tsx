@@ -11,7 +11,6 @@ import * as React from 'react';
 import {
   IRunDetail,
   IRunsPage,
-  ISeriesReply,
   ago,
   duration,
   fmt,
@@ -33,6 +32,7 @@ import {
   Tabs
 } from '../components/common';
 import { LineChart } from '../components/linechart';
+import { useSeries } from '../components/useseries';
 import { Markdown } from '../components/markdown';
 import {
   IServices,
@@ -342,25 +342,14 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
   );
 }
 
-/** One chart per metric, each its own series request. */
+/** One chart per metric, all of them from one series request. */
 function MetricCharts(props: { run: IRunDetail; tick: number }): JSX.Element {
   const keys = Object.keys(props.run.metric_summary);
-  const [series, setSeries] = React.useState<Record<string, ISeriesReply>>({});
-  React.useEffect(() => {
-    let cancelled = false;
-    keys.forEach(key =>
-      requestAPI<ISeriesReply>(
-        'series',
-        {},
-        { key, run_ids: props.run.run_id, max_points: 1000 }
-      )
-        .then(reply => !cancelled && setSeries(s => ({ ...s, [key]: reply })))
-        .catch(() => undefined)
-    );
-    return () => {
-      cancelled = true;
-    };
-  }, [props.run.run_id, keys.join(','), props.tick]);
+  const { replies: series } = useSeries(
+    keys,
+    { run_ids: props.run.run_id, max_points: 1000 },
+    props.tick
+  );
   if (keys.length === 0) {
     return <div className="jp-mlops-empty">This run logged no metrics.</div>;
   }
