@@ -12,6 +12,7 @@ import pytest
 import jupyter_mlops as mlops
 from jupyter_mlops.registry import audit
 from jupyter_mlops.server import chart_series, queries, table
+from jupyter_mlops.tracking.schema import run_key
 from jupyter_mlops.tracking.store import open_store
 
 from .test_server_security import TwoUsers, api  # noqa: F401  (the fixture, with alice and bob)
@@ -63,7 +64,8 @@ def test_numeric_parameter_order_on_both_back_ends(backend):
 
 
 def test_chart_series_on_both_back_ends(backend):
-    """NaN comes back as null, every series keeps its extremes and last point, runs in the order named."""
+    """NaN comes back as null, every series keeps its extremes and last point, runs in the order
+    named; a point logged after a series was drawn is in the next drawing."""
     ids = []
     for name, spike in (("a", 40), ("b", 170)):
         with mlops.start_run(name, experiment="charts") as run:
@@ -80,6 +82,17 @@ def test_chart_series_on_both_back_ends(backend):
         assert (spike, 100.0) in [p[:2] for p in run["points"]] and run["points"][-1][:2] == (199, 1 / 200)
         assert [p[0] for p in run["points"]] == sorted(p[0] for p in run["points"])
     assert [p[:2] for p in odd["runs"][0]["points"]] == [(0, None), (1, 2.0)]
+
+    # Asked again, the drawn points come from the cache until a point is logged, even one at an
+    # earlier step than the last: the new spike shows at once.
+    again = chart_series.series(open_store(), ["loss"], run_ids=[ids[0]], max_points=21)["series"][0]["runs"][0]
+    assert again == reply["series"][0]["runs"][1]
+    store = open_store()
+    store.insert_metrics([(run_key(ids[0]), ids[0], "loss", 120, 500.0, 1)])
+    after = chart_series.series(store, ["loss"], run_ids=[ids[0]], max_points=21)["series"][0]["runs"][0]
+    assert after["total"] == 201 and (120, 500.0, 1) in after["points"]
+    fewer = chart_series.series(store, ["loss"], run_ids=[ids[0]], max_points=5)["series"][0]["runs"][0]
+    assert len(fewer["points"]) <= 5 and (120, 500.0, 1) in fewer["points"]
 
 
 async def test_change_cursor_moves_when_runs_change_and_only_then(project, api):

@@ -4,8 +4,8 @@ survive (``sampling``).
 
 A charts panel of 100 runs x 5 metrics x 1,000 steps reads 500k points per refresh, so the reads
 are shaped for speed: one request for every metric of the panel (one selection of the runs), one
-small indexed read per run and metric through a statement compiled once, and numpy over all
-runs of a metric from there on.
+small indexed read per run and metric through a statement compiled once, numpy over all runs
+of a metric from there on, and the drawn points kept for the next request (``series_cache``).
 """
 from __future__ import annotations
 
@@ -13,17 +13,31 @@ import json
 from itertools import chain
 
 import numpy as np
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from ..exceptions import InvalidInputError
 from ..tracking import schema as s
 from ..tracking.search import ATTRIBUTE_COLUMNS, raw_rows, rows_per_binding
 from .queries import DEFAULT_MAX_POINTS
 from .sampling import kept_of_series
+from .series_cache import SeriesCache
 from .table import ordered_runs
 
 MAX_SERIES_RUNS = 200
 MAX_SERIES_KEYS = 100
+CACHE = SeriesCache()
+
+_m = s.metrics
+# A run's points of a metric, ordered by step, then as logged (the index's order: no sort); the
+# digest and the id together select the run, so a digest collision changes nothing.
+_POINTS = (select(_m.c.step, _m.c.value, _m.c.timestamp)
+           .where(_m.c.run_key == bindparam("run_key"), _m.c.run_uuid == bindparam("run_uuid"),
+                  _m.c.key == bindparam("key"))
+           .order_by(_m.c.step, _m.c.id))
+# What changes whenever a point is added, from the index alone (by digest only: a collision makes
+# the stamp cover two runs, and it still changes when either does).
+_STAMP = select(func.count(), func.max(_m.c.id)).where(_m.c.run_key == bindparam("run_key"),
+                                                       _m.c.key == bindparam("key"))
 
 
 def parse_run_ids(raw: str | None) -> list[str] | None:
@@ -66,21 +80,33 @@ def series(store, keys: list[str], run_ids: list[str] | None = None, experiment=
     if max_points < 2:
         raise InvalidInputError(f"max_points must be at least 2, got {max_points}")
     heads = _runs_charted(store, run_ids, experiment, filter, sort, descending, limit)
-    m = s.metrics
-    # Ordered by step, then as logged (the index's order: no sort); the digest and the id together
-    # select the run, so a digest collision changes nothing.
-    stmt = (select(m.c.step, m.c.value, m.c.timestamp)
-            .where(m.c.run_key == bindparam("run_key"), m.c.run_uuid == bindparam("run_uuid"),
-                   m.c.key == bindparam("key"))
-            .order_by(m.c.step, m.c.id))
     out = []
     with store.engine.connect() as conn:
         for key in keys:
-            reads = rows_per_binding(conn, stmt, [{"run_key": s.run_key(uuid), "run_uuid": uuid, "key": key}
-                                                  for uuid, _ in heads]) if heads else []
-            out.append({"key": key, "runs": [{"run_id": uuid, "name": name, **drawn}
-                                             for (uuid, name), drawn in zip(heads, drawn_series(reads, max_points))]})
+            drawn = _drawn_series(conn, store.uri, heads, key, max_points)
+            out.append({"key": key, "runs": [{"run_id": uuid, "name": name, **_as_reply(total, points)}
+                                             for (uuid, name), (total, points) in zip(heads, drawn)]})
     return {"series": out}
+
+
+def _drawn_series(conn, uri: str, heads, key: str, max_points: int) -> list[tuple[int, np.ndarray]]:
+    """``(total, drawn points)`` of metric ``key`` of each run: from the cache where the run's
+    points are as they were, else read and sampled. The stamps are read before the points, so a
+    point logged in between makes the next request read again, never hides."""
+    if not heads:
+        return []
+    stamps = [tuple(rows[0]) for rows in rows_per_binding(
+        conn, _STAMP, [{"run_key": s.run_key(uuid), "key": key} for uuid, _ in heads])]
+    entries = [(uri, uuid, key, max_points) for uuid, _ in heads]
+    drawn = [CACHE.get(entry, stamp) for entry, stamp in zip(entries, stamps)]
+    todo = [i for i, found in enumerate(drawn) if found is None]
+    if todo:
+        reads = rows_per_binding(conn, _POINTS, [{"run_key": s.run_key(heads[i][0]), "run_uuid": heads[i][0],
+                                                  "key": key} for i in todo])
+        for i, found in zip(todo, sample_series(reads, max_points)):
+            drawn[i] = found
+            CACHE.put(entries[i], stamps[i], *found)
+    return drawn
 
 
 def _runs_charted(store, run_ids, experiment, filter, sort, descending, limit) -> list[tuple[str, str | None]]:
@@ -96,24 +122,25 @@ def _runs_charted(store, run_ids, experiment, filter, sort, descending, limit) -
         return [(row[0], row[ATTRIBUTE_COLUMNS.index("name")]) for row in raw_rows(conn, stmt)]
 
 
-def drawn_series(reads: list[list[tuple]], max_points: int) -> list[dict]:
-    """Each series' ``(step, value, timestamp)`` rows cut down to ``max_points``, as the reply
-    carries them. Steps and timestamps pass through float64, exact below 2**53."""
+def sample_series(reads: list[list[tuple]], max_points: int) -> list[tuple[int, np.ndarray]]:
+    """Each series' ``(step, value, timestamp)`` rows cut down to ``max_points``: ``(rows read,
+    (kept, 3) float array)``. Steps and timestamps pass through float64, exact below 2**53."""
     lengths = np.array([len(rows) for rows in reads], dtype=np.int64)
     table = _as_table(reads, int(lengths.sum()))
     kept = kept_of_series(table[:, 1], lengths, max_points)
     # Where each series' kept points start and end in ``kept``.
-    bounds = np.searchsorted(kept, np.concatenate(([0], np.cumsum(lengths))))
+    bounds = np.searchsorted(kept, np.concatenate(([0], np.cumsum(lengths)))).tolist()
     chosen = table[kept]
-    steps = chosen[:, 0].astype(np.int64).tolist()
-    stamps = chosen[:, 2].astype(np.int64).tolist()
-    values = chosen[:, 1]
+    return [(n, chosen[a:b]) for n, a, b in zip(lengths.tolist(), bounds[:-1], bounds[1:])]
+
+
+def _as_reply(total: int, points: np.ndarray) -> dict:
+    values = points[:, 1]
     finite = np.isfinite(values)
     # JSON has no NaN or infinity: null
     shown = values.tolist() if finite.all() else [v if ok else None for v, ok in zip(values.tolist(), finite.tolist())]
-    points = list(zip(steps, shown, stamps))
-    return [{"total": int(n), "downsampled": int(b - a) < n, "points": points[a:b]}
-            for n, a, b in zip(lengths.tolist(), bounds[:-1].tolist(), bounds[1:].tolist())]
+    return {"total": total, "downsampled": len(points) < total,
+            "points": list(zip(points[:, 0].astype(np.int64).tolist(), shown, points[:, 2].astype(np.int64).tolist()))}
 
 
 def _as_table(reads: list[list[tuple]], count: int) -> np.ndarray:
