@@ -131,7 +131,8 @@ def sample_series(reads: list[list[tuple]], max_points: int) -> list[tuple[int, 
     # Where each series' kept points start and end in ``kept``.
     bounds = np.searchsorted(kept, np.concatenate(([0], np.cumsum(lengths)))).tolist()
     chosen = table[kept]
-    return [(n, chosen[a:b]) for n, a, b in zip(lengths.tolist(), bounds[:-1], bounds[1:])]
+    # Copies, so that a cached series holds its own points and not every series read with it.
+    return [(n, chosen[a:b].copy()) for n, a, b in zip(lengths.tolist(), bounds[:-1], bounds[1:])]
 
 
 def _as_reply(total: int, points: np.ndarray) -> dict:
