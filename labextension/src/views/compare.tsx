@@ -5,16 +5,10 @@
 import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import {
-  IRunDetail,
-  ISeriesReply,
-  fmt,
-  requestAPI,
-  runLabel,
-  short
-} from '../api';
+import { IRunDetail, fmt, requestAPI, runLabel, short } from '../api';
 import { ErrorLine, Link, Loading, StatusBadge } from '../components/common';
 import { LineChart } from '../components/linechart';
+import { useSeries } from '../components/useseries';
 import {
   IServices,
   ServicesContext,
@@ -77,31 +71,43 @@ function DiffTable(props: {
   );
 }
 
-function Overlaid(props: { runs: IRunDetail[]; metric: string }): JSX.Element {
-  const [reply, setReply] = React.useState<ISeriesReply | null>(null);
-  React.useEffect(() => {
-    requestAPI<ISeriesReply>(
-      'series',
-      {},
-      {
-        key: props.metric,
-        run_ids: props.runs.map(r => r.run_id).join(','),
-        max_points: 500
-      }
-    )
-      .then(setReply)
-      .catch(() => undefined);
-  }, [props.metric, props.runs]);
-  if (!reply) {
-    return <div className="jp-mlops-chart-placeholder">{props.metric}…</div>;
-  }
-  // Every compared run keeps its colour, with or without points for this metric.
-  const lines = reply.runs.map(r => ({
-    label: runLabel(r),
-    points: r.points.map(p => [p[0], p[1]] as [number, number | null])
-  }));
+/** Every metric of the compared runs overlaid, one chart per metric, from one series request. */
+function Overlaid(props: {
+  runs: IRunDetail[];
+  metrics: string[];
+}): JSX.Element {
+  const { replies } = useSeries(
+    props.metrics,
+    { run_ids: props.runs.map(r => r.run_id).join(','), max_points: 500 },
+    0
+  );
   return (
-    <LineChart title={props.metric} lines={lines} xLabel="step" height={200} />
+    <div className="jp-mlops-charts">
+      {props.metrics.map(metric => {
+        const reply = replies[metric];
+        if (!reply) {
+          return (
+            <div key={metric} className="jp-mlops-chart-placeholder">
+              {metric}…
+            </div>
+          );
+        }
+        // Every compared run keeps its colour, with or without points for this metric.
+        const lines = reply.runs.map(r => ({
+          label: runLabel(r),
+          points: r.points.map(p => [p[0], p[1]] as [number, number | null])
+        }));
+        return (
+          <LineChart
+            key={metric}
+            title={metric}
+            lines={lines}
+            xLabel="step"
+            height={200}
+          />
+        );
+      })}
+    </div>
   );
 }
 
@@ -195,11 +201,7 @@ function ComparePage(props: {
         onlyDiffs={onlyDiffs}
       />
       <h3>Charts</h3>
-      <div className="jp-mlops-charts">
-        {metricKeys.map(k => (
-          <Overlaid key={k} runs={runs} metric={k} />
-        ))}
-      </div>
+      <Overlaid runs={runs} metrics={metricKeys} />
       <h3>Notebook diff</h3>
       {withNotebook.length < 2 ? (
         <div className="jp-mlops-empty">
