@@ -7,8 +7,7 @@ import * as React from 'react';
 
 import { IRunDetail, fmt, requestAPI, runLabel, short } from '../api';
 import { ErrorLine, Link, Loading, StatusBadge } from '../components/common';
-import { LineChart } from '../components/linechart';
-import { useSeries } from '../components/useseries';
+import { StepCharts } from '../components/stepcharts';
 import {
   IServices,
   ServicesContext,
@@ -68,46 +67,6 @@ function DiffTable(props: {
         })}
       </tbody>
     </table>
-  );
-}
-
-/** Every metric of the compared runs overlaid, one chart per metric, from one series request. */
-function Overlaid(props: {
-  runs: IRunDetail[];
-  metrics: string[];
-}): JSX.Element {
-  const { replies } = useSeries(
-    props.metrics,
-    { run_ids: props.runs.map(r => r.run_id).join(','), max_points: 500 },
-    0
-  );
-  return (
-    <div className="jp-mlops-charts">
-      {props.metrics.map(metric => {
-        const reply = replies[metric];
-        if (!reply) {
-          return (
-            <div key={metric} className="jp-mlops-chart-placeholder">
-              {metric}…
-            </div>
-          );
-        }
-        // Every compared run keeps its colour, with or without points for this metric.
-        const lines = reply.runs.map(r => ({
-          label: runLabel(r),
-          points: r.points.map(p => [p[0], p[1]] as [number, number | null])
-        }));
-        return (
-          <LineChart
-            key={metric}
-            title={metric}
-            lines={lines}
-            xLabel="step"
-            height={200}
-          />
-        );
-      })}
-    </div>
   );
 }
 
@@ -201,7 +160,12 @@ function ComparePage(props: {
         onlyDiffs={onlyDiffs}
       />
       <h3>Charts</h3>
-      <Overlaid runs={runs} metrics={metricKeys} />
+      <StepCharts
+        metrics={metricKeys}
+        runIds={runs.map(r => r.run_id)}
+        maxPoints={500}
+        tick={0}
+      />
       <h3>Notebook diff</h3>
       {withNotebook.length < 2 ? (
         <div className="jp-mlops-empty">

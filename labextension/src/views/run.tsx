@@ -31,8 +31,7 @@ import {
   StatusBadge,
   Tabs
 } from '../components/common';
-import { LineChart } from '../components/linechart';
-import { useSeries } from '../components/useseries';
+import { StepCharts } from '../components/stepcharts';
 import { Markdown } from '../components/markdown';
 import {
   IServices,
@@ -342,43 +341,19 @@ function Overview(props: { run: IRunDetail; reload: () => void }): JSX.Element {
   );
 }
 
-/** One chart per metric, all of them from one series request. */
+/** One chart per metric of the run. */
 function MetricCharts(props: { run: IRunDetail; tick: number }): JSX.Element {
   const keys = Object.keys(props.run.metric_summary);
-  const { replies: series } = useSeries(
-    keys,
-    { run_ids: props.run.run_id, max_points: 1000 },
-    props.tick
-  );
   if (keys.length === 0) {
     return <div className="jp-mlops-empty">This run logged no metrics.</div>;
   }
   return (
-    <div className="jp-mlops-charts">
-      {keys.map(key => {
-        const reply = series[key];
-        if (!reply) {
-          return (
-            <div key={key} className="jp-mlops-chart-placeholder">
-              {key}…
-            </div>
-          );
-        }
-        const lines = reply.runs.map(r => ({
-          label: runLabel(r),
-          points: r.points.map(p => [p[0], p[1]] as [number, number | null])
-        }));
-        return (
-          <LineChart
-            key={key}
-            title={key}
-            lines={lines}
-            xLabel="step"
-            height={200}
-          />
-        );
-      })}
-    </div>
+    <StepCharts
+      metrics={keys}
+      runIds={[props.run.run_id]}
+      maxPoints={1000}
+      tick={props.tick}
+    />
   );
 }
 
