@@ -20,7 +20,7 @@ import { ErrorLine } from './common';
 import { ILine, LineChart } from './linechart';
 import { Brush, IAxis, ParallelCoordinates } from './parallel';
 import { ScatterChart } from './scatter';
-import { useLiveTick, useServices } from './services';
+import { unlessSame, useLiveTick, useServices } from './services';
 import { useSeries } from './useseries';
 import { ITableQuery } from './runsgrid';
 
@@ -255,7 +255,10 @@ export function ChartsPanel(props: {
         ...tableQuery(props.baseQuery)
       }
     )
-      .then(v => !cancelled && (setValues(v), setError(null)))
+      .then(
+        v =>
+          !cancelled && (setValues(old => unlessSame(old, v)), setError(null))
+      )
       .catch(e => !cancelled && setError(e.message));
     return () => {
       cancelled = true;
@@ -348,7 +351,7 @@ export function ChartsPanel(props: {
         ))}
       </div>
       <ErrorLine error={series.error} />
-      <div className="jp-mlops-charts">
+      <div className="jp-mlops-charts" data-answered={series.answered}>
         {metrics.map(metric => (
           <MetricChart
             key={metric}

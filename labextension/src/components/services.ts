@@ -212,3 +212,16 @@ export function useLiveTick(ref: React.RefObject<HTMLElement>): number {
   }, [changes, ref]);
   return tick;
 }
+
+/**
+ * ``fresh``, or ``old`` when a reload brought back the same content: a live refresh that changed
+ * nothing for a chart then leaves it alone, where a new object would redraw it and drop what the
+ * user is doing there (a zoom, a brush being dragged).
+ */
+export function unlessSame<T>(old: T | null | undefined, fresh: T): T {
+  return old !== null &&
+    old !== undefined &&
+    JSON.stringify(old) === JSON.stringify(fresh)
+    ? old
+    : fresh;
+}
