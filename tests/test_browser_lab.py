@@ -573,8 +573,9 @@ ELSEWHERE_RUN = "import jupyter_mlops as mlops, json\nwith mlops.start_run('else
 
 def test_a_live_refresh_that_brings_the_same_series_leaves_the_charts_alone(page, lab, lab_env, notebook_runs):
     """A run logged in another experiment moves the change cursor: the panel asks again, gets the
-    same series, and neither redraws its line charts (a user's zoom would go) nor its parallel
-    coordinates (a brush being dragged would go)."""
+    same series, and redraws neither its line charts (a user's zoom would go), its scatter (the
+    tip of the point under the mouse would go) nor its parallel coordinates (a brush being dragged
+    would go)."""
     page.goto(f"{lab.url}/lab?mlops=experiment/browser&token={lab.token}")
     table = experiment_view(page, "browser")
     wait_rows(page, table, lambda rows: len(rows) >= 2, "the runs")
@@ -585,13 +586,15 @@ def test_a_live_refresh_that_brings_the_same_series_leaves_the_charts_alone(page
     charts = table.locator(".jp-mlops-charts")
     answered = charts.get_attribute("data-answered")
     chart.evaluate("c => { c.querySelector('canvas').dataset.before = 'refresh'; }")
-    parallel.evaluate("p => { p.querySelector('canvas').dataset.before = 'refresh'; }")
+    scatter = table.locator(".jp-mlops-scatter")
+    expect(scatter).to_have_attribute("data-drawn", "true")
+    given = [parallel.get_attribute("data-options"), scatter.get_attribute("data-options")]  # ECharts keeps its canvas
     run_python(lab_env, ELSEWHERE_RUN)
     page.wait_for_function("([node, old]) => node.dataset.answered !== old", arg=[charts.element_handle(), answered])
     page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
     expect(chart).to_have_attribute("data-drawn", "true")
     assert chart.evaluate("c => c.querySelector('canvas').dataset.before") == "refresh"
-    assert parallel.evaluate("p => p.querySelector('canvas').dataset.before") == "refresh"
+    assert [parallel.get_attribute("data-options"), scatter.get_attribute("data-options")] == given
 
 
 def test_compare_view_highlights_differences_overlays_charts_and_diffs_notebooks(page, lab, notebook_runs):

@@ -137,7 +137,10 @@ function Scatter(props: {
       {},
       { columns: JSON.stringify([x, y]), ...tableQuery(props.query) }
     )
-      .then(v => !cancelled && (setValues(v), setError(null)))
+      .then(
+        v =>
+          !cancelled && (setValues(old => unlessSame(old, v)), setError(null))
+      )
       .catch(e => !cancelled && setError(e.message));
     return () => {
       cancelled = true;

@@ -59,7 +59,12 @@ export function EChart(props: {
   React.useEffect(() => {
     if (ready && chart.current) {
       chart.current.setOption(props.option(), { notMerge: true });
-      host.current?.setAttribute('data-drawn', 'true');
+      const node = host.current;
+      if (node) {
+        node.dataset.drawn = 'true';
+        // How often the chart was given its data: a page can tell a redraw from none.
+        node.dataset.options = String(Number(node.dataset.options ?? 0) + 1);
+      }
     }
   }, [ready, ...props.deps]);
   return (

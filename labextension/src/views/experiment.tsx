@@ -33,7 +33,7 @@ import {
   RunsTable,
   keyColumn
 } from '../components/runsgrid';
-import { IServices, ServicesContext } from '../components/services';
+import { IServices, ServicesContext, unlessSame } from '../components/services';
 
 /** Hidden until the user shows them (for an experiment with no saved choice). */
 const HIDDEN_BY_DEFAULT = ['id', 'source'];
@@ -405,17 +405,21 @@ export class ExperimentView extends Panel {
   /** The store changed: reload the keys and the rows in view, in place. */
   async live(): Promise<void> {
     this.dirty = false;
-    const before = JSON.stringify(this.keys);
+    const before = this.keys;
     try {
-      this.keys = await requestAPI<IColumnKeys>(
-        'table/keys',
-        {},
-        { experiment: this.experiment ?? undefined }
+      // The same keys keep their object: the charts then see no change and draw nothing again.
+      this.keys = unlessSame(
+        before,
+        await requestAPI<IColumnKeys>(
+          'table/keys',
+          {},
+          { experiment: this.experiment ?? undefined }
+        )
       );
     } catch {
       return;
     }
-    if (JSON.stringify(this.keys) !== before) {
+    if (this.keys !== before) {
       this.applyColumns(this.hiddenColumns());
     }
     if (this.error === null) {
