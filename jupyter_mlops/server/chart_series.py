@@ -9,7 +9,6 @@ of a metric from there on, and the drawn points kept for the next request (``ser
 """
 from __future__ import annotations
 
-import json
 from itertools import chain
 
 import numpy as np
@@ -18,6 +17,7 @@ from sqlalchemy import bindparam, func, select
 from ..exceptions import InvalidInputError
 from ..tracking import schema as s
 from ..tracking.search import ATTRIBUTE_COLUMNS, raw_rows, rows_per_binding
+from .list_argument import ListArgument
 from .queries import DEFAULT_MAX_POINTS
 from .sampling import kept_of_series
 from .series_cache import SeriesCache
@@ -25,6 +25,7 @@ from .table import ordered_runs
 
 MAX_SERIES_RUNS = 200
 MAX_SERIES_KEYS = 100
+KEYS = ListArgument("keys", "metric keys", '["loss", "auc"]', most=MAX_SERIES_KEYS, least=1)
 CACHE = SeriesCache()
 
 _m = s.metrics
@@ -50,22 +51,9 @@ def parse_run_ids(raw: str | None) -> list[str] | None:
     return ids
 
 
-def parse_keys(raw: str) -> list[str]:
-    """The ``keys`` query argument: a JSON list of metric keys."""
-    try:
-        keys = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested past Python's limit
-        raise InvalidInputError(f"keys must be a JSON list of metric keys: {str(exc)[:200]}") from exc
-    return check_keys(keys)
-
-
 def check_keys(keys) -> list[str]:
-    """The metric keys of a request: a list of 1 to ``MAX_SERIES_KEYS`` non-empty strings."""
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
-        raise InvalidInputError('keys must be a JSON list of metric keys such as ["loss", "auc"]')
-    if len(keys) > MAX_SERIES_KEYS:
-        raise InvalidInputError(f"keys lists {len(keys)} metrics; at most {MAX_SERIES_KEYS} are drawn at once")
-    return list(dict.fromkeys(keys))
+    """The metric keys of a request, each once, in their order."""
+    return list(dict.fromkeys(KEYS.check(keys)))
 
 
 def series(store, keys: list[str], run_ids: list[str] | None = None, experiment=None, filter=None, sort=None,

@@ -93,7 +93,7 @@ class SeriesHandler(MlopsHandler):
             raise Refusal(400, 'give the metrics as query argument keys (a JSON list such as ["loss"]) or key')
         query = self.table_query()
         reply = await self.call(
-            chart_series.series, self.store, [key] if key else chart_series.parse_keys(keys),
+            chart_series.series, self.store, [key] if key else chart_series.KEYS.decode(keys),
             run_ids=chart_series.parse_run_ids(self.get_argument("run_ids", None)),
             limit=self.int_argument("limit", 100), max_points=self.int_argument("max_points", queries.DEFAULT_MAX_POINTS),
             **query)

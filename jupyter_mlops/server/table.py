@@ -21,6 +21,7 @@ from ..tracking import schema as s
 from ..tracking.filters import parse_order_by
 from ..tracking.search import ATTRIBUTE_COLUMNS, raw_rows, select_runs
 from ..tracking.store import now_ms
+from .list_argument import ListArgument
 
 # ``params.C``, ``tags.`odd key``` (backticks or double quotes, as in the filter language).
 _KEYED = re.compile(r"(?P<kind>params|tags|metrics)\.(?:`(?P<tick>[^`]*)`|\"(?P<quote>[^\"]*)\"|(?P<bare>.+))", re.DOTALL)
@@ -31,6 +32,7 @@ DURATION = "duration"
 MAX_EXPORT_ROWS = 100_000
 MAX_VALUE_ROWS = 20_000
 MAX_COLUMNS = 200
+COLUMNS = ListArgument("columns", "column names", '["name", "params.C"]', most=MAX_COLUMNS)
 # SQLite's REAL literal pattern, shared with the filter language's numeric comparison.
 _NUMBER_RE = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
@@ -109,14 +111,7 @@ def parse_columns(raw: str | None, default: list[str]) -> list[str]:
     """A JSON list of column names (``name``, ``status``, ``params.C``...) from a query argument."""
     if raw is None or raw == "":
         return default
-    try:
-        columns = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." nested past Python's limit
-        raise InvalidInputError(f"columns must be a JSON list of column names: {exc}") from exc
-    if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns):
-        raise InvalidInputError("columns must be a JSON list of column names such as [\"name\", \"params.C\"]")
-    if len(columns) > MAX_COLUMNS:
-        raise InvalidInputError(f"columns lists {len(columns)} columns; at most {MAX_COLUMNS} are taken")
+    columns = COLUMNS.parse(raw)
     for column in columns:
         _column_getter(column)  # refuses an unknown one before any row is read
     return columns

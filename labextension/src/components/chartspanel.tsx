@@ -12,7 +12,6 @@ import {
   IColumnValues,
   ISeriesReply,
   filterKey,
-  requestAPI,
   runLabel
 } from '../api';
 import { BarChart } from './barchart';
@@ -20,7 +19,8 @@ import { ErrorLine } from './common';
 import { ILine, LineChart } from './linechart';
 import { Brush, IAxis, ParallelCoordinates } from './parallel';
 import { ScatterChart } from './scatter';
-import { unlessSame, useLiveTick, useServices } from './services';
+import { useLiveTick, useServices } from './services';
+import { useLiveReply } from './uselivereply';
 import { useSeries } from './useseries';
 import { ITableQuery } from './runsgrid';
 
@@ -113,8 +113,6 @@ function Scatter(props: {
   const { params, metrics } = props.keys;
   const [xChoice, setX] = React.useState<string | null>(null);
   const [yChoice, setY] = React.useState<string | null>(null);
-  const [values, setValues] = React.useState<IColumnValues | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
   const columns = [
     ...params.map(k => `params.${k}`),
     ...metrics.map(k => `metrics.${k}`)
@@ -127,25 +125,13 @@ function Scatter(props: {
       : metrics.length
         ? `metrics.${metrics[0]}`
         : null;
-  React.useEffect(() => {
-    if (!x || !y) {
-      return;
-    }
-    let cancelled = false;
-    requestAPI<IColumnValues>(
-      'table/values',
-      {},
-      { columns: JSON.stringify([x, y]), ...tableQuery(props.query) }
-    )
-      .then(
-        v =>
-          !cancelled && (setValues(old => unlessSame(old, v)), setError(null))
-      )
-      .catch(e => !cancelled && setError(e.message));
-    return () => {
-      cancelled = true;
-    };
-  }, [x, y, props.query, props.tick]);
+  const { reply: values, error } = useLiveReply<IColumnValues>(
+    'table/values',
+    x && y
+      ? { columns: JSON.stringify([x, y]), ...tableQuery(props.query) }
+      : null,
+    props.tick
+  );
   if (!x || !y) {
     return null;
   }
@@ -221,8 +207,6 @@ export function ChartsPanel(props: {
   const [log, setLog] = React.useState(false);
   const [limit, setLimit] = React.useState(20);
   const [colourBy, setColourBy] = React.useState<string | null>(null);
-  const [values, setValues] = React.useState<IColumnValues | null>(null);
-  const [error, setError] = React.useState<string | null>(null);
 
   const metrics = chosen ?? props.keys.metrics.slice(0, 6);
   const runs = props.selection.length || limit;
@@ -244,29 +228,16 @@ export function ChartsPanel(props: {
     return colour ? [...params.filter(c => c !== colour), colour] : params;
   }, [props.keys, colour]);
 
-  React.useEffect(() => {
-    if (axisColumns.length === 0) {
-      setValues(null);
-      return;
-    }
-    let cancelled = false;
-    requestAPI<IColumnValues>(
-      'table/values',
-      {},
-      {
-        columns: JSON.stringify(axisColumns),
-        ...tableQuery(props.baseQuery)
-      }
-    )
-      .then(
-        v =>
-          !cancelled && (setValues(old => unlessSame(old, v)), setError(null))
-      )
-      .catch(e => !cancelled && setError(e.message));
-    return () => {
-      cancelled = true;
-    };
-  }, [axisColumns, props.baseQuery, tick]);
+  const { reply: values, error } = useLiveReply<IColumnValues>(
+    'table/values',
+    axisColumns.length
+      ? {
+          columns: JSON.stringify(axisColumns),
+          ...tableQuery(props.baseQuery)
+        }
+      : null,
+    tick
+  );
 
   const axes: IAxis[] = React.useMemo(
     () =>

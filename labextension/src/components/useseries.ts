@@ -14,7 +14,8 @@ import { unlessSame } from './services';
 const MAX_KEYS = 100;
 
 interface IKept {
-  basis: string;
+  args: string;
+  tick: number;
   replies: Record<string, ISeriesReply>;
 }
 
@@ -28,13 +29,19 @@ export function useSeries(
   /** The arguments and tick the replies answer (a page can wait on it changing). */
   answered: string;
 } {
-  const basis = `${JSON.stringify(args)}#${tick}`;
-  const [kept, setKept] = React.useState<IKept>({ basis: '', replies: {} });
+  const argsKey = JSON.stringify(args);
+  const [kept, setKept] = React.useState<IKept>({
+    args: '',
+    tick: 0,
+    replies: {}
+  });
   const [error, setError] = React.useState<string | null>(null);
   const latest = React.useRef(kept);
   latest.current = kept;
   React.useEffect(() => {
-    const have = latest.current.basis === basis ? latest.current.replies : {};
+    const current = latest.current;
+    const have =
+      current.args === argsKey && current.tick === tick ? current.replies : {};
     const missing = keys.filter(key => !(key in have));
     if (missing.length === 0) {
       return;
@@ -60,11 +67,16 @@ export function useSeries(
         const got: Record<string, ISeriesReply> = {};
         answers.forEach(a => a.series.forEach(s => (got[s.key] = s)));
         setKept(k => {
-          const replies = k.basis === basis ? { ...k.replies } : {};
+          // Only a refresh of the same arguments can bring the same series back: new arguments
+          // (other runs, another sampling) are not compared, a few MB of JSON for nothing.
+          const sameArgs = k.args === argsKey;
+          const replies = sameArgs && k.tick === tick ? { ...k.replies } : {};
           for (const key of Object.keys(got)) {
-            replies[key] = unlessSame(k.replies[key], got[key]);
+            replies[key] = sameArgs
+              ? unlessSame(k.replies[key], got[key])
+              : got[key];
           }
-          return { basis, replies };
+          return { args: argsKey, tick, replies };
         });
         setError(null);
       })
@@ -72,6 +84,10 @@ export function useSeries(
     return () => {
       cancelled = true;
     };
-  }, [basis, keys.join('\n')]);
-  return { replies: kept.replies, error, answered: kept.basis };
+  }, [argsKey, tick, keys.join('\n')]);
+  return {
+    replies: kept.replies,
+    error,
+    answered: `${kept.args}#${kept.tick}`
+  };
 }
