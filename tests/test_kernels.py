@@ -269,6 +269,39 @@ def test_a_process_holding_over_1024_descriptors_still_starts_forked_kernels():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def test_clients_stopped_as_soon_as_started_leave_no_thread_opening_sockets():
+    """jupyter_client's heartbeat thread, stopped before it began, loops opening sockets until zmq
+    says "Too many open files" (a warning in -n 4 passes). The pool's clients ask the manager
+    whether the kernel lives and start no heartbeat; their other channels still work."""
+    import threading
+
+    from jupyter_mlops.pipeline.kernels import _blocking_client
+
+    pool = KernelPool(size=1)
+    pool.expect("python3", 1)
+    km = pool.take("python3")
+    failures: list[BaseException] = []
+    previous, threading.excepthook = threading.excepthook, lambda args: failures.append(args.exc_value)
+    try:
+        for _ in range(10):
+            for kc in (_blocking_client(km), km.client()):  # the pool's own client, and nbclient's
+                kc.start_channels()
+                heartbeat = kc._hb_channel
+                kc.stop_channels()
+                assert heartbeat is None
+        kc = _blocking_client(km)
+        kc.start_channels()
+        try:
+            assert kc.execute_interactive("40 + 2", timeout=60)["content"]["status"] == "ok" and kc.is_alive()
+        finally:
+            kc.stop_channels()
+    finally:
+        threading.excepthook = previous
+        pool.release(km)
+        pool.close()
+    assert failures == []
+
+
 def _open_zmq() -> tuple[int, int]:
     """Open zmq contexts and sockets of this process."""
     import gc

@@ -51,13 +51,26 @@ async def _idle_seen(client, msg_id: str) -> bool:
     return False
 
 
-class PooledAsyncKernelClient(AsyncKernelClient):
+class _WithoutHeartbeat:
+    """Clients that never start the heartbeat channel. A client made by a kernel manager asks the
+    manager whether the kernel lives, never the heartbeat, so the channel only cost a thread and a
+    socket per step, and it has a race: stopped before its thread began (a short exchange, a busy
+    machine), the thread then loops without waiting, opening sockets until zmq refuses with "Too
+    many open files" (jupyter_client 8.10's ``HBChannel._async_run`` sets ``_running`` after
+    ``stop`` cleared it)."""
+
+    def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = True, hb: bool = True,
+                       control: bool = True) -> None:
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=False, control=control)
+
+
+class PooledAsyncKernelClient(_WithoutHeartbeat, AsyncKernelClient):
     """The client nbclient gets for a pooled kernel."""
 
     wait_for_ready = _wait_for_ready
 
 
-class PooledBlockingKernelClient(BlockingKernelClient):
+class PooledBlockingKernelClient(_WithoutHeartbeat, BlockingKernelClient):
     """The client of the pool's own set-up exchanges."""
 
     wait_for_ready = run_sync(_wait_for_ready)
