@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 # jp_fetch, jp_serverapp...: a real Jupyter Server per test, for the REST API tests.
-pytest_plugins = ("pytest_jupyter.jupyter_server",)
+pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.helpers.failure_pictures")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
