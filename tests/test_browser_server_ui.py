@@ -24,7 +24,7 @@ from jupyter_mlops.tracking.store import open_store
 
 from .conftest import PYTHON, ROOT, python_env
 from .helpers.tracking_server import TrackingServer
-from .test_browser_lab import click_cell, mirror_rows
+from .test_browser_lab import click_cell, mirror_rows, view
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -125,13 +125,6 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"server-ui-{name}.png"))
     assert page.exceptions == [], page.exceptions
     assert page.csp == [], page.csp  # the page runs within its own policy
-
-
-def view(page, selector: str):
-    """The view of that class in the current tab."""
-    found = page.locator(f".jp-mlops-view-widget:not(.lm-mod-hidden) {selector}").first
-    found.wait_for()
-    return found
 
 
 def open_experiment(page, name: str, runs: list[str]):

@@ -135,8 +135,17 @@ export function FilterBox(props: {
   const [active, setActive] = React.useState(0);
   const input = React.useRef<HTMLInputElement>(null);
   const timer = React.useRef(0);
+  // What this box last handed to onApply. The view stores a filter trimmed, so its echo of our own
+  // apply must not replace the draft: the user may have typed on (or left the space after an
+  // accepted suggestion) while the runs reloaded. A filter set from elsewhere (a link, a cleared
+  // view) does replace it.
+  const sent = React.useRef(props.value);
 
-  React.useEffect(() => setDraft(props.value), [props.value]);
+  React.useEffect(() => {
+    if (props.value !== sent.current.trim()) {
+      setDraft(props.value);
+    }
+  }, [props.value]);
   React.useEffect(() => () => window.clearTimeout(timer.current), []);
 
   const { start, options } = React.useMemo(
@@ -146,13 +155,14 @@ export function FilterBox(props: {
 
   const apply = (text: string, now = false) => {
     window.clearTimeout(timer.current);
-    if (now) {
+    const send = () => {
+      sent.current = text;
       props.onApply(text);
+    };
+    if (now) {
+      send();
     } else {
-      timer.current = window.setTimeout(
-        () => props.onApply(text),
-        APPLY_AFTER_MS
-      );
+      timer.current = window.setTimeout(send, APPLY_AFTER_MS);
     }
   };
 
