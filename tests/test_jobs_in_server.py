@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+from jupyter_mlops import config
 from jupyter_mlops.cli import main
 from jupyter_mlops.jobs import schedules
+from jupyter_mlops.tracking.store import open_store
 
 from .conftest import PYTHON, python_env
 from .helpers.jobs import wait_until
@@ -30,6 +32,15 @@ def occurrence(name: str, occurrence_id: int) -> dict | None:
     return next((r for r in schedules.history(name, limit=50) if r["id"] == occurrence_id), None)
 
 
+def what_happened(row: dict, server: ServerProcess) -> str:
+    """A failed occurrence's error, its job's log and the server's log, for the report."""
+    logs = config.get_artifact_root(open_store().uri).parent / "job-logs"
+    job_log = logs / f"{row['id']}-{row['attempt']}.log"
+    text = job_log.read_text(errors="replace") if job_log.exists() else f"(no {job_log})"
+    return (f"{row['state']}: {row['error']}\nnote: {row['note']}\n--- job log ---\n{text[-6000:]}"
+            f"\n--- server log ---\n{server.read_log()[-4000:]}")
+
+
 def test_a_server_started_with_the_setting_runs_scheduled_notebooks(project, capsys):
     write_notebook(project / "nightly.ipynb", "size = 1",
                    "import jupyter_mlops as mlops\nmlops.log_metric('rows', size)")
@@ -40,7 +51,7 @@ def test_a_server_started_with_the_setting_runs_scheduled_notebooks(project, cap
     with jupyter_server(project, "--JupyterMlops.scheduler=True", "--JupyterMlops.scheduler_jobs=1") as server:
         row = wait_until(lambda: (r := occurrence("nightly", first)) and r["state"] in ("FINISHED", "FAILED") and r,
                          "the server's scheduler ran the notebook", timeout=300)
-        assert row["state"] == "FINISHED", row
+        assert row["state"] == "FINISHED", what_happened(row, server)
         assert "jupyter_mlops: scheduler" in server.read_log() and "up to 1 jobs at once" in server.read_log()
 
 
