@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from jupyter_mlops import config
 from jupyter_mlops.cli import main
 from jupyter_mlops.jobs import schedules
+from jupyter_mlops.jobs.scheduler import job_log, job_log_folder
 from jupyter_mlops.tracking.store import open_store
 
 from .conftest import PYTHON, python_env
@@ -34,9 +34,8 @@ def occurrence(name: str, occurrence_id: int) -> dict | None:
 
 def what_happened(row: dict, server: ServerProcess) -> str:
     """A failed occurrence's error, its job's log and the server's log, for the report."""
-    logs = config.get_artifact_root(open_store().uri).parent / "job-logs"
-    job_log = logs / f"{row['id']}-{row['attempt']}.log"
-    text = job_log.read_text(errors="replace") if job_log.exists() else f"(no {job_log})"
+    log = job_log(job_log_folder(open_store().uri), row["id"], row["attempt"])
+    text = log.read_text(errors="replace") if log.exists() else f"(no {log})"
     return (f"{row['state']}: {row['error']}\nnote: {row['note']}\n--- job log ---\n{text[-6000:]}"
             f"\n--- server log ---\n{server.read_log()[-4000:]}")
 

@@ -62,6 +62,16 @@ class Running:
     terminated_at: float | None = None  # monotonic: when SIGTERM went out (SIGKILL follows after STOP_WAIT_S)
 
 
+def job_log_folder(store_uri: str) -> Path:
+    """Where a store's scheduled jobs leave their output and outcome: beside its artifact root."""
+    return config.get_artifact_root(store_uri).parent / "job-logs"
+
+
+def job_log(log_folder: Path, occurrence_id: int, attempt: int) -> Path:
+    """The output of one attempt of an occurrence; its outcome is the same name with ``.json``."""
+    return Path(log_folder) / f"{occurrence_id}-{attempt}.log"
+
+
 class ProcessLauncher:
     """Runs each job as ``python -m jupyter_mlops.jobs.job`` in a session of its own, its output in a log file."""
 
@@ -71,16 +81,16 @@ class ProcessLauncher:
 
     def start(self, claimed: claims.Claimed) -> dict:
         self.log_folder.mkdir(parents=True, exist_ok=True)
-        stem = self.log_folder / f"{claimed.id}-{claimed.attempt}"
-        result = stem.with_suffix(".json")
+        log = job_log(self.log_folder, claimed.id, claimed.attempt)
+        result = log.with_suffix(".json")
         result.unlink(missing_ok=True)
         env = dict(os.environ, **{config.ENV_URI: self.store_uri})
-        with open(stem.with_suffix(".log"), "wb") as out:
+        with open(log, "wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "jupyter_mlops.jobs.job", str(claimed.id), str(claimed.attempt), str(result)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=_job_folder(claimed),
                 start_new_session=True)  # its kernels are in its group: a stop reaches them all
-        return {"process": process, "result": result, "log": stem.with_suffix(".log")}
+        return {"process": process, "result": result, "log": log}
 
     def poll(self, handle: dict) -> dict | None:
         code = handle["process"].poll()
@@ -150,7 +160,7 @@ class Scheduler:
         self.store = self.store or open_store()
         self.name = self.name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         if self.launcher is None:
-            self.launcher = ProcessLauncher(self.store.uri, config.get_artifact_root(self.store.uri).parent / "job-logs")
+            self.launcher = ProcessLauncher(self.store.uri, job_log_folder(self.store.uri))
         self._last_renew = None
         self._wake = threading.Event()
 

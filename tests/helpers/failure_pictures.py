@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 
 FOLDER = Path(__file__).resolve().parents[2] / "test-artifacts" / "failures"
 
@@ -24,8 +25,7 @@ DESCRIBE_PAGE = """() => [
 
 
 def pages_of(item) -> list:
-    return [value for value in getattr(item, "funcargs", {}).values()
-            if type(value).__name__ == "Page" and hasattr(value, "screenshot")]
+    return [value for value in getattr(item, "funcargs", {}).values() if isinstance(value, Page)]
 
 
 @pytest.hookimpl(wrapper=True)
